@@ -1,0 +1,42 @@
+# Two commands do everything: `make book` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.medkit-installed
+JOBS ?= 2
+
+.PHONY: book test lab setup smoke lock clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "medkit needs Python 3.11 or newer; this is " + sys.version.split()[0] + ". Run: make PYTHON=python3.11 ...")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m ipykernel install --sys-prefix --name medkit --display-name "Python (medkit)" >/dev/null
+	@echo "warming librosa's numba cache (about 20 s the first time)"
+	$(PY) -m medkit warmup
+	@touch $(STAMP)
+
+book: $(STAMP)
+	$(PY) -m medkit run -j $(JOBS)
+	$(PY) -m medkit site
+
+test: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup
+
+smoke: $(STAMP)
+	$(PY) -m medkit run --smoke -j $(JOBS)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+lock:
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) tools/lock.py
+
+clean:
+	rm -rf _build .medkit_cache

@@ -1,0 +1,50 @@
+"""medkit: the helper package of the multimodal-medicine teaching kit.
+
+Each chapter of the book teaches code that lives here, one module per concept:
+``losses``, ``optim``, ``fusion``, ``metrics``, ``data``, ``models``, ``train``,
+``plots``, ``exercises``; and the tooling behind the two commands: ``runner``
+(papermill), ``site`` (Jupyter Book), ``cli`` (``python -m medkit``).
+
+Modules are imported lazily so that ``import medkit`` stays fast and does not
+pull in TensorFlow for a chapter that only needs numpy.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+from pathlib import Path
+from typing import Any
+
+__version__ = "0.1.0"
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+_SUBMODULES = {
+    "losses", "optim", "fusion", "metrics", "data", "models", "train", "plots",
+    "exercises", "runner", "site", "repro", "grading", "student", "cli",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"medkit.{name}")
+    raise AttributeError(f"module 'medkit' has no attribute {name!r}")
+
+
+def show_source(obj: Any) -> Any:
+    """Display the source code of a medkit function or class in a notebook.
+
+    Chapters show the code they teach with this instead of pasting a second
+    copy that could drift from the package.
+
+    Examples
+    --------
+    >>> from medkit import losses, show_source
+    >>> show_source(losses.binary_cross_entropy)  # doctest: +SKIP
+    """
+    source = inspect.getsource(obj)
+    try:
+        from IPython.display import Markdown
+    except ImportError:  # plain Python: just return the text
+        return source
+    return Markdown(f"```python\n{source}```")

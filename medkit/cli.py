@@ -1,0 +1,44 @@
+"""``python -m medkit <command>``: the kit's command line.
+
+Each command lives in its own module, which exposes ``add_arguments(parser)``
+and ``main(args) -> int``; this file only lists them, so modules can be added
+without touching one another.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("medkit.runner", "execute the notebooks with papermill into _build/executed/"),
+    "site": ("medkit.site", "build the Jupyter Book site from the executed notebooks into _build/html"),
+    "warmup": ("medkit.warmup", "compile librosa's numba kernels once so notebooks start fast"),
+    "synth": ("medkit.synth", "write a synthetic multimodal pneumonia cohort"),
+    "repro": ("medkit.repro", "compare glued values with reproducibility/expected.json"),
+    "student": ("medkit.student", "write student versions of the notebooks (solutions stubbed)"),
+    "grade": ("medkit.grading", "grade student submissions into grades.csv"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m medkit", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    argv = sys.argv[1:] if argv is None else argv
+    # Import only the module of the command asked for: some pull in TensorFlow.
+    wanted = argv[0] if argv and not argv[0].startswith("-") else None
+    modules = {}
+    for name, (module_name, help_text) in COMMANDS.items():
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        if name == wanted:
+            try:
+                modules[name] = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                if exc.name != module_name:
+                    raise
+                parser.error(f"command {name!r} is not available yet ({module_name} is missing)")
+            modules[name].add_arguments(cmd)
+    args = parser.parse_args(argv)
+    return int(modules[args.command].main(args) or 0)
