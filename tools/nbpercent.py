@@ -58,10 +58,8 @@ def script_to_notebook(source: str) -> nbformat.NotebookNode:
         else:
             cell = nbformat.v4.new_code_cell("\n".join(body))
         cell.metadata.update(meta)
-        cells_id = cell.pop("id", None)
-        del cells_id
+        cell["id"] = f"cell-{len(nb.cells):03d}"  # stable ids keep diffs of regenerated notebooks small
         nb.cells.append(cell)
-    nbformat.validator.normalize(nb)
     return nb
 
 
@@ -87,8 +85,6 @@ def main(argv: list[str]) -> None:
         sys.stdout.write(notebook_to_script(nbformat.read(argv[1], as_version=4)))
     elif len(argv) == 3 and argv[0] == "to-nb":
         nb = script_to_notebook(Path(argv[1]).read_text())
-        for i, cell in enumerate(nb.cells):
-            cell["id"] = f"cell-{i:03d}"
         nbformat.write(nb, argv[2])
         print(f"wrote {argv[2]} ({len(nb.cells)} cells)")
     else:

@@ -1,0 +1,173 @@
+"""medkit.losses against Keras (an independent implementation) and TensorFlow's autodiff."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from medkit import losses
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+
+EXTREME = [0.0, 1.0, 1e-12, 1 - 1e-12, 0.5]
+probability = st.one_of(st.sampled_from(EXTREME), st.floats(0.0, 1.0))
+
+
+def keras_bce(y, p, from_logits):
+    fn = keras.losses.BinaryCrossentropy(from_logits=from_logits, dtype="float64")
+    return float(fn(np.atleast_2d(y), np.atleast_2d(p)))
+
+
+def keras_cce(y, p, from_logits):
+    fn = keras.losses.CategoricalCrossentropy(from_logits=from_logits, dtype="float64")
+    return float(fn(np.atleast_2d(y), np.atleast_2d(p)))
+
+
+@st.composite
+def binary_batches(draw, logits=False):
+    n = draw(st.integers(1, 12))
+    y = draw(arrays(np.float64, n, elements=st.sampled_from([0.0, 1.0])))
+    if logits:
+        p = draw(arrays(np.float64, n, elements=st.floats(-60, 60)))
+    else:
+        p = draw(arrays(np.float64, n, elements=probability))
+    return y, p
+
+
+@st.composite
+def categorical_batches(draw, logits=False):
+    n = draw(st.integers(1, 8))
+    k = draw(st.integers(2, 5))
+    classes = draw(arrays(np.int64, n, elements=st.integers(0, k - 1)))
+    y = np.eye(k)[classes]
+    z = draw(arrays(np.float64, (n, k), elements=st.floats(-30, 30)))
+    if logits:
+        return y, z
+    p = losses.softmax(z)
+    if draw(st.booleans()):  # a row with an exact 0 and 1 in it
+        p[0] = np.eye(k)[draw(st.integers(0, k - 1))]
+    return y, p
+
+
+@settings(max_examples=60, deadline=None)
+@given(binary_batches())
+def test_binary_on_probabilities_matches_keras(batch):
+    y, p = batch
+    assert losses.binary_cross_entropy(y, p) == pytest.approx(keras_bce(y, p, False), rel=1e-6, abs=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(binary_batches(logits=True))
+def test_binary_on_logits_matches_keras(batch):
+    y, z = batch
+    assert losses.binary_cross_entropy(y, z, from_logits=True) == pytest.approx(
+        keras_bce(y, z, True), rel=1e-6, abs=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(categorical_batches())
+def test_categorical_on_probabilities_matches_keras(batch):
+    y, p = batch
+    assert losses.categorical_cross_entropy(y, p) == pytest.approx(keras_cce(y, p, False), rel=1e-6, abs=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(categorical_batches(logits=True))
+def test_categorical_on_logits_matches_keras(batch):
+    y, z = batch
+    assert losses.categorical_cross_entropy(y, z, from_logits=True) == pytest.approx(
+        keras_cce(y, z, True), rel=1e-6, abs=1e-6)
+
+
+def test_article_example_is_minus_log_of_true_class_probability():
+    assert losses.categorical_cross_entropy([0, 1], [0.9, 0.1]) == pytest.approx(2.302585092994046, abs=1e-12)
+    assert keras_cce([0, 1], [0.9, 0.1], False) == pytest.approx(2.302585092994046, abs=1e-9)
+
+
+def test_extreme_probabilities_are_finite():
+    assert np.isfinite(losses.binary_cross_entropy([1.0, 0.0], [0.0, 1.0]))
+    assert np.isfinite(losses.categorical_cross_entropy([[0, 1]], [[1.0, 0.0]]))
+    assert losses.binary_cross_entropy([0.0], [800.0], from_logits=True) == pytest.approx(800.0)
+
+
+def test_reductions():
+    y, p = np.array([1.0, 0.0, 1.0]), np.array([0.9, 0.2, 0.4])
+    per = losses.binary_cross_entropy(y, p, reduction="none")
+    assert per.shape == (3,)
+    assert losses.binary_cross_entropy(y, p, reduction="sum") == pytest.approx(per.sum())
+    assert losses.binary_cross_entropy(y, p) == pytest.approx(per.mean())
+    with pytest.raises(ValueError, match="reduction"):
+        losses.binary_cross_entropy(y, p, reduction="max")
+
+
+@settings(max_examples=30, deadline=None)
+@given(binary_batches(logits=True))
+def test_binary_logit_gradient_matches_gradient_tape(batch):
+    y, z = batch
+    zt = tf.Variable(z)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.constant(y), logits=zt))
+    want = tape.gradient(loss, zt).numpy()
+    np.testing.assert_allclose(losses.binary_cross_entropy_grad(y, z, from_logits=True), want, atol=1e-9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(binary_batches())
+def test_binary_probability_gradient_matches_gradient_tape(batch):
+    y, p = batch
+    p = np.clip(p, 1e-3, 1 - 1e-3)  # inside the clip range, where the gradient is defined
+    pt = tf.Variable(p)
+    with tf.GradientTape() as tape:
+        loss = -tf.reduce_mean(y * tf.math.log(pt) + (1 - y) * tf.math.log(1 - pt))
+    want = tape.gradient(loss, pt).numpy()
+    np.testing.assert_allclose(losses.binary_cross_entropy_grad(y, p), want, rtol=1e-9, atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(categorical_batches(logits=True))
+def test_categorical_logit_gradient_matches_gradient_tape(batch):
+    y, z = batch
+    zt = tf.Variable(z)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=tf.constant(y), logits=zt))
+    want = tape.gradient(loss, zt).numpy()
+    np.testing.assert_allclose(losses.categorical_cross_entropy_grad(y, z, from_logits=True), want, atol=1e-9)
+
+
+def test_categorical_probability_gradient_matches_finite_differences():
+    y = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    p = np.array([[0.2, 0.5, 0.3], [0.6, 0.3, 0.1]])
+    grad = losses.categorical_cross_entropy_grad(y, p)
+    h = 1e-6
+    for idx in np.ndindex(p.shape):
+        up, down = p.copy(), p.copy()
+        up[idx] += h
+        down[idx] -= h
+        # the loss itself insists on rows summing to 1, so differentiate the raw formula
+        f = lambda q: float(-(y * np.log(q)).sum(axis=-1).mean())  # noqa: E731
+        assert grad[idx] == pytest.approx((f(up) - f(down)) / (2 * h), abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: losses.binary_cross_entropy([1, 0], [0.5]), "same shape"),
+        (lambda: losses.binary_cross_entropy([1, 0], [0.5, 1.2]), r"\[0, 1\].*index \(1,\)"),
+        (lambda: losses.binary_cross_entropy([1, 0], [0.5, -0.1]), "from_logits=True"),
+        (lambda: losses.binary_cross_entropy([2, 0], [0.5, 0.5]), "y_true must be probabilities"),
+        (lambda: losses.binary_cross_entropy([], []), "empty"),
+        (lambda: losses.binary_cross_entropy([1.0], [np.nan]), "nan"),
+        (lambda: losses.categorical_cross_entropy([[0, 1]], [[0.5, 0.6]]), "sum to 1.*sum = 1.1"),
+        (lambda: losses.categorical_cross_entropy([[0, 1], [1, 1]], [[0.5, 0.5], [0.5, 0.5]]), "y_true must sum to 1"),
+        (lambda: losses.categorical_cross_entropy([[0, 1]], [[0.5, 0.5, 0.0]]), "same shape"),
+        (lambda: losses.categorical_cross_entropy(1, 1), "scalar"),
+        (lambda: losses.binary_cross_entropy_grad([1], [1.5]), r"\[0, 1\]"),
+        (lambda: losses.categorical_cross_entropy_grad([[0, 1]], [[0.2, 0.2]]), "sum to 1"),
+    ],
+)
+def test_bad_input_errors(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

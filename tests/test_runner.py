@@ -1,0 +1,93 @@
+"""The papermill runner: smoke execution of every chapter, parameters, failures, results.json."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from medkit import runner
+
+
+def medkit_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "medkit", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def write_notebook(path, *sources, smoke=None):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "medkit", "display_name": "Python (medkit)", "language": "python"}
+    if smoke:
+        nb.metadata["medkit"] = {"smoke": smoke}
+    for i, src in enumerate(sources):
+        cell = nbformat.v4.new_code_cell(src)
+        cell["id"] = f"c{i}"
+        if i == 0:
+            cell.metadata["tags"] = ["parameters"]
+        nb.cells.append(cell)
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("notebooks")
+def test_every_notebook_runs_in_smoke_mode(tmp_path):
+    proc = medkit_cli("run", "--smoke", "-j", "2", "--build-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = json.loads((tmp_path / "results.json").read_text())
+    stems = {nb.stem for nb in runner.discover_notebooks()}
+    assert set(results) == stems
+    for stem, entry in results.items():
+        assert entry["status"] == "ok", (stem, entry.get("error"))
+        assert entry["values"], f"{stem} glued nothing"
+        assert entry["duration_s"] > 0
+        assert (tmp_path / "executed" / f"{stem}.ipynb").exists()
+    assert results["01_cross_entropy"]["values"]["ce_article_example"] == pytest.approx(2.302585092994046, abs=1e-12)
+
+
+def test_only_with_unknown_pattern_lists_the_notebooks():
+    proc = medkit_cli("run", "--only", "nosuch")
+    assert proc.returncode != 0
+    assert "--only 'nosuch' matches no notebook" in proc.stderr
+    assert "01_cross_entropy" in proc.stderr
+
+
+def test_parameters_smoke_values_and_glue_are_recorded(tmp_path):
+    nb_dir = tmp_path / "nbs"
+    nb_dir.mkdir()
+    write_notebook(
+        nb_dir / "01_demo.ipynb",
+        "size = 100\nlabel = 'full'",
+        "from myst_nb import glue\nglue('size_sq', size * size, display=False)\nglue('label', label, display=False)\n"
+        "glue('items', [1.5, 2], display=False)",
+        smoke={"size": 3},
+    )
+    proc = medkit_cli("run", "--smoke", "--notebook-dir", str(nb_dir), "--build-dir", str(tmp_path / "b"),
+                      "-p", "label", "tiny")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    entry = json.loads((tmp_path / "b" / "results.json").read_text())["01_demo"]
+    assert entry["status"] == "ok"
+    assert entry["values"] == {"size_sq": 9, "label": "tiny", "items": [1.5, 2]}
+    assert entry["parameters"] == {"size": 3, "label": "tiny"}
+
+
+def test_a_failing_cell_fails_the_run_and_is_named(tmp_path):
+    nb_dir = tmp_path / "nbs"
+    nb_dir.mkdir()
+    write_notebook(nb_dir / "01_ok.ipynb", "x = 1", "y = x + 1")
+    write_notebook(nb_dir / "02_broken.ipynb", "x = 1", "y = x + 1", "raise ValueError('deliberate failure')")
+    proc = medkit_cli("run", "-j", "2", "--notebook-dir", str(nb_dir), "--build-dir", str(tmp_path / "b"))
+    assert proc.returncode == 1
+    assert "02_broken.ipynb" in proc.stderr
+    assert "ValueError: deliberate failure" in proc.stderr
+    assert "cell In [3] (cell index 2)" in proc.stderr
+    results = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert results["01_ok"]["status"] == "ok"
+    assert results["02_broken"]["status"] == "failed"
+
+
+def test_parse_value_reads_literals_and_falls_back_to_strings():
+    assert runner.parse_value("3") == 3
+    assert runner.parse_value("['concat', 'gated']") == ["concat", "gated"]
+    assert runner.parse_value("mirrored") == "mirrored"
