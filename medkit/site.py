@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -27,9 +28,23 @@ STAGED_FILES = ("_config.yml", "_toc.yml")
 STAGED_DIRS = ("book",)
 
 
+SOLUTION_MARKER = re.compile(r"^\s*# (BEGIN|END) SOLUTION\s*$")
+SOLUTION_SUFFIX = re.compile(r"\s*# SOLUTION\s*$")
+
+
 def strip_for_publication(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Drop hidden-test cells: the site's download button must not hand them to students."""
+    """Prepare an executed notebook for the site.
+
+    Hidden-test cells go (the page's download button must not hand them to
+    students), and the grading markers inside solutions go too: on the page a
+    solution should read as plain code.
+    """
     nb.cells = [c for c in nb.cells if "hidden-test" not in c.get("metadata", {}).get("tags", [])]
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "solution" in cell.get("metadata", {}).get("tags", []):
+            lines = [SOLUTION_SUFFIX.sub("", line) for line in cell.source.splitlines()
+                     if not SOLUTION_MARKER.match(line)]
+            cell.source = "\n".join(lines)
     return nb
 
 
