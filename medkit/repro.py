@@ -1,0 +1,701 @@
+"""``python -m medkit repro``: compare the values the notebooks glued with the stored reference.
+
+Checking that cells run is not enough for a teaching kit: the numbers on the
+pages must be the numbers the code produces, today and on the next machine.
+``reproducibility/expected.json`` stores, for every notebook, each value it
+glues with a tolerance and a kind::
+
+    {"full":  {"01_cross_entropy": {"parameters": {},
+                                    "values": {"ce_article_example":
+                                               {"value": 2.302585092994046, "tol": 1e-09,
+                                                "kind": "closed-form"}}}},
+     "smoke": {...the same, for ``python -m medkit run --smoke``...}}
+
+A value passes when ``|got - expected| <= tol * max(1, |expected|)`` (element
+by element for lists; strings and booleans must be equal). The section a
+notebook is compared with follows from the parameters it was executed with:
+none (``full``) or its smoke parameters (``smoke``); a run with other
+parameters has no reference and fails the check.
+
+Commands::
+
+    python -m medkit repro                  # compare _build/results.json, print the table
+    python -m medkit repro --run            # execute the notebooks first, then compare
+    python -m medkit repro --smoke --run    # the same with smoke parameters (into _build/smoke)
+    python -m medkit repro --update         # rewrite the reference from the results, print the diff
+    python -m medkit repro --kinds closed-form,exact   # check only some kinds of values
+
+The exit status is 1 on any drift, missing or unreferenced value, failed
+notebook or run without a reference. ``--update`` keeps the tolerance, kind
+and note of every value already in the reference; new values get the default
+of :data:`DEFAULT_RULES`, to be edited by hand where a looser, stated
+tolerance is right.
+
+At site build time :func:`write_report_page` writes the execution report
+page and fills the errata table into the staged copy of the book.
+"""
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import math
+import re
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from medkit import REPO_ROOT
+
+REFERENCE_PATH = REPO_ROOT / "reproducibility" / "expected.json"
+SECTIONS = ("full", "smoke")
+
+#: What each kind of value means, and so why its tolerance is what it is.
+KINDS: dict[str, str] = {
+    "closed-form": "a worked example or other deterministic float64 computation: exact to 1e-9",
+    "float32": "computed by a framework (Keras, TensorFlow, librosa) in 32-bit floats: 1e-6",
+    "trained": "a metric of a trained model: bit-identical on one machine, but the bits depend on the "
+               "CPU kernels (oneDNN, AVX-512), so other machines get a stated, looser tolerance",
+    "exact": "a string, boolean or name: must be equal",
+}
+
+#: Defaults for values that are new to the reference: first match wins,
+#: (notebook stem pattern, value name pattern, kind, tolerance).
+DEFAULT_RULES: list[tuple[str, str, str, float]] = [
+    ("06_*", "*", "trained", 0.05),
+    ("*", "*keras*", "float32", 1e-6),
+    ("*", "*tf_*", "float32", 1e-6),
+    ("*", "*", "closed-form", 1e-9),
+]
+
+FAILING = {"DRIFT", "MISSING", "NEW", "FAILED", "NO REFERENCE", "NOT RUN"}
+
+
+# --------------------------------------------------------------------------- comparing
+
+
+@dataclass
+class Check:
+    """One row of the table: a value of a notebook against its reference."""
+
+    stem: str
+    name: str
+    expected: Any
+    got: Any
+    tol: float | None
+    kind: str
+    status: str  # ok, DRIFT, MISSING, NEW, FAILED, NO REFERENCE, NOT RUN
+    detail: str = ""
+    section: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILING
+
+
+_MISSING = object()
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def deviation(expected: Any, got: Any) -> float:
+    """The largest scaled difference ``|got - expected| / max(1, |expected|)``; ``inf`` when not comparable."""
+    if _is_number(expected) and _is_number(got):
+        e, g = float(expected), float(got)
+        if math.isnan(e) or math.isnan(g):
+            return 0.0 if math.isnan(e) and math.isnan(g) else math.inf
+        if math.isinf(e) or math.isinf(g):
+            return 0.0 if e == g else math.inf
+        return abs(g - e) / max(1.0, abs(e))
+    if isinstance(expected, (list, tuple)) and isinstance(got, (list, tuple)):
+        if len(expected) != len(got):
+            return math.inf
+        return max((deviation(e, g) for e, g in zip(expected, got)), default=0.0)
+    if isinstance(expected, dict) and isinstance(got, dict):
+        if set(expected) != set(got):
+            return math.inf
+        return max((deviation(expected[k], got[k]) for k in expected), default=0.0)
+    return 0.0 if expected == got and type(expected) is type(got) else math.inf
+
+
+def matches(expected: Any, got: Any, tol: float) -> bool:
+    """Whether ``got`` reproduces ``expected`` within ``tol`` (relative above 1, absolute below)."""
+    return deviation(expected, got) <= tol
+
+
+def default_entry(stem: str, name: str, value: Any) -> dict[str, Any]:
+    """The reference entry a value new to the reference gets."""
+    if not (_is_number(value) or (isinstance(value, (list, tuple, dict)) and _numeric_container(value))):
+        return {"value": value, "tol": 0.0, "kind": "exact"}
+    for stem_pattern, name_pattern, kind, tol in DEFAULT_RULES:
+        if fnmatch.fnmatch(stem, stem_pattern) and fnmatch.fnmatch(name, name_pattern):
+            return {"value": value, "tol": tol, "kind": kind}
+    return {"value": value, "tol": 1e-9, "kind": "closed-form"}
+
+
+def _numeric_container(value: Any) -> bool:
+    items = value.values() if isinstance(value, dict) else value
+    return any(_is_number(v) or (isinstance(v, (list, tuple, dict)) and _numeric_container(v)) for v in items)
+
+
+def smoke_parameters_of(stem: str, notebook_dir: Path | None = None) -> dict[str, Any] | None:
+    """The smoke parameters the notebook declares, or ``None`` if the notebook is not there."""
+    from medkit.runner import NOTEBOOK_DIR, smoke_parameters
+
+    path = (notebook_dir or NOTEBOOK_DIR) / f"{stem}.ipynb"
+    return smoke_parameters(path) if path.exists() else None
+
+
+def section_for(stem: str, entry: dict[str, Any], reference: dict[str, Any],
+                notebook_dir: Path | None = None) -> str | None:
+    """Which reference section a run of ``stem`` is compared with, from the parameters it ran with."""
+    params = entry.get("parameters") or {}
+    for section in SECTIONS:
+        recorded = reference.get(section, {}).get(stem)
+        if recorded is not None and recorded.get("parameters", {}) == params:
+            return section
+    if not params:
+        return "full"
+    if params == smoke_parameters_of(stem, notebook_dir):
+        return "smoke"
+    return None
+
+
+def compare(results: dict[str, Any], reference: dict[str, Any], *, only: list[str] | None = None,
+            kinds: set[str] | None = None, expect_all: bool = True,
+            notebook_dir: Path | None = None) -> list[Check]:
+    """Compare ``results`` (the content of results.json) with ``reference`` (of expected.json).
+
+    ``expect_all``: notebooks in the reference's ``full`` section that were not run count as failures.
+    ``kinds``: check only values of these kinds (new values are then not reported).
+    """
+    def wanted(stem: str) -> bool:
+        return not only or any(p in stem for p in only)
+
+    checks: list[Check] = []
+    for stem in sorted(results):
+        if not wanted(stem):
+            continue
+        entry = results[stem]
+        section = section_for(stem, entry, reference, notebook_dir)
+        got_values = entry.get("values", {})
+        if section is None or stem not in reference.get(section, {}):
+            why = (f"executed with parameters {entry.get('parameters')}, which have no reference"
+                   if section is None else
+                   f"no '{section}' reference for this notebook: run `python -m medkit repro --update"
+                   f"{' --smoke' if section == 'smoke' else ''}`")
+            checks.append(Check(stem, "(notebook)", None, None, None, "", "NO REFERENCE", why, section or ""))
+            continue
+        ref_values = reference[section][stem].get("values", {})
+        notebook_failed = entry.get("status") != "ok"
+        for name, ref in ref_values.items():
+            kind, tol = ref.get("kind", "closed-form"), float(ref.get("tol", 0.0))
+            if kinds and kind not in kinds:
+                continue
+            got = got_values.get(name, _MISSING)
+            if got is _MISSING:
+                status = "FAILED" if notebook_failed else "MISSING"
+                detail = entry.get("error", "") if notebook_failed else "not glued by this run"
+                checks.append(Check(stem, name, ref["value"], None, tol, kind, status, detail, section))
+                continue
+            dev = deviation(ref["value"], got)
+            status = "ok" if dev <= tol else "DRIFT"
+            detail = "" if dev == 0 else (f"dev {dev:.1e}" if math.isfinite(dev) else "differs")
+            checks.append(Check(stem, name, ref["value"], got, tol, kind, status, detail, section))
+        if not kinds:
+            for name in got_values:
+                if name not in ref_values:
+                    checks.append(Check(stem, name, None, got_values[name], None, "", "NEW",
+                                        "not in the reference: run `python -m medkit repro --update`", section))
+        if notebook_failed and not any(c.stem == stem and c.status == "FAILED" for c in checks):
+            checks.append(Check(stem, "(notebook)", None, None, None, "", "FAILED", entry.get("error", ""), section))
+    if expect_all:
+        for stem in sorted(reference.get("full", {})):
+            if wanted(stem) and stem not in results:
+                checks.append(Check(stem, "(notebook)", None, None, None, "", "NOT RUN",
+                                    "in the reference but not in the results", "full"))
+    return checks
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def format_value(value: Any, width: int = 22) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        text = repr(value) if len(repr(value)) <= width else f"{value:.12g}"
+    elif isinstance(value, (list, tuple)):
+        text = "[" + ", ".join(format_value(v, width) for v in value) + "]"
+    else:
+        text = str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_tol(check: Check) -> str:
+    if check.tol is None:
+        return "-"
+    return "exact" if check.tol == 0 else f"{check.tol:g}"
+
+
+def format_table(checks: list[Check]) -> str:
+    """The plain-text table: notebook, value, expected, got, tolerance, status."""
+    header = ("notebook", "value", "expected", "got", "tolerance", "status")
+    rows = [(c.stem, c.name, format_value(c.expected), format_value(c.got), format_tol(c),
+             c.status + (f" ({c.detail})" if c.detail and c.status != "ok" else "")) for c in checks]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    widths[-1] = len(header[-1])  # the last column is not padded
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+    out = [line, "  ".join("-" * w for w in widths[:-1]) + "  " + "-" * 6]
+    out += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(out)
+
+
+def summary(checks: list[Check]) -> str:
+    failed = [c for c in checks if c.failed]
+    counts: dict[str, int] = {}
+    for c in failed:
+        counts[c.status] = counts.get(c.status, 0) + 1
+    ok = sum(c.status == "ok" for c in checks)
+    text = f"{ok} value(s) reproduced"
+    if failed:
+        text += "; " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    return text
+
+
+# --------------------------------------------------------------------------- reading and updating
+
+
+def load_reference(path: Path = REFERENCE_PATH) -> dict[str, Any]:
+    if not path.exists():
+        return {section: {} for section in SECTIONS}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"{path}: not valid JSON ({exc})") from exc
+    for section in SECTIONS:
+        data.setdefault(section, {})
+    return data
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise SystemExit(f"{path} does not exist: execute the notebooks first (`python -m medkit run`, "
+                         "or `python -m medkit repro --run`)")
+    return json.loads(path.read_text())
+
+
+def dumps_reference(reference: dict[str, Any]) -> str:
+    """The reference as JSON with one line per value, so that a diff of the file reads like the table."""
+    def one(x: Any) -> str:
+        return json.dumps(x, ensure_ascii=False)
+
+    head = {k: v for k, v in reference.items() if k not in SECTIONS}
+    parts = [f"  {one(k)}: {json.dumps(v, indent=2, ensure_ascii=False).replace(chr(10), chr(10) + '  ')}"
+             for k, v in head.items()]
+    for section in SECTIONS:
+        notebooks = []
+        for stem, entry in sorted(reference.get(section, {}).items()):
+            values = ",\n".join(f"        {one(name)}: {one(v)}" for name, v in entry.get("values", {}).items())
+            notebooks.append(f"    {one(stem)}: {{\n      \"parameters\": {one(entry.get('parameters', {}))},\n"
+                             f"      \"values\": {{\n{values}\n      }}\n    }}")
+        body = ",\n".join(notebooks)
+        parts.append(f"  {one(section)}: {{\n{body}\n  }}" if notebooks else f"  {one(section)}: {{}}")
+    text = "{\n" + ",\n".join(parts) + "\n}\n"
+    assert json.loads(text) == json.loads(json.dumps({**head, **{s: reference.get(s, {}) for s in SECTIONS}}))
+    return text
+
+
+def write_reference(reference: dict[str, Any], path: Path = REFERENCE_PATH) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(dumps_reference(reference))
+
+
+REFERENCE_ABOUT = {
+    "about": "Reference values of every glued value, per notebook, checked by `python -m medkit repro` "
+             "(make book) and, for the closed-form ones, by tests/test_repro.py (make test). "
+             "Refresh on purpose with `python -m medkit repro --run --update` (full parameters) and "
+             "`python -m medkit repro --smoke --run --update` (smoke parameters); the diff is printed. "
+             "Tolerances and kinds of existing values are kept: edit them here.",
+    "tolerance": "a value passes when |got - expected| <= tol * max(1, |expected|), element by element "
+                 "for lists; tol 0 means equal",
+    "kinds": KINDS,
+}
+
+
+def update_reference(results: dict[str, Any], reference: dict[str, Any], section: str, *,
+                     only: list[str] | None = None, force: bool = False,
+                     notebook_dir: Path | None = None) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Return (new reference, diff lines, problems) after recording ``results`` into ``section``."""
+    new = json.loads(json.dumps(reference))
+    for key, value in REFERENCE_ABOUT.items():
+        new.setdefault(key, value)
+    new["kinds"] = KINDS
+    new.setdefault(section, {})
+    diff: list[str] = []
+    problems: list[str] = []
+    for stem in sorted(results):
+        if only and not any(p in stem for p in only):
+            continue
+        entry = results[stem]
+        if entry.get("status") != "ok":
+            problems.append(f"{stem}: execution {entry.get('status')}, not recorded ({entry.get('error', '')})")
+            continue
+        params = entry.get("parameters") or {}
+        canonical = {} if section == "full" else smoke_parameters_of(stem, notebook_dir)
+        if canonical is None:
+            problems.append(f"{stem}: notebooks/{stem}.ipynb does not exist, not recorded")
+            continue
+        if params != canonical and not force:
+            problems.append(f"{stem}: executed with parameters {params}, but the '{section}' reference is for "
+                            f"{canonical}; re-run (or pass --force), not recorded")
+            continue
+        old_values = new[section].get(stem, {}).get("values", {})
+        values: dict[str, Any] = {}
+        for name, value in entry.get("values", {}).items():
+            if name in old_values:
+                kept = dict(old_values[name])
+                if deviation(kept["value"], value) != 0:
+                    diff.append(f"  ~ {stem}: {name}: {format_value(kept['value'], 40)} -> {format_value(value, 40)}")
+                kept["value"] = value
+                values[name] = kept
+            else:
+                values[name] = default_entry(stem, name, value)
+                e = values[name]
+                diff.append(f"  + {stem}: {name} = {format_value(value, 40)}  [{e['kind']}, tol {e['tol']:g}]")
+        for name in old_values:
+            if name not in values:
+                diff.append(f"  - {stem}: {name} (was {format_value(old_values[name]['value'], 40)})")
+        new[section][stem] = {"parameters": params, "values": values}
+    return new, diff, problems
+
+
+# --------------------------------------------------------------------------- pages for the site
+
+
+def _read_notebook(path: Path):
+    import nbformat
+
+    return nbformat.read(path, as_version=4)
+
+
+def chapter_title(notebook_path: Path) -> str:
+    """The first ``# heading`` of a notebook, or its stem."""
+    try:
+        nb = _read_notebook(notebook_path)
+    except Exception:  # noqa: BLE001 - a page must still be written
+        return notebook_path.stem
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return notebook_path.stem
+
+
+def _slugify(title: str) -> str:
+    try:
+        from myst_parser.mdit_to_docutils.base import default_slugify
+    except ImportError:  # pragma: no cover - myst-parser is part of the stack
+        def default_slugify(t: str) -> str:
+            return re.sub(r"[^\w\- ]", "", t.lower().replace(" ", "-"))
+    text = re.sub(r"\{[a-z:]+\}`([^`]*)`", r"\1", title)  # roles: keep their text
+    text = re.sub(r"[`*]", "", text).strip()
+    return default_slugify(text)
+
+
+_HEADING = re.compile(r"^(#{1,3})\s+(.+?)\s*$")
+
+
+def section_of_glue(notebook_path: Path, key: str) -> tuple[str, str] | None:
+    """(heading text, anchor) of the section whose code glues ``key``, or ``None``."""
+    try:
+        nb = _read_notebook(notebook_path)
+    except Exception:  # noqa: BLE001
+        return None
+    pattern = re.compile(r"glue\(\s*['\"]" + re.escape(key) + r"['\"]")
+    heading = None
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                m = _HEADING.match(line)
+                if m and len(m.group(1)) >= 2:
+                    heading = m.group(2)
+        elif pattern.search(cell.source) and heading:
+            return heading, _slugify(heading)
+    return None
+
+
+def _md_value(value: Any, width: int = 40) -> str:
+    return format_value(value, width).replace("|", "\\|") if value is not None else "–"
+
+
+def _md_status(check: Check) -> str:
+    if check.status == "ok":
+        return "✓ ok"
+    return f"✗ **{check.status}**" + (f" ({check.detail})" if check.detail else "")
+
+
+def report_markdown(results: dict[str, Any], reference: dict[str, Any], notebook_dir: Path,
+                    link_prefix: str = "../notebooks/") -> str:
+    """The execution report page (MyST markdown)."""
+    checks = compare(results, reference, expect_all=False, notebook_dir=notebook_dir)
+    stems = [p.stem for p in sorted(notebook_dir.glob("[0-9][0-9]_*.ipynb"))]
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    total = sum(float(results.get(s, {}).get("duration_s", 0)) for s in stems)
+    lines = [
+        "# Execution report",
+        "",
+        f"Generated when this site was built ({now}). Every chapter was executed once by papermill "
+        "(`python -m medkit run`), and every value it glued was compared with the stored reference "
+        "`reproducibility/expected.json`, as `python -m medkit repro` does. A value passes when "
+        "$|\\text{got} - \\text{expected}| \\le \\text{tol} \\cdot \\max(1, |\\text{expected}|)$: "
+        "1e-9 for closed-form worked examples, a looser and stated tolerance for metrics of trained models "
+        "(see {doc}`how_to_use`).",
+        "",
+        "| Chapter | Status | Duration | Parameters | Values glued | Against the reference |",
+        "|---|---|---:|---|---:|---|",
+    ]
+    for stem in stems:
+        entry = results.get(stem)
+        title = chapter_title(notebook_dir / f"{stem}.ipynb")
+        link = f"[{title}]({link_prefix}{stem}.ipynb)"
+        if entry is None:
+            lines.append(f"| {link} | not executed | – | – | – | – |")
+            continue
+        mine = [c for c in checks if c.stem == stem]
+        ok = sum(c.status == "ok" for c in mine)
+        bad = [c for c in mine if c.failed]
+        section = mine[0].section if mine else ""
+        params = entry.get("parameters") or {}
+        params_text = "defaults" if not params else ("smoke: " if section == "smoke" else "") + ", ".join(
+            f"`{k}={v!r}`" for k, v in params.items())
+        verdict = f"{ok} ✓" + (f", {len(bad)} ✗" if bad else "")
+        if any(c.status == "NO REFERENCE" for c in mine):
+            verdict = "✗ no reference"
+        status = "✓ ok" if entry.get("status") == "ok" else f"✗ **{entry.get('status')}**"
+        lines.append(f"| {link} | {status} | {float(entry.get('duration_s', 0)):.1f} s | {params_text} | "
+                     f"{len(entry.get('values', {}))} | {verdict} |")
+    lines += ["", f"Total execution time: {total:.1f} s (notebooks run in parallel, so the wall time is shorter).", ""]
+    failed = [c for c in checks if c.failed]
+    if failed:
+        lines += [":::{admonition} Values that did not reproduce", ":class: error",
+                  f"{len(failed)} value(s) differ from the reference or are missing; they are marked ✗ below.",
+                  ":::", ""]
+    else:
+        lines += [":::{admonition} Every value reproduced", ":class: tip",
+                  f"All {sum(c.status == 'ok' for c in checks)} glued values match the reference.", ":::", ""]
+    for stem in stems:
+        mine = [c for c in checks if c.stem == stem]
+        if not mine:
+            continue
+        title = chapter_title(notebook_dir / f"{stem}.ipynb")
+        lines += [f"## {title}", "", f"`notebooks/{stem}.ipynb`, compared with the `{mine[0].section or '–'}` "
+                  "reference.", "", "| Value | Kind | Expected | Got | Tolerance | Status |",
+                  "|---|---|---|---|---|---|"]
+        for c in mine:
+            lines.append(f"| `{c.name}` | {c.kind or '–'} | {_md_value(c.expected)} | {_md_value(c.got)} | "
+                         f"{format_tol(c)} | {_md_status(c)} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Erratum:
+    """A worked example of the source article that a chapter recomputes."""
+
+    stem: str
+    example: str  # what is computed, in words (MyST inline markup allowed)
+    article_section: str
+    printed: str | None  # glue key of the value the article prints (a quotation), if glued
+    correct: str  # glue key of the recomputed value
+
+
+#: Every worked example of the article the kit recomputes. Rows whose notebook or keys do not exist
+#: (yet) are left out of the page; erratum boxes found in the chapters but not listed here are
+#: added at the end of the table.
+ERRATA: list[Erratum] = [
+    Erratum("01_cross_entropy", "Cross-entropy of $y = (0, 1)$, $\\hat{y} = (0.9, 0.1)$", "4.1",
+            "ce_article_printed", "ce_article_example"),
+]
+
+_ADMONITION = re.compile(r":::+\{admonition\}\s*(Erratum[^\n]*)\n(.*?)\n:::+", re.S)
+_GLUE_REF = re.compile(r"\{glue(?::text|:any)?\}`([A-Za-z_][\w]*)(?::[^`]*)?`")
+
+
+def _decimals(value: Any) -> int | None:
+    if isinstance(value, float):
+        text = repr(value)
+        return len(text.split(".")[1]) if "." in text and "e" not in text else None
+    return 0 if isinstance(value, int) else None
+
+
+def agrees_as_printed(printed: Any, correct: Any) -> bool:
+    """Whether ``correct`` rounds to what the article printed (to the printed number of decimals)."""
+    if isinstance(printed, (list, tuple)) and isinstance(correct, (list, tuple)):
+        return len(printed) == len(correct) and all(agrees_as_printed(p, c) for p, c in zip(printed, correct))
+    if _is_number(printed) and _is_number(correct):
+        decimals = _decimals(printed)
+        tol = 0.5 * 10.0 ** -(decimals if decimals is not None else 6) + 1e-12
+        return abs(float(printed) - float(correct)) <= tol
+    return printed == correct
+
+
+def errata_rows(results: dict[str, Any], notebook_dir: Path, link_prefix: str = "../notebooks/") -> list[str]:
+    """Markdown table rows for the errata page, from the executed notebooks and their glued values."""
+    rows: list[str] = []
+    covered: set[tuple[str, str]] = set()
+    for e in ERRATA:
+        nb = notebook_dir / f"{e.stem}.ipynb"
+        values = results.get(e.stem, {}).get("values", {})
+        if not nb.exists() or e.correct not in values:
+            continue
+        printed = values.get(e.printed) if e.printed else None
+        correct = values[e.correct]
+        covered.add((e.stem, e.printed or e.correct))
+        where = section_of_glue(nb, e.correct)
+        title = chapter_title(nb)
+        link = (f"[{title}, {where[0]}]({link_prefix}{e.stem}.ipynb#{where[1]})" if where
+                else f"[{title}]({link_prefix}{e.stem}.ipynb)")
+        if printed is None:
+            verdict = "recomputed (the article prints no value)"
+        else:
+            verdict = "✓ the article is right" if agrees_as_printed(printed, correct) else "✗ **wrong in the article**"
+        rows.append(f"| {e.example} | {e.article_section} | {_md_value(printed)} | {_md_value(correct, 60)} | "
+                    f"{verdict} | {link} |")
+    # erratum boxes in the chapters that the list above does not cover yet
+    for nb in sorted(notebook_dir.glob("[0-9][0-9]_*.ipynb")):
+        try:
+            cells = _read_notebook(nb).cells
+        except Exception:  # noqa: BLE001
+            continue
+        heading = None
+        for cell in cells:
+            if cell.cell_type != "markdown":
+                continue
+            for line in cell.source.splitlines():
+                m = _HEADING.match(line)
+                if m and len(m.group(1)) >= 2 and not _ADMONITION.search(line):
+                    heading = m.group(2)
+            for m in _ADMONITION.finditer(cell.source):
+                keys = _GLUE_REF.findall(m.group(2))
+                if not keys or any((nb.stem, k) in covered for k in keys):
+                    continue
+                values = results.get(nb.stem, {}).get("values", {})
+                printed_keys = [k for k in keys if "printed" in k]
+                other = [k for k in keys if "printed" not in k]
+                printed = values.get(printed_keys[0]) if printed_keys else None
+                correct = values.get(other[0]) if other else None
+                title = chapter_title(nb)
+                link = (f"[{title}, {heading}]({link_prefix}{nb.stem}.ipynb#{_slugify(heading)})" if heading
+                        else f"[{title}]({link_prefix}{nb.stem}.ipynb)")
+                section = m.group(1).split("—")[-1].strip() if "—" in m.group(1) else m.group(1)
+                verdict = ("✗ **wrong in the article**" if printed is not None and correct is not None
+                           and not agrees_as_printed(printed, correct) else "see the chapter's erratum box")
+                rows.append(f"| {section} | {section.replace('source article, ', '')} | {_md_value(printed)} | "
+                            f"{_md_value(correct, 60)} | {verdict} | {link} |")
+                covered.update((nb.stem, k) for k in keys)
+    return rows
+
+
+ERRATA_MARKER = "<!-- errata-table -->"
+
+
+def errata_table(results: dict[str, Any], notebook_dir: Path) -> str:
+    rows = errata_rows(results, notebook_dir)
+    if not rows:
+        return "*No chapter that recomputes a worked example has been executed for this build.*\n"
+    return "\n".join(["| Worked example | Article section | Printed in the article | Recomputed here | Verdict | Where |",
+                      "|---|---|---|---|---|---|", *rows]) + "\n"
+
+
+def write_report_page(staging: Path, results: dict[str, Any]) -> Path:
+    """Write the generated pages into the staged book (``medkit.site`` calls this).
+
+    - ``book/execution_report.md``: every notebook, its duration, status and values against the reference;
+    - ``book/errata.md``: the marker line ``<!-- errata-table -->`` is replaced by the table of every
+      recomputed worked example, printed value against correct value (numbers from ``results``).
+
+    Only the staging copy is written, never the repository's ``book/``.
+    """
+    notebook_dir = staging / "notebooks"
+    reference = load_reference()
+    page = staging / "book" / "execution_report.md"
+    page.write_text(report_markdown(results, reference, notebook_dir))
+    errata = staging / "book" / "errata.md"
+    if errata.exists():
+        text = errata.read_text()
+        if ERRATA_MARKER in text:
+            errata.write_text(text.replace(ERRATA_MARKER, errata_table(results, notebook_dir)))
+    return page
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", action="store_true", help="execute the notebooks first (with the runner)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="with --run: smoke parameters, into _build/smoke; with --update: the smoke section")
+    parser.add_argument("--update", action="store_true",
+                        help="rewrite the reference from the results (prints the diff; exits 0)")
+    parser.add_argument("--force", action="store_true",
+                        help="with --update: record runs whose parameters are not the section's")
+    parser.add_argument("--only", action="append", metavar="PATTERN",
+                        help="only notebooks whose name contains PATTERN (repeatable)")
+    parser.add_argument("--kinds", metavar="KIND[,KIND]",
+                        help=f"check only these kinds of values ({', '.join(KINDS)})")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="results.json to check (default _build/results.json, or _build/smoke/... with --smoke)")
+    parser.add_argument("--reference", type=Path, default=REFERENCE_PATH, help="the reference file")
+    parser.add_argument("-j", "--jobs", type=int, default=2, help="with --run: notebooks executed in parallel")
+    parser.add_argument("--notebook-dir", type=Path, default=None, help=argparse.SUPPRESS)
+
+
+def main(args: argparse.Namespace) -> int:
+    from medkit.runner import BUILD_DIR, NOTEBOOK_DIR, discover_notebooks, run, select_notebooks
+
+    notebook_dir = args.notebook_dir or NOTEBOOK_DIR
+    build_dir = BUILD_DIR / "smoke" if args.smoke else BUILD_DIR
+    results_path = args.results or build_dir / "results.json"
+    if args.run:
+        build_dir = results_path.parent
+        notebooks = select_notebooks(discover_notebooks(notebook_dir), args.only)
+        run(notebooks, build_dir=build_dir, smoke=args.smoke, jobs=args.jobs)
+    results = load_results(results_path)
+    reference = load_reference(args.reference)
+
+    if args.update:
+        section = "smoke" if args.smoke else "full"
+        new, diff, problems = update_reference(results, reference, section, only=args.only, force=args.force,
+                                               notebook_dir=notebook_dir)
+        for p in problems:
+            print(f"not recorded: {p}", file=sys.stderr)
+        if diff:
+            print(f"{args.reference} [{section}] changes:")
+            print("\n".join(diff))
+        else:
+            print(f"{args.reference} [{section}]: no change in values")
+        write_reference(new, args.reference)
+        return 1 if problems else 0
+
+    kinds = {k.strip() for k in args.kinds.split(",")} if args.kinds else None
+    if kinds and (unknown := kinds - set(KINDS)):
+        print(f"--kinds: unknown kind(s) {sorted(unknown)}; known: {', '.join(KINDS)}", file=sys.stderr)
+        return 2
+    checks = compare(results, reference, only=args.only, kinds=kinds, expect_all=not kinds,
+                     notebook_dir=notebook_dir)
+    print(f"reproducibility check: {results_path} against {args.reference}")
+    print(format_table(checks))
+    print(summary(checks))
+    failed = [c for c in checks if c.failed]
+    if failed:
+        print(f"FAILED: {len(failed)} value(s) did not reproduce. If a change is intended, record it with "
+              f"`python -m medkit repro --update{' --smoke' if args.smoke else ''}` and commit "
+              "reproducibility/expected.json.", file=sys.stderr)
+        return 1
+    return 0
