@@ -1,0 +1,396 @@
+"""Feature fusion: combining per-modality feature vectors (chapter 3, capstone).
+
+Two families with the same names and the same arithmetic:
+
+numpy functions (teaching, chapter 3)
+    :func:`concat_fusion`, :func:`average_fusion`, :func:`sum_fusion` and
+    :func:`weighted_fusion` take a list of per-modality features, each a
+    vector ``(d_i,)`` or a batch ``(N, d_i)``; a list of vectors gives a vector,
+    a list of batches gives a batch. Average and sum need equal widths and raise
+    a ``ValueError`` naming the widths otherwise; ``projection_dim=k`` first maps
+    every modality to width ``k`` with a fixed, seeded random linear projection
+    (:func:`random_projections`, :func:`project`), so unequal widths can be
+    averaged.
+
+Keras layers (the capstone's models; stable names)
+    ``ConcatFusion``, ``AverageFusion``, ``SumFusion`` and ``GatedFusion`` are
+    ``keras.layers.Layer`` subclasses called on a list of ``(batch, d_i)``
+    tensors. With ``projection_dim=k`` each modality first goes through its own
+    ``Dense(k)`` (learned). ``GatedFusion`` learns one weight per modality *per
+    sample*: ``gates = softmax(Dense(M)(concat(inputs)))`` (shape ``(batch, M)``,
+    rows sum to 1) and returns ``sum_m gates[:, m] * h_m``; with
+    ``return_gates=True`` it returns ``(fused, gates)``, and
+    :meth:`GatedFusion.compute_gates` gives the gates for given inputs (also on
+    symbolic tensors, to build a sub-model that exposes them). The gate kernel
+    starts at zero, so an untrained ``GatedFusion`` is an average.
+    All four are registered as serializable (package ``"medkit"``) and have a
+    ``get_config``, so models that use them save and load as ``.keras`` files.
+
+Importing this module imports Keras (about 3 s), so that the layers are
+registered before ``keras.saving.load_model`` needs them.
+
+Exposing the gates of a trained model (``model`` contains a ``GatedFusion``
+named ``"fusion"``)::
+
+    layer = model.get_layer("fusion")
+    gate_model = keras.Model(model.inputs, layer.compute_gates(layer.input))
+    gates = gate_model.predict(x)          # (N, M), rows sum to 1
+
+Examples
+--------
+>>> concat_fusion([[1, 2, 3], [4, 5, 6], [7, 8, 9]]).tolist()
+[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
+>>> average_fusion([[1, 2, 3], [4, 5, 6], [7, 8, 9]]).tolist()
+[4.0, 5.0, 6.0]
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import keras
+import numpy as np
+from keras import ops
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = [
+    "concat_fusion", "average_fusion", "sum_fusion", "weighted_fusion",
+    "random_projections", "project",
+    "ConcatFusion", "AverageFusion", "SumFusion", "GatedFusion",
+]
+
+
+# ---------------------------------------------------------------- numpy
+
+
+def _as_modalities(features: Sequence[ArrayLike]) -> tuple[list[NDArray[np.float64]], bool]:
+    """Validate a list of per-modality features; return them as 2-D arrays and whether the input was 1-D."""
+    if isinstance(features, np.ndarray) and features.ndim <= 1:
+        raise ValueError("features must be a list of per-modality arrays, e.g. [image_vec, text_vec]; "
+                         f"got a single array of shape {features.shape}.")
+    try:
+        arrays = [np.asarray(f, dtype=np.float64) for f in features]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"features must be a list of numeric arrays: {exc}") from exc
+    if len(arrays) == 0:
+        raise ValueError("features is empty: fusion needs at least one modality.")
+    ndims = {a.ndim for a in arrays}
+    if not ndims <= {1, 2} or len(ndims) != 1:
+        shapes = [a.shape for a in arrays]
+        raise ValueError("each modality must be a vector (d,) or a batch (N, d), all of the same kind; "
+                         f"got shapes {shapes}.")
+    single = ndims == {1}
+    arrays = [a[None, :] if single else a for a in arrays]
+    batch_sizes = [a.shape[0] for a in arrays]
+    if len(set(batch_sizes)) != 1:
+        raise ValueError(f"all modalities must have the same number of samples; got batch sizes {batch_sizes}.")
+    for i, a in enumerate(arrays):
+        if a.shape[1] == 0:
+            raise ValueError(f"modality {i} has width 0.")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"modality {i} contains nan or inf.")
+    return arrays, single
+
+
+def random_projections(widths: Sequence[int], projection_dim: int, seed: int = 0) -> list[NDArray[np.float64]]:
+    """One fixed random matrix ``(d_i, projection_dim)`` per modality, entries N(0, 1/d_i).
+
+    The 1/d_i variance keeps the projected features on the scale of the inputs
+    whatever their width (a random projection in the Johnson-Lindenstrauss sense).
+
+    Examples
+    --------
+    >>> [w.shape for w in random_projections([3, 5], 4, seed=0)]
+    [(3, 4), (5, 4)]
+    """
+    if not isinstance(projection_dim, (int, np.integer)) or projection_dim < 1:
+        raise ValueError(f"projection_dim must be a positive integer; got {projection_dim!r}.")
+    rng = np.random.default_rng(seed)
+    return [rng.normal(0.0, 1.0 / np.sqrt(d), size=(int(d), int(projection_dim))) for d in widths]
+
+
+def project(features: Sequence[ArrayLike], matrices: Sequence[ArrayLike]) -> list[NDArray[np.float64]]:
+    """Multiply each modality by its projection matrix (``x_i @ W_i``), keeping vector/batch form.
+
+    Examples
+    --------
+    >>> project([[1.0, 2.0]], [np.eye(2)])[0].tolist()
+    [1.0, 2.0]
+    """
+    arrays, single = _as_modalities(features)
+    if len(matrices) != len(arrays):
+        raise ValueError(f"got {len(arrays)} modalities but {len(matrices)} projection matrices.")
+    out = []
+    for i, (a, w) in enumerate(zip(arrays, matrices)):
+        w = np.asarray(w, dtype=np.float64)
+        if w.ndim != 2 or w.shape[0] != a.shape[1]:
+            raise ValueError(f"projection matrix {i} has shape {w.shape}; modality {i} has width {a.shape[1]}, "
+                             f"so it needs shape ({a.shape[1]}, k).")
+        p = a @ w
+        out.append(p[0] if single else p)
+    return out
+
+
+def _prepared(features: Sequence[ArrayLike], projection_dim: int | None, seed: int
+              ) -> tuple[list[NDArray[np.float64]], bool]:
+    arrays, single = _as_modalities(features)
+    if projection_dim is not None:
+        mats = random_projections([a.shape[1] for a in arrays], projection_dim, seed)
+        arrays = [a @ w for a, w in zip(arrays, mats)]
+    return arrays, single
+
+
+def _require_equal_widths(arrays: list[NDArray[np.float64]], what: str) -> None:
+    widths = [a.shape[-1] for a in arrays]
+    if len(set(widths)) != 1:
+        raise ValueError(f"{what} needs all modalities to have the same width; got widths {widths}. "
+                         "Pass projection_dim=k to project them to a common width first, or use concat_fusion.")
+
+
+def concat_fusion(features: Sequence[ArrayLike], projection_dim: int | None = None, seed: int = 0
+                  ) -> NDArray[np.float64]:
+    """Concatenate per-modality features along the feature axis.
+
+    Keeps every number and which modality it came from (its position); the
+    width is the sum of the widths (times the number of modalities with
+    ``projection_dim``).
+
+    Parameters
+    ----------
+    features : list of array_like
+        One entry per modality, each ``(d_i,)`` or each ``(N, d_i)``.
+    projection_dim : int, optional
+        Project each modality to this width first (fixed random projection, see
+        :func:`random_projections`).
+    seed : int
+        Seed of the random projections.
+
+    Returns
+    -------
+    ndarray
+        ``(sum d_i,)`` for vectors, ``(N, sum d_i)`` for batches.
+
+    Examples
+    --------
+    >>> concat_fusion([[1, 2], [3]]).tolist()
+    [1.0, 2.0, 3.0]
+    >>> concat_fusion([np.zeros((4, 2)), np.ones((4, 3))]).shape
+    (4, 5)
+    """
+    arrays, single = _prepared(features, projection_dim, seed)
+    out = np.concatenate(arrays, axis=1)
+    return out[0] if single else out
+
+
+def sum_fusion(features: Sequence[ArrayLike], projection_dim: int | None = None, seed: int = 0
+               ) -> NDArray[np.float64]:
+    """Element-wise sum of per-modality features (equal widths required).
+
+    Examples
+    --------
+    >>> sum_fusion([[1, 2, 3], [4, 5, 6]]).tolist()
+    [5.0, 7.0, 9.0]
+    >>> sum_fusion([[1, 2], [3]])
+    Traceback (most recent call last):
+    ...
+    ValueError: sum_fusion needs all modalities to have the same width; got widths [2, 1]. Pass projection_dim=k to project them to a common width first, or use concat_fusion.
+    """
+    arrays, single = _prepared(features, projection_dim, seed)
+    _require_equal_widths(arrays, "sum_fusion")
+    out = np.sum(np.stack(arrays, axis=0), axis=0)
+    return out[0] if single else out
+
+
+def average_fusion(features: Sequence[ArrayLike], projection_dim: int | None = None, seed: int = 0
+                   ) -> NDArray[np.float64]:
+    """Element-wise mean of per-modality features (equal widths required).
+
+    Examples
+    --------
+    >>> average_fusion([[1, 2, 3], [4, 5, 6]]).tolist()
+    [2.5, 3.5, 4.5]
+    >>> average_fusion([np.zeros((2, 3)), np.ones((2, 5))], projection_dim=4).shape
+    (2, 4)
+    """
+    arrays, single = _prepared(features, projection_dim, seed)
+    _require_equal_widths(arrays, "average_fusion")
+    out = np.mean(np.stack(arrays, axis=0), axis=0)
+    return out[0] if single else out
+
+
+def weighted_fusion(features: Sequence[ArrayLike], weights: ArrayLike) -> NDArray[np.float64]:
+    """Weighted sum ``sum_m w_m x_m`` with one weight per modality, or one per sample and modality.
+
+    This is what :class:`GatedFusion` computes once its gates are known
+    (``weights`` of shape ``(N, M)``); equal weights ``1/M`` give the average.
+
+    Examples
+    --------
+    >>> weighted_fusion([[1.0, 2.0], [3.0, 4.0]], [0.25, 0.75]).tolist()
+    [2.5, 3.5]
+    """
+    arrays, single = _as_modalities(features)
+    _require_equal_widths(arrays, "weighted_fusion")
+    w = np.asarray(weights, dtype=np.float64)
+    m, n = len(arrays), arrays[0].shape[0]
+    if w.shape == (m,):
+        w = np.broadcast_to(w, (n, m))
+    if w.shape != (n, m):
+        raise ValueError(f"weights must have shape ({m},) or ({n}, {m}) for {m} modalities and {n} samples; "
+                         f"got {w.shape}.")
+    out = np.einsum("nm,mnd->nd", w, np.stack(arrays, axis=0))
+    return out[0] if single else out
+
+
+# ---------------------------------------------------------------- Keras layers
+
+
+def _widths(input_shape: Any, name: str) -> list[int]:
+    if not isinstance(input_shape, (list, tuple)) or not input_shape or not isinstance(input_shape[0], (list, tuple)):
+        raise ValueError(f"{name} must be called on a list of (batch, d_i) tensors; got input shape {input_shape}.")
+    widths = []
+    for i, shape in enumerate(input_shape):
+        if len(shape) != 2 or shape[-1] is None:
+            raise ValueError(f"{name}: input {i} has shape {tuple(shape)}; each input must be (batch, d) with d known.")
+        widths.append(int(shape[-1]))
+    return widths
+
+
+class _Fusion(keras.layers.Layer):
+    """Shared machinery: optional per-modality Dense projection to ``projection_dim``."""
+
+    def __init__(self, projection_dim: int | None = None, activation: str | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        if projection_dim is not None and (not isinstance(projection_dim, int) or projection_dim < 1):
+            raise ValueError(f"projection_dim must be a positive integer or None; got {projection_dim!r}.")
+        self.projection_dim = projection_dim
+        self.activation = activation
+        self.projections: list[Any] = []
+
+    def _build_projections(self, widths: list[int]) -> None:
+        if self.projection_dim is None:
+            return
+        self.projections = []
+        for i, d in enumerate(widths):
+            dense = keras.layers.Dense(self.projection_dim, activation=self.activation, name=f"project_{i}")
+            dense.build((None, d))
+            self.projections.append(dense)
+
+    def build(self, input_shape: Any) -> None:
+        self.input_widths = _widths(input_shape, type(self).__name__)
+        self._build_projections(self.input_widths)
+        self._check_widths(self.input_widths)
+        self.built = True
+
+    def _check_widths(self, widths: list[int]) -> None:
+        pass
+
+    def _projected(self, inputs: Sequence[Any]) -> list[Any]:
+        if len(inputs) != len(self.input_widths):
+            raise ValueError(f"{type(self).__name__} was built for {len(self.input_widths)} modalities; "
+                             f"got {len(inputs)}.")
+        if self.projections:
+            return [p(x) for p, x in zip(self.projections, inputs)]
+        return list(inputs)
+
+    def _common_width(self) -> int:
+        return self.projection_dim if self.projection_dim is not None else self.input_widths[0]
+
+    def _require_equal(self, widths: list[int]) -> None:
+        if self.projection_dim is None and len(set(widths)) != 1:
+            raise ValueError(f"{type(self).__name__} needs all modalities to have the same width; got widths "
+                             f"{widths}. Pass projection_dim=k to project them to a common width first, "
+                             "or use ConcatFusion.")
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(projection_dim=self.projection_dim, activation=self.activation)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="medkit")
+class ConcatFusion(_Fusion):
+    """Concatenate (optionally projected) modalities: output width ``sum d_i`` or ``M * projection_dim``."""
+
+    def call(self, inputs: Sequence[Any]) -> Any:
+        return ops.concatenate(self._projected(inputs), axis=-1)
+
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        widths = _widths(input_shape, "ConcatFusion")
+        width = len(widths) * self.projection_dim if self.projection_dim is not None else sum(widths)
+        return (input_shape[0][0], width)
+
+
+@keras.saving.register_keras_serializable(package="medkit")
+class SumFusion(_Fusion):
+    """Element-wise sum of modalities of equal width (or projected to ``projection_dim``)."""
+
+    def _check_widths(self, widths: list[int]) -> None:
+        self._require_equal(widths)
+
+    def call(self, inputs: Sequence[Any]) -> Any:
+        return ops.sum(ops.stack(self._projected(inputs), axis=0), axis=0)
+
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        widths = _widths(input_shape, type(self).__name__)
+        self._require_equal(widths)
+        return (input_shape[0][0], self.projection_dim or widths[0])
+
+
+@keras.saving.register_keras_serializable(package="medkit")
+class AverageFusion(SumFusion):
+    """Element-wise mean of modalities of equal width (or projected to ``projection_dim``)."""
+
+    def call(self, inputs: Sequence[Any]) -> Any:
+        return ops.mean(ops.stack(self._projected(inputs), axis=0), axis=0)
+
+
+@keras.saving.register_keras_serializable(package="medkit")
+class GatedFusion(_Fusion):
+    """Learned, per-sample weighting of modalities: ``sum_m softmax(Dense(M)(concat x))_m * h_m``.
+
+    Parameters
+    ----------
+    projection_dim : int, optional
+        Common width the modalities are projected to (``Dense``); required
+        when the input widths differ.
+    activation : str, optional
+        Activation of the projections.
+    return_gates : bool
+        Return ``(fused, gates)`` instead of ``fused``; ``gates`` is
+        ``(batch, M)`` and its rows sum to 1.
+    """
+
+    def __init__(self, projection_dim: int | None = None, activation: str | None = None,
+                 return_gates: bool = False, **kwargs: Any):
+        super().__init__(projection_dim=projection_dim, activation=activation, **kwargs)
+        self.return_gates = bool(return_gates)
+
+    def _check_widths(self, widths: list[int]) -> None:
+        self._require_equal(widths)
+
+    def build(self, input_shape: Any) -> None:
+        super().build(input_shape)
+        # Zero kernel and bias: the untrained layer is a plain average; training moves the gates.
+        self.gate = keras.layers.Dense(len(self.input_widths), kernel_initializer="zeros", name="gate")
+        self.gate.build((None, sum(self.input_widths)))
+
+    def compute_gates(self, inputs: Sequence[Any]) -> Any:
+        """Gate values ``(batch, M)`` for the given (unprojected) inputs; works on symbolic tensors too."""
+        return ops.softmax(self.gate(ops.concatenate(list(inputs), axis=-1)), axis=-1)
+
+    def call(self, inputs: Sequence[Any]) -> Any:
+        gates = self.compute_gates(inputs)
+        stacked = ops.stack(self._projected(inputs), axis=1)  # (batch, M, d)
+        fused = ops.sum(stacked * ops.expand_dims(gates, -1), axis=1)
+        return (fused, gates) if self.return_gates else fused
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        widths = _widths(input_shape, "GatedFusion")
+        self._require_equal(widths)
+        fused = (input_shape[0][0], self.projection_dim or widths[0])
+        return (fused, (input_shape[0][0], len(widths))) if self.return_gates else fused
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(return_gates=self.return_gates)
+        return config
