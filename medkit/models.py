@@ -1,0 +1,699 @@
+"""Keras models of the capstone (chapter 6): three branches, five fusions, modality dropout.
+
+One flat functional model per configuration. Each modality has a *branch*
+that turns its input into an embedding of width ``ModelConfig.embed_dim``:
+
+image
+    a small CNN on ``(S, S, 1)`` images, preceded by augmentation layers
+    (``RandomFlip``, ``RandomRotation``, ``RandomContrast``) that Keras only
+    applies when ``training=True`` (``fit``), never in ``predict``/``evaluate``.
+text
+    keras-hub ``TokenAndPositionEmbedding`` + ``TransformerEncoder`` + masked
+    mean pooling over the non-padding tokens (``text_encoder="transformer"``),
+    or the source article's ``Embedding`` + recurrent layer
+    (``text_encoder="rnn"``, ``rnn_cell="gru"`` or ``"lstm"``).
+audio
+    a small CNN over the MFCC "image" ``(n_mfcc, T, 1)``, standardised per
+    MFCC coefficient (the coefficients live on very different scales).
+
+The embeddings then go through a :class:`ModalityMask` layer (modality
+dropout while training; zeroing a missing modality at inference) and are
+fused (``ModelConfig.fusion``):
+
+============ ==================================================================
+``concat``   :class:`medkit.fusion.ConcatFusion` (widths add up)
+``average``  :class:`medkit.fusion.AverageFusion`, each modality projected to ``fusion_dim``
+``sum``      :class:`medkit.fusion.SumFusion`, each modality projected to ``fusion_dim``
+``gated``    :class:`medkit.fusion.GatedFusion` (learned per-sample softmax gates)
+``late``     each branch gets its own classifier; :class:`LateFusion` combines
+             the unimodal *probabilities* (``late_combination="average"``) or
+             their logits with learned softmax weights (``"learned"``)
+============ ==================================================================
+
+followed (except for ``late``) by a small head ``Dropout → Dense → Dense(1, sigmoid)``.
+A model with a single modality is a unimodal baseline: no fusion layer.
+
+Every model takes a dict of inputs named ``"image"``, ``"text"``, ``"audio"``
+(only those in ``config.modalities``) and outputs one probability per patient.
+
+Missing modalities
+------------------
+:func:`predict_missing` predicts as if some modalities were absent, for the
+whole batch: it sets the :class:`ModalityMask`'s ``present`` weights to 0 for
+them, which zeroes their embeddings (for ``late``: drops them from the
+average), predicts, and restores the mask. The input arrays of a missing
+modality are still fed (any content; they are ignored), so the same
+``tf.data`` pipeline works. A model trained with ``modality_dropout > 0`` has
+seen zeroed embeddings during training and degrades more gracefully.
+
+Examples
+--------
+>>> import numpy as np
+>>> cfg = ModelConfig(modalities=("image", "audio"), fusion="gated", image_shape=(16, 16, 1),
+...                   audio_shape=(8, 12, 1), embed_dim=8)
+>>> model = build_multimodal(cfg)
+>>> x = {"image": np.zeros((2, 16, 16, 1), "float32"), "audio": np.zeros((2, 8, 12, 1), "float32")}
+>>> model.predict(x, verbose=0).shape
+(2, 1)
+>>> predict_missing(model, x, missing=("audio",)).shape
+(2,)
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping, Sequence
+
+import keras
+import keras_hub
+import numpy as np
+from keras import layers, ops
+
+from medkit import fusion as _fusion
+
+__all__ = [
+    "MODALITIES", "FUSIONS", "ModelConfig", "config_from_arrays",
+    "ModalityMask", "LateFusion", "PaddingMask", "MaskedMeanPooling",
+    "image_branch", "text_branch", "audio_branch", "build_multimodal",
+    "compile_model", "model_modalities", "modality_mask", "predict_missing", "grad_cam",
+]
+
+MODALITIES: tuple[str, ...] = ("image", "text", "audio")
+FUSIONS: tuple[str, ...] = ("concat", "average", "sum", "gated", "late")
+LAST_IMAGE_CONV = "image_conv3"  # the layer Grad-CAM explains
+
+
+@dataclass
+class ModelConfig:
+    """Everything :func:`build_multimodal` needs; plain values so it can be printed and saved.
+
+    Parameters
+    ----------
+    modalities : sequence of str
+        Subset of ``("image", "text", "audio")``, in any order; one modality
+        gives a unimodal model.
+    fusion : str
+        ``"concat"``, ``"average"``, ``"sum"``, ``"gated"`` or ``"late"``
+        (ignored for one modality).
+    image_shape, audio_shape : tuple of int
+        ``(S, S, 1)`` and ``(n_mfcc, T, 1)``.
+    text_len, vocab_size : int
+        Token ids are ``0`` (padding), ``1`` (out of vocabulary), ``2 ..
+        vocab_size - 1``.
+    embed_dim : int
+        Width of every branch's embedding.
+    fusion_dim : int
+        Common width the ``average``/``sum``/``gated`` fusions project to.
+    text_encoder : str
+        ``"transformer"`` (keras-hub) or ``"rnn"`` (the source article's).
+    rnn_cell : str
+        ``"gru"`` or ``"lstm"`` when ``text_encoder="rnn"``.
+    num_heads, ff_dim : int
+        Attention heads and feed-forward width of the transformer encoder.
+    dropout : float
+        Dropout before the classification head.
+    modality_dropout : float
+        Probability of zeroing each modality's embedding, per sample, while
+        training (at least one modality is always kept). 0 disables it.
+    augment : bool
+        Add the image augmentation layers (active in training only).
+    late_combination : str
+        ``"average"`` of probabilities or ``"learned"`` softmax weights on
+        logits, for ``fusion="late"``.
+    learning_rate : float
+        Adam learning rate used by :func:`compile_model`.
+    image_mean, image_std : float
+        Standardisation of the image intensities (from the training split).
+    audio_mean, audio_std : list of float, optional
+        Per-MFCC-coefficient standardisation (length ``n_mfcc``); ``None``:
+        no standardisation.
+    seed : int
+        Seed of the augmentation and modality-dropout layers.
+
+    Examples
+    --------
+    >>> ModelConfig(fusion="late").name
+    'late'
+    >>> ModelConfig(modalities=("text",)).name
+    'text'
+    """
+
+    modalities: Sequence[str] = MODALITIES
+    fusion: str = "concat"
+    image_shape: tuple[int, int, int] = (64, 64, 1)
+    text_len: int = 64
+    vocab_size: int = 2000
+    audio_shape: tuple[int, int, int] = (20, 32, 1)
+    embed_dim: int = 32
+    fusion_dim: int = 32
+    text_encoder: str = "transformer"
+    rnn_cell: str = "gru"
+    num_heads: int = 2
+    ff_dim: int = 64
+    dropout: float = 0.2
+    modality_dropout: float = 0.0
+    augment: bool = True
+    late_combination: str = "average"
+    learning_rate: float = 2e-3
+    image_mean: float = 0.0
+    image_std: float = 1.0
+    audio_mean: list[float] | None = None
+    audio_std: list[float] | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.modalities = tuple(self.modalities)
+        if not self.modalities:
+            raise ValueError("modalities is empty: choose at least one of 'image', 'text', 'audio'.")
+        unknown = [m for m in self.modalities if m not in MODALITIES]
+        if unknown:
+            raise ValueError(f"modalities {unknown} unknown; choose from {list(MODALITIES)}.")
+        if len(set(self.modalities)) != len(self.modalities):
+            raise ValueError(f"modalities {list(self.modalities)} lists a modality twice.")
+        # Canonical order, so ("audio", "image") and ("image", "audio") build the same model.
+        self.modalities = tuple(m for m in MODALITIES if m in self.modalities)
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion={self.fusion!r} unknown; choose from {list(FUSIONS)}.")
+        if self.text_encoder not in ("transformer", "rnn"):
+            raise ValueError(f"text_encoder={self.text_encoder!r}: use 'transformer' or 'rnn'.")
+        if self.rnn_cell not in ("gru", "lstm"):
+            raise ValueError(f"rnn_cell={self.rnn_cell!r}: use 'gru' or 'lstm'.")
+        if self.late_combination not in ("average", "learned"):
+            raise ValueError(f"late_combination={self.late_combination!r}: use 'average' or 'learned'.")
+        if not 0.0 <= self.modality_dropout < 1.0:
+            raise ValueError(f"modality_dropout must be in [0, 1); got {self.modality_dropout}.")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1); got {self.dropout}.")
+        self.image_shape = tuple(int(s) for s in self.image_shape)
+        self.audio_shape = tuple(int(s) for s in self.audio_shape)
+        if len(self.image_shape) != 3 or len(self.audio_shape) != 3:
+            raise ValueError(f"image_shape {self.image_shape} and audio_shape {self.audio_shape} must be "
+                             "(height, width, channels).")
+        if self.audio_mean is not None and len(self.audio_mean) != self.audio_shape[0]:
+            raise ValueError(f"audio_mean has {len(self.audio_mean)} entries; audio_shape[0] = "
+                             f"{self.audio_shape[0]} MFCC coefficients.")
+        if self.vocab_size < 3:
+            raise ValueError(f"vocab_size must be >= 3 (padding, OOV and one word); got {self.vocab_size}.")
+
+    @property
+    def name(self) -> str:
+        """``"image"``/``"text"``/``"audio"`` for unimodal models, else the fusion (``"+md"`` with modality dropout)."""
+        base = self.modalities[0] if len(self.modalities) == 1 else self.fusion
+        if len(self.modalities) > 1 and len(self.modalities) < len(MODALITIES):
+            base = "+".join(self.modalities) + ":" + base
+        return base + ("+md" if self.modality_dropout > 0 and len(self.modalities) > 1 else "")
+
+    def replace(self, **changes: Any) -> "ModelConfig":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def config_from_arrays(train: Mapping[str, np.ndarray], vocab_size: int | None = None, **overrides: Any
+                       ) -> ModelConfig:
+    """A :class:`ModelConfig` whose shapes and standardisation come from the training arrays.
+
+    Parameters
+    ----------
+    train : mapping
+        The training split as arrays (``features.split("train")``): ``image``
+        ``(N, S, S, 1)``, ``text`` ``(N, L)``, ``audio`` ``(N, n_mfcc, T, 1)``;
+        missing keys are allowed (that modality keeps its defaults).
+    vocab_size : int, optional
+        Size of the token vocabulary including padding and OOV; default: the
+        largest id in ``train["text"]`` plus one.
+    **overrides
+        Any other :class:`ModelConfig` field.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> train = {"image": rng.random((4, 16, 16, 1), dtype="float32"), "text": np.array([[2, 5, 0]] * 4),
+    ...          "audio": rng.random((4, 8, 10, 1), dtype="float32")}
+    >>> cfg = config_from_arrays(train, fusion="sum")
+    >>> cfg.image_shape, cfg.text_len, cfg.vocab_size, cfg.audio_shape
+    ((16, 16, 1), 3, 6, (8, 10, 1))
+    """
+    kwargs: dict[str, Any] = {}
+    if "image" in train:
+        image = np.asarray(train["image"], dtype=np.float32)
+        if image.ndim != 4:
+            raise ValueError(f"train['image'] must be (N, S, S, C); got shape {image.shape}.")
+        kwargs.update(image_shape=image.shape[1:], image_mean=float(image.mean()),
+                      image_std=float(image.std() + 1e-6))
+    if "text" in train:
+        text = np.asarray(train["text"])
+        if text.ndim != 2:
+            raise ValueError(f"train['text'] must be (N, L) token ids; got shape {text.shape}.")
+        kwargs.update(text_len=text.shape[1], vocab_size=int(vocab_size or max(int(text.max()) + 1, 3)))
+    if "audio" in train:
+        audio = np.asarray(train["audio"], dtype=np.float32)
+        if audio.ndim != 4:
+            raise ValueError(f"train['audio'] must be (N, n_mfcc, T, 1); got shape {audio.shape}.")
+        kwargs.update(audio_shape=audio.shape[1:],
+                      audio_mean=[float(v) for v in audio.mean(axis=(0, 2, 3))],
+                      audio_std=[float(v) + 1e-6 for v in audio.std(axis=(0, 2, 3))])
+    kwargs.update(overrides)
+    return ModelConfig(**kwargs)
+
+
+# ---------------------------------------------------------------- custom layers
+
+
+@keras.saving.register_keras_serializable(package="medkit")
+class ModalityMask(layers.Layer):
+    """Zero whole modalities: randomly while training (modality dropout), on request at inference.
+
+    Called on a list of ``M`` tensors ``(batch, ...)`` (the branch outputs);
+    returns ``(masked_list, mask)`` where ``mask`` is ``(batch, M)`` with 1 for
+    a modality that is kept.
+
+    * training and ``rate > 0``: each modality of each sample is dropped with
+      probability ``rate``; a sample that would lose all modalities keeps them
+      all. No rescaling (unlike ordinary dropout): at inference a present
+      modality must look the way it did in training.
+    * always: the mask is multiplied by the non-trainable weight ``present``
+      ``(M,)``, all ones unless :func:`modality_mask` / :func:`predict_missing`
+      set some to 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer = ModalityMask(rate=0.0, modalities=["image", "text"])
+    >>> (a, b), mask = layer([np.ones((2, 3), "float32"), np.ones((2, 3), "float32")])
+    >>> np.asarray(mask).tolist()
+    [[1.0, 1.0], [1.0, 1.0]]
+    """
+
+    def __init__(self, rate: float = 0.0, modalities: Sequence[str] = (), seed: int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"rate must be in [0, 1); got {rate}.")
+        self.rate = float(rate)
+        self.modalities = list(modalities)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape: Any) -> None:
+        if not isinstance(input_shape, (list, tuple)) or not isinstance(input_shape[0], (list, tuple)):
+            raise ValueError(f"ModalityMask must be called on a list of tensors; got shape {input_shape}.")
+        if self.modalities and len(self.modalities) != len(input_shape):
+            raise ValueError(f"ModalityMask has modalities {self.modalities} but got {len(input_shape)} inputs.")
+        self.present = self.add_weight(name="present", shape=(len(input_shape),), initializer="ones",
+                                       trainable=False)
+        self.built = True
+
+    def call(self, inputs: Sequence[Any], training: bool | None = None) -> Any:
+        batch = ops.shape(inputs[0])[0]
+        m = len(inputs)
+        mask = ops.ones((batch, m), dtype=inputs[0].dtype)
+        if training and self.rate > 0 and m > 1:
+            keep = ops.cast(keras.random.uniform((batch, m), seed=self.seed_generator) >= self.rate, mask.dtype)
+            none_left = ops.sum(keep, axis=1, keepdims=True) == 0
+            mask = ops.where(none_left, mask, keep)
+        mask = mask * ops.cast(self.present, mask.dtype)[None, :]
+        masked = []
+        for i, x in enumerate(inputs):
+            factor = ops.reshape(mask[:, i], (-1,) + (1,) * (len(x.shape) - 1))
+            masked.append(x * factor)
+        return masked, mask
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return [tuple(s) for s in input_shape], (input_shape[0][0], len(input_shape))
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(rate=self.rate, modalities=self.modalities, seed=self.seed)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="medkit")
+class LateFusion(layers.Layer):
+    """Decision-level fusion of per-modality logits ``(batch, 1)`` under a modality mask ``(batch, M)``.
+
+    ``combination="average"``: mean of the *probabilities* of the present
+    modalities. ``"learned"``: ``sigmoid(sum_m a_m z_m + b)`` with ``a =
+    softmax(w)`` renormalised over the present modalities. A missing modality
+    is left out instead of being imputed, so late fusion handles missing data
+    by construction.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> z = [np.array([[0.0]], "float32"), np.array([[100.0]], "float32")]
+    >>> float(LateFusion()([z, np.array([[1.0, 1.0]], "float32")])[0, 0])
+    0.75
+    >>> float(LateFusion()([z, np.array([[1.0, 0.0]], "float32")])[0, 0])
+    0.5
+    """
+
+    def __init__(self, combination: str = "average", **kwargs: Any):
+        super().__init__(**kwargs)
+        if combination not in ("average", "learned"):
+            raise ValueError(f"combination={combination!r}: use 'average' or 'learned'.")
+        self.combination = combination
+
+    def build(self, input_shape: Any) -> None:
+        logits_shape, _ = input_shape
+        m = len(logits_shape)
+        if self.combination == "learned":
+            self.w = self.add_weight(name="modality_logits", shape=(m,), initializer="zeros")
+            self.b = self.add_weight(name="bias", shape=(), initializer="zeros")
+        self.built = True
+
+    def call(self, inputs: Any) -> Any:
+        logits, mask = inputs
+        z = ops.concatenate(list(logits), axis=-1)  # (batch, M)
+        denom = ops.maximum(ops.sum(mask, axis=-1, keepdims=True), 1e-6)
+        if self.combination == "average":
+            return ops.sum(ops.sigmoid(z) * mask, axis=-1, keepdims=True) / denom
+        weights = ops.softmax(self.w)[None, :] * mask
+        weights = weights / ops.maximum(ops.sum(weights, axis=-1, keepdims=True), 1e-6)
+        return ops.sigmoid(ops.sum(weights * z, axis=-1, keepdims=True) + self.b)
+
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        return (input_shape[1][0], 1)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(combination=self.combination)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="medkit")
+class PaddingMask(layers.Layer):
+    """``token_ids != 0`` as a boolean ``(batch, L)`` mask (0 is the padding id)."""
+
+    def call(self, token_ids: Any) -> Any:
+        return ops.not_equal(token_ids, 0)
+
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        return tuple(input_shape)
+
+
+@keras.saving.register_keras_serializable(package="medkit")
+class MaskedMeanPooling(layers.Layer):
+    """Mean over the sequence axis of the non-padding positions; an all-padding row gives zeros, not nan.
+
+    (Keras's ``GlobalAveragePooling1D`` divides by zero on an empty note.)
+    """
+
+    def call(self, inputs: Any) -> Any:
+        x, mask = inputs
+        m = ops.cast(mask, x.dtype)[:, :, None]
+        return ops.sum(x * m, axis=1) / ops.maximum(ops.sum(m, axis=1), 1.0)
+
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        x_shape, _ = input_shape
+        return (x_shape[0], x_shape[-1])
+
+
+# ---------------------------------------------------------------- branches
+
+
+def image_branch(image: Any, config: ModelConfig) -> Any:
+    """Image branch: augmentation (training only), standardisation, 3 conv blocks, global pooling, Dense.
+
+    Builds on the symbolic input ``image`` and returns the ``(batch, embed_dim)``
+    embedding. Layer names start with ``image_``; the last convolution is
+    ``image_conv3`` (used by :func:`grad_cam`).
+
+    Examples
+    --------
+    >>> x = keras.Input((32, 32, 1), name="image")
+    >>> tuple(image_branch(x, ModelConfig(image_shape=(32, 32, 1), embed_dim=8)).shape)
+    (None, 8)
+    """
+    x = image
+    if config.augment:
+        # Small, plausible perturbations only; Keras applies them in fit() and skips them in predict().
+        x = layers.RandomFlip("horizontal", seed=config.seed, name="image_flip")(x)
+        x = layers.RandomRotation(0.03, fill_mode="constant", seed=config.seed + 1, name="image_rotate")(x)
+        x = layers.RandomContrast(0.15, seed=config.seed + 2, name="image_contrast")(x)
+    x = layers.Normalization(axis=None, mean=config.image_mean, variance=config.image_std ** 2,
+                             name="image_standardise")(x)
+    for i, filters in enumerate((16, 32, 48), start=1):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"image_conv{i}")(x)
+        if i < 3:
+            x = layers.MaxPooling2D(2, name=f"image_pool{i}")(x)
+    x = layers.GlobalAveragePooling2D(name="image_gap")(x)
+    return layers.Dense(config.embed_dim, activation="relu", name="image_embedding")(x)
+
+
+def text_branch(token_ids: Any, config: ModelConfig) -> Any:
+    """Text branch on ``(batch, L)`` token ids: transformer encoder (keras-hub) or the article's RNN.
+
+    Examples
+    --------
+    >>> x = keras.Input((12,), dtype="int32", name="text")
+    >>> tuple(text_branch(x, ModelConfig(text_len=12, vocab_size=50, embed_dim=8)).shape)
+    (None, 8)
+    >>> tuple(text_branch(x, ModelConfig(text_len=12, vocab_size=50, embed_dim=8, text_encoder="rnn")).shape)
+    (None, 8)
+    """
+    padding = PaddingMask(name="text_padding_mask")(token_ids)
+    if config.text_encoder == "transformer":
+        x = keras_hub.layers.TokenAndPositionEmbedding(
+            vocabulary_size=config.vocab_size, sequence_length=config.text_len,
+            embedding_dim=config.embed_dim, name="text_token_position_embedding")(token_ids)
+        # The padding mask is passed explicitly: keras-hub's PositionEmbedding drops implicit Keras masks.
+        x = keras_hub.layers.TransformerEncoder(
+            intermediate_dim=config.ff_dim, num_heads=config.num_heads, dropout=0.1,
+            name="text_transformer")(x, padding_mask=padding)
+        x = MaskedMeanPooling(name="text_pool")([x, padding])
+    else:
+        x = layers.Embedding(config.vocab_size, config.embed_dim, mask_zero=True, name="text_embedding_table")(token_ids)
+        cell = layers.GRU if config.rnn_cell == "gru" else layers.LSTM
+        x = cell(config.embed_dim, name=f"text_{config.rnn_cell}")(x)
+    return layers.Dense(config.embed_dim, activation="relu", name="text_embedding")(x)
+
+
+def audio_branch(mfcc: Any, config: ModelConfig) -> Any:
+    """Audio branch: per-coefficient standardisation of the MFCCs, 2 conv blocks, global pooling, Dense.
+
+    Examples
+    --------
+    >>> x = keras.Input((20, 32, 1), name="audio")
+    >>> tuple(audio_branch(x, ModelConfig(embed_dim=8)).shape)
+    (None, 8)
+    """
+    x = mfcc
+    if config.audio_mean is not None:
+        mean = np.asarray(config.audio_mean, dtype="float32").reshape(1, -1, 1, 1)
+        var = np.asarray(config.audio_std, dtype="float32").reshape(1, -1, 1, 1) ** 2
+        x = layers.Normalization(axis=1, mean=mean.reshape(-1), variance=var.reshape(-1),
+                                 name="audio_standardise")(x)
+    for i, filters in enumerate((16, 32), start=1):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"audio_conv{i}")(x)
+        x = layers.MaxPooling2D(2, padding="same", name=f"audio_pool{i}")(x)
+    x = layers.GlobalAveragePooling2D(name="audio_gap")(x)
+    return layers.Dense(config.embed_dim, activation="relu", name="audio_embedding")(x)
+
+
+_BRANCHES = {"image": image_branch, "text": text_branch, "audio": audio_branch}
+
+
+def _inputs(config: ModelConfig) -> dict[str, Any]:
+    spec = {
+        "image": (config.image_shape, "float32"),
+        "text": ((config.text_len,), "int32"),
+        "audio": (config.audio_shape, "float32"),
+    }
+    return {m: keras.Input(spec[m][0], dtype=spec[m][1], name=m) for m in config.modalities}
+
+
+def build_multimodal(config: ModelConfig) -> keras.Model:
+    """Build the (uncompiled) model a :class:`ModelConfig` describes.
+
+    Parameters
+    ----------
+    config : ModelConfig
+        Modalities, fusion, shapes and sizes.
+
+    Returns
+    -------
+    keras.Model
+        Inputs: a dict with one entry per modality in ``config.modalities``
+        (``"image"``, ``"text"``, ``"audio"``). Output: ``(batch, 1)``
+        probability, layer ``"probability"``. Layers ``"modality_mask"``
+        (:class:`ModalityMask`) and, for multimodal models, ``"fusion"``.
+
+    Examples
+    --------
+    >>> cfg = ModelConfig(fusion="late", image_shape=(16, 16, 1), audio_shape=(8, 8, 1), text_len=6,
+    ...                   vocab_size=20, embed_dim=4)
+    >>> model = build_multimodal(cfg)
+    >>> sorted(model.input.keys()) if isinstance(model.input, dict) else None
+    ['audio', 'image', 'text']
+    >>> model.name
+    'late'
+    """
+    if not isinstance(config, ModelConfig):
+        raise TypeError(f"config must be a ModelConfig; got {type(config).__name__}.")
+    inputs = _inputs(config)
+    embeddings = [_BRANCHES[m](inputs[m], config) for m in config.modalities]
+    mask_layer = ModalityMask(rate=config.modality_dropout, modalities=config.modalities, seed=config.seed + 7,
+                              name="modality_mask")
+    embeddings, mask = mask_layer(embeddings)
+
+    if len(config.modalities) > 1 and config.fusion == "late":
+        logits = [layers.Dense(1, name=f"{m}_logit")(layers.Dropout(config.dropout, name=f"{m}_dropout")(e))
+                  for m, e in zip(config.modalities, embeddings)]
+        output = LateFusion(config.late_combination, name="probability")([logits, mask])
+    else:
+        if len(config.modalities) == 1:
+            fused = embeddings[0]
+        elif config.fusion == "concat":
+            fused = _fusion.ConcatFusion(name="fusion")(embeddings)
+        elif config.fusion == "average":
+            fused = _fusion.AverageFusion(projection_dim=config.fusion_dim, name="fusion")(embeddings)
+        elif config.fusion == "sum":
+            fused = _fusion.SumFusion(projection_dim=config.fusion_dim, name="fusion")(embeddings)
+        else:
+            fused = _fusion.GatedFusion(projection_dim=config.fusion_dim, name="fusion")(embeddings)
+        x = layers.Dropout(config.dropout, name="head_dropout")(fused)
+        x = layers.Dense(config.embed_dim, activation="relu", name="head_dense")(x)
+        output = layers.Dense(1, activation="sigmoid", name="probability")(x)
+    safe_name = config.name.replace("+", "_").replace(":", "_")
+    return keras.Model(inputs, output, name=safe_name)
+
+
+def compile_model(model: keras.Model, config: ModelConfig) -> keras.Model:
+    """Compile with Adam, binary cross-entropy and threshold-free metrics (AUROC, AUPRC).
+
+    Threshold-dependent metrics (F1, sensitivity, specificity) are computed
+    after training by :func:`medkit.train.evaluate`, at a threshold chosen on
+    the validation split. (Keras's ``F1Score`` on one sigmoid column with the
+    default ``threshold=None`` takes an argmax over a single column and calls
+    every patient positive.)
+    """
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss=keras.losses.BinaryCrossentropy(),
+        metrics=[keras.metrics.AUC(name="auroc"), keras.metrics.AUC(curve="PR", name="auprc")],
+    )
+    return model
+
+
+# ---------------------------------------------------------------- missing modalities
+
+
+def model_modalities(model: keras.Model) -> list[str]:
+    """The modalities a model built by :func:`build_multimodal` takes, in branch order."""
+    try:
+        layer = model.get_layer("modality_mask")
+    except ValueError as exc:
+        raise ValueError(f"model {model.name!r} has no 'modality_mask' layer: build it with build_multimodal.") from exc
+    return list(layer.modalities)
+
+
+@contextlib.contextmanager
+def modality_mask(model: keras.Model, missing: Sequence[str]) -> Iterator[keras.Model]:
+    """Context manager: inside it, ``model`` treats the modalities in ``missing`` as absent.
+
+    Examples
+    --------
+    >>> cfg = ModelConfig(modalities=("image", "audio"), image_shape=(8, 8, 1), audio_shape=(4, 4, 1), embed_dim=4)
+    >>> model = build_multimodal(cfg)
+    >>> with modality_mask(model, ["image"]):
+    ...     np.asarray(model.get_layer("modality_mask").present).tolist()
+    [0.0, 1.0]
+    >>> np.asarray(model.get_layer("modality_mask").present).tolist()
+    [1.0, 1.0]
+    """
+    if isinstance(missing, str):
+        missing = (missing,)
+    names = model_modalities(model)
+    unknown = [m for m in missing if m not in names]
+    if unknown:
+        raise ValueError(f"missing={list(missing)}: model {model.name!r} has modalities {names}, not {unknown}.")
+    if set(missing) >= set(names):
+        raise ValueError(f"missing={list(missing)} removes every modality of model {model.name!r} ({names}).")
+    layer = model.get_layer("modality_mask")
+    before = np.asarray(layer.present.numpy() if hasattr(layer.present, "numpy") else layer.present)
+    layer.present.assign(np.array([0.0 if m in missing else 1.0 for m in names], dtype="float32"))
+    try:
+        yield model
+    finally:
+        layer.present.assign(before)
+
+
+def predict_missing(model: keras.Model, inputs: Any, missing: Sequence[str] = (), batch_size: int = 256
+                    ) -> np.ndarray:
+    """Predicted probabilities ``(N,)`` with the modalities in ``missing`` treated as absent.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model from :func:`build_multimodal`.
+    inputs : dict of arrays or tf.data.Dataset
+        The usual inputs (all of the model's modalities, also the missing ones:
+        their values are ignored).
+    missing : sequence of str
+        Modalities to drop, e.g. ``("audio",)``; ``()`` is a normal prediction.
+    batch_size : int
+        Batch size when ``inputs`` are arrays.
+
+    Examples
+    --------
+    >>> cfg = ModelConfig(modalities=("image", "audio"), image_shape=(8, 8, 1), audio_shape=(4, 4, 1), embed_dim=4)
+    >>> model = build_multimodal(cfg)
+    >>> x = {"image": np.ones((3, 8, 8, 1), "float32"), "audio": np.ones((3, 4, 4, 1), "float32")}
+    >>> predict_missing(model, x, missing=["image"]).shape
+    (3,)
+    """
+    if isinstance(inputs, Mapping):
+        names = model_modalities(model)
+        absent = [m for m in names if m not in inputs]
+        if absent:
+            raise ValueError(f"inputs lack {absent}; pass every modality the model takes ({names}), "
+                             "even a missing one (e.g. zeros): its values are ignored.")
+        inputs = {m: np.asarray(inputs[m]) for m in names}
+        with modality_mask(model, missing):
+            return np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0)).reshape(-1)
+    with modality_mask(model, missing):
+        return np.asarray(model.predict(inputs, verbose=0)).reshape(-1)
+
+
+# ---------------------------------------------------------------- explanations
+
+
+def grad_cam(model: keras.Model, inputs: Mapping[str, np.ndarray], layer_name: str = LAST_IMAGE_CONV) -> np.ndarray:
+    """Grad-CAM heatmaps ``(N, S, S)`` in [0, 1] for the image branch of a (multimodal) model.
+
+    The gradient of the predicted probability with respect to the feature
+    maps of ``layer_name`` is averaged over space to weight each channel; the
+    ReLU of the weighted sum of maps, upsampled to the image size and scaled to
+    [0, 1] per image, shows where the image pushed the prediction up. The
+    other modalities are fed as given, so the map explains the image's part of
+    *this* multimodal prediction.
+
+    Examples
+    --------
+    >>> cfg = ModelConfig(modalities=("image",), image_shape=(16, 16, 1), embed_dim=4)
+    >>> model = build_multimodal(cfg)
+    >>> grad_cam(model, {"image": np.random.default_rng(0).random((2, 16, 16, 1), dtype="float32")}).shape
+    (2, 16, 16)
+    """
+    import tensorflow as tf
+
+    names = model_modalities(model)
+    if "image" not in names:
+        raise ValueError(f"model {model.name!r} has no image branch (modalities {names}).")
+    try:
+        target = model.get_layer(layer_name)
+    except ValueError as exc:
+        raise ValueError(f"model {model.name!r} has no layer {layer_name!r}.") from exc
+    explainer = keras.Model(model.inputs, [target.output, model.output])
+    x = {m: tf.convert_to_tensor(np.asarray(inputs[m])) for m in names}
+    with tf.GradientTape() as tape:
+        maps, prob = explainer(x, training=False)
+        score = tf.reduce_sum(prob)
+    grads = tape.gradient(score, maps)
+    weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+    cam = tf.nn.relu(tf.reduce_sum(weights * maps, axis=-1))[..., None]
+    size = np.asarray(inputs["image"]).shape[1:3]
+    cam = tf.image.resize(cam, size).numpy()[..., 0]
+    peak = cam.reshape(len(cam), -1).max(axis=1).reshape(-1, 1, 1)
+    return np.where(peak > 0, cam / np.maximum(peak, 1e-12), 0.0).astype("float32")
