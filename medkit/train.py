@@ -1,0 +1,396 @@
+"""Training and honest evaluation of the capstone models (chapter 6).
+
+* :func:`set_seed` — one seed for Python, numpy, TensorFlow and Keras, plus
+  TensorFlow's op determinism: two runs on one machine give identical weights.
+* :func:`make_tf_dataset` — a ``tf.data`` pipeline per split (cache, seeded
+  shuffle for training, batch, prefetch) yielding ``({modality: x}, label)``.
+* :func:`class_weights` — "balanced" weights ``n / (2 n_c)``.
+* :func:`fit` — builds a model from a :class:`~medkit.models.ModelConfig`
+  (inside a ``tf.distribute`` strategy's scope when ``strategy="mirrored"``),
+  trains it with class weights and early stopping on the *validation* AUROC
+  (restoring the best weights), and prints one line per model.
+* :func:`choose_threshold` and :func:`evaluate` — AUROC, AUPRC, F1,
+  sensitivity, specificity and Brier score with bootstrap 95% CIs via
+  :func:`medkit.metrics.summary_with_ci`. The decision threshold for F1,
+  sensitivity and specificity is chosen on the **validation** split
+  (Youden's J) and then applied unchanged to the test split.
+
+Examples
+--------
+>>> import numpy as np
+>>> from medkit.models import ModelConfig
+>>> rng = np.random.default_rng(0)
+>>> def split(n):
+...     y = rng.integers(0, 2, n)
+...     return {"audio": (rng.normal(size=(n, 4, 4, 1)) + y[:, None, None, None]).astype("float32"), "label": y}
+>>> train, val = split(64), split(32)
+>>> result = fit(ModelConfig(modalities=("audio",), audio_shape=(4, 4, 1), embed_dim=4), train, val,
+...              epochs=2, batch_size=16, seed=0, verbose=0)
+>>> sorted(result.history)[:2]
+['auprc', 'auroc']
+>>> table = evaluate(result.model, val, val_data=val, n_boot=20)
+>>> list(table.columns)
+['estimate', 'ci_low', 'ci_high']
+"""
+from __future__ import annotations
+
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from medkit import metrics as _metrics
+from medkit.models import ModelConfig, build_multimodal, compile_model, model_modalities
+
+__all__ = [
+    "set_seed", "get_strategy", "class_weights", "make_tf_dataset", "TrainResult", "fit", "predict",
+    "choose_threshold", "evaluate", "evaluate_probabilities", "METRIC_NAMES",
+]
+
+METRIC_NAMES: tuple[str, ...] = ("auroc", "auprc", "f1", "sensitivity", "specificity", "brier")
+
+
+def set_seed(seed: int, deterministic: bool = True) -> None:
+    """Seed Python, numpy, TensorFlow and Keras; optionally make TensorFlow ops deterministic.
+
+    ``tf.config.experimental.enable_op_determinism`` makes kernels that would
+    otherwise race (reductions on several threads) give the same bits every
+    run, at a small cost in speed. Bits still depend on the CPU (oneDNN, AVX-512):
+    compare runs across machines with a tolerance.
+
+    Examples
+    --------
+    >>> set_seed(0)
+    >>> import keras
+    >>> a = float(keras.random.uniform(()))
+    >>> set_seed(0)
+    >>> a == float(keras.random.uniform(()))
+    True
+    """
+    import keras
+    import tensorflow as tf
+
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer; got {seed!r}.")
+    os.environ["PYTHONHASHSEED"] = str(int(seed))
+    random.seed(int(seed))
+    np.random.seed(int(seed))
+    keras.utils.set_random_seed(int(seed))  # also seeds Python, numpy and TensorFlow
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def get_strategy(strategy: str | Any = "default") -> Any:
+    """``"default"`` (one device), ``"mirrored"`` (all GPUs, else all logical CPUs) or a ``tf.distribute.Strategy``.
+
+    ``MirroredStrategy`` keeps one copy of the model per device, splits every
+    batch between them and sums the gradients before each update, so training
+    is the same computation as on one device with the same global batch.
+    On a machine without GPUs it mirrors over the logical CPU devices (two of
+    them in the tests: ``tf.config.set_logical_device_configuration`` before
+    TensorFlow starts).
+    """
+    import tensorflow as tf
+
+    if isinstance(strategy, tf.distribute.Strategy):
+        return strategy
+    if strategy == "default":
+        return tf.distribute.get_strategy()
+    if strategy == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices=devices)
+    raise ValueError(f"strategy={strategy!r}: use 'default', 'mirrored' or a tf.distribute.Strategy.")
+
+
+def _labels(data: Mapping[str, Any], name: str) -> np.ndarray:
+    if "label" not in data:
+        raise ValueError(f"{name} has no 'label' array; keys are {sorted(data)}.")
+    y = np.asarray(data["label"]).reshape(-1)
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError(f"{name}['label'] must hold 0/1 labels; found values {np.unique(y)[:5].tolist()}.")
+    return y.astype("float32")
+
+
+def class_weights(labels: Sequence[int] | np.ndarray) -> dict[int, float]:
+    """Balanced class weights ``n / (2 n_c)``: each class contributes half of the loss.
+
+    Examples
+    --------
+    >>> class_weights([0, 0, 0, 1])
+    {0: 0.6666666666666666, 1: 2.0}
+    """
+    y = np.asarray(labels).reshape(-1)
+    counts = [int((y == c).sum()) for c in (0, 1)]
+    if min(counts) == 0:
+        raise ValueError(f"class_weights needs both classes; got counts {counts} for labels 0 and 1.")
+    return {c: len(y) / (2.0 * counts[c]) for c in (0, 1)}
+
+
+def make_tf_dataset(data: Mapping[str, Any], modalities: Sequence[str], batch_size: int = 32,
+                    shuffle: bool = False, seed: int = 0, cache: bool = True) -> Any:
+    """A ``tf.data.Dataset`` of ``({modality: x}, label)`` batches from per-patient arrays.
+
+    Order of the steps and why: ``cache`` after building (the arrays are
+    converted once), ``shuffle`` with a fixed seed (a different but
+    reproducible order every epoch), ``batch``, then ``prefetch`` so the next
+    batch is prepared while the model trains on this one.
+
+    Parameters
+    ----------
+    data : mapping
+        Arrays for one split: ``label`` and one entry per modality
+        (``features.split("val")``).
+    modalities : sequence of str
+        Which inputs to yield (the model's).
+    batch_size : int
+        Global batch size (split between replicas under a mirrored strategy).
+    shuffle, seed : bool, int
+        Shuffle every epoch (training) with this seed.
+    cache : bool
+        Cache the converted tensors in memory.
+
+    Examples
+    --------
+    >>> ds = make_tf_dataset({"text": np.ones((5, 3), "int32"), "label": np.array([0, 1, 0, 1, 1])},
+    ...                      ["text"], batch_size=2)
+    >>> [tuple(x["text"].shape) for x, _ in ds]
+    [(2, 3), (2, 3), (1, 3)]
+    """
+    import tensorflow as tf
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
+    y = _labels(data, "data")
+    absent = [m for m in modalities if m not in data]
+    if absent:
+        raise ValueError(f"data lacks {absent}; it has {sorted(data)}.")
+    inputs = {m: np.asarray(data[m]) for m in modalities}
+    for m, x in inputs.items():
+        if len(x) != len(y):
+            raise ValueError(f"data[{m!r}] has {len(x)} rows but data['label'] has {len(y)}.")
+    ds = tf.data.Dataset.from_tensor_slices((inputs, y))
+    if cache:
+        ds = ds.cache()
+    if shuffle:
+        ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`fit` returns.
+
+    Attributes
+    ----------
+    model : keras.Model
+        The trained model, with the weights of the best validation epoch.
+    config : ModelConfig
+        Its configuration.
+    history : dict of list of float
+        Per-epoch ``loss``, ``auroc``, ``auprc`` and their ``val_`` versions.
+    best_epoch : int
+        1-based epoch whose weights were kept.
+    best_val_auroc : float
+        Keras's (binned) validation AUROC at that epoch.
+    seconds : float
+        Wall-clock training time.
+    samples_per_s : float
+        Training throughput (samples seen / seconds).
+    """
+
+    model: Any
+    config: ModelConfig
+    history: dict[str, list[float]]
+    best_epoch: int
+    best_val_auroc: float
+    seconds: float
+    samples_per_s: float
+    strategy: str = "default"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+def fit(config: ModelConfig, train: Mapping[str, Any], val: Mapping[str, Any], *, epochs: int = 20,
+        batch_size: int = 32, seed: int = 0, patience: int = 5, class_weight: str | dict | None = "balanced",
+        strategy: str | Any = "default", deterministic: bool = True, verbose: int = 1) -> TrainResult:
+    """Build, compile and train one model; early stopping on validation AUROC (best weights restored).
+
+    Parameters
+    ----------
+    config : ModelConfig
+        The model to build (:func:`medkit.models.build_multimodal`).
+    train, val : mapping
+        Per-patient arrays of the two splits (``features.split("train")``).
+    epochs : int
+        Maximum number of epochs.
+    batch_size : int
+        Global batch size. Under ``"mirrored"`` each of the ``R`` replicas sees
+        ``batch_size / R`` samples per step; the update is the same.
+    seed : int
+        Seeds everything (:func:`set_seed`) and the shuffling.
+    patience : int
+        Epochs without a better validation AUROC before stopping.
+    class_weight : "balanced", dict or None
+        Loss weights per class (``"balanced"``: :func:`class_weights` of the training labels).
+    strategy : str or tf.distribute.Strategy
+        ``"default"`` or ``"mirrored"`` (:func:`get_strategy`).
+    deterministic : bool
+        Turn on TensorFlow op determinism.
+    verbose : int
+        0 silent, 1 one line per model, 2 also one line per epoch.
+
+    Returns
+    -------
+    TrainResult
+    """
+    import keras
+
+    if not isinstance(config, ModelConfig):
+        raise TypeError(f"config must be a ModelConfig; got {type(config).__name__}.")
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1; got {epochs}.")
+    y_train = _labels(train, "train")
+    _labels(val, "val")
+    set_seed(seed, deterministic=deterministic)
+    strat = get_strategy(strategy)
+    with strat.scope():
+        model = compile_model(build_multimodal(config), config)
+    modalities = list(config.modalities)
+    train_ds = make_tf_dataset(train, modalities, batch_size, shuffle=True, seed=seed)
+    val_ds = make_tf_dataset(val, modalities, batch_size)
+    if class_weight == "balanced":
+        class_weight = class_weights(y_train)
+
+    stopper = keras.callbacks.EarlyStopping(monitor="val_auroc", mode="max", patience=patience,
+                                            restore_best_weights=True)
+    callbacks: list[Any] = [stopper]
+    if verbose >= 2:
+        callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: print(
+            f"  {config.name:>12} epoch {epoch + 1:3d}  loss {logs['loss']:.4f}  "
+            f"val_loss {logs['val_loss']:.4f}  val_auroc {logs['val_auroc']:.4f}", flush=True)))
+    start = time.perf_counter()
+    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=class_weight,
+                        callbacks=callbacks, shuffle=False, verbose=0)  # the dataset shuffles itself
+    seconds = time.perf_counter() - start
+    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    epochs_run = len(hist["loss"])
+    val_auc = hist["val_auroc"]
+    best = int(np.argmax(val_auc))  # the epoch EarlyStopping restored (first maximum)
+    result = TrainResult(model=model, config=config, history=hist, best_epoch=best + 1,
+                         best_val_auroc=float(val_auc[best]), seconds=seconds,
+                         samples_per_s=len(y_train) * epochs_run / max(seconds, 1e-9),
+                         strategy=strategy if isinstance(strategy, str) else type(strat).__name__)
+    if verbose >= 1:
+        print(f"{config.name:>14}: {epochs_run:3d} epochs, best {best + 1:3d}  val AUROC {val_auc[best]:.3f}  "
+              f"({seconds:.1f} s, {result.samples_per_s:.0f} samples/s)", flush=True)
+    return result
+
+
+def predict(model: Any, data: Mapping[str, Any], batch_size: int = 256) -> np.ndarray:
+    """Predicted probabilities ``(N,)`` for the arrays of one split (only the model's modalities are fed)."""
+    modalities = model_modalities(model)
+    absent = [m for m in modalities if m not in data]
+    if absent:
+        raise ValueError(f"data lacks {absent}, which model {model.name!r} needs; it has {sorted(data)}.")
+    x = {m: np.asarray(data[m]) for m in modalities}
+    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype="float64").reshape(-1)
+
+
+def choose_threshold(y_val: Sequence[int] | np.ndarray, p_val: Sequence[float] | np.ndarray,
+                     method: str = "youden") -> float:
+    """The decision threshold, chosen on the validation split.
+
+    ``"youden"`` maximises sensitivity + specificity - 1
+    (:func:`medkit.metrics.youden_threshold`); ``"0.5"`` is the naive default.
+    Choosing it on the test split would make the test metrics optimistic.
+
+    Examples
+    --------
+    >>> choose_threshold([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    0.8
+    """
+    if method == "youden":
+        return float(_metrics.youden_threshold(y_val, p_val)[0])
+    if method == "0.5":
+        return 0.5
+    raise ValueError(f"method={method!r}: use 'youden' or '0.5'.")
+
+
+def evaluate_probabilities(y_true: Sequence[int] | np.ndarray, p: Sequence[float] | np.ndarray, threshold: float,
+                           n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """The six metrics with bootstrap 95% CIs for given labels and probabilities.
+
+    Returns a DataFrame indexed by metric (``auroc``, ``auprc``, ``f1``,
+    ``sensitivity``, ``specificity``, ``brier``) with columns ``estimate``,
+    ``ci_low``, ``ci_high``; ``.attrs["threshold"]`` holds the threshold used.
+
+    Examples
+    --------
+    >>> t = evaluate_probabilities([0, 0, 1, 1, 0, 1], [.1, .3, .7, .8, .6, .4], threshold=0.5, n_boot=50)
+    >>> round(float(t.loc["auroc", "estimate"]), 4), t.attrs["threshold"]
+    (0.8889, 0.5)
+    """
+    summary = _metrics.summary_with_ci(y_true, p, threshold=threshold, n_boot=n_boot, seed=seed)
+    table = pd.DataFrame({name: {"estimate": ci.estimate, "ci_low": ci.low, "ci_high": ci.high}
+                          for name, ci in summary.items()}).T.loc[list(METRIC_NAMES)]
+    table.attrs["threshold"] = float(threshold)
+    return table
+
+
+def evaluate(model: Any, data: Mapping[str, Any], *, val_data: Mapping[str, Any] | None = None,
+             threshold: float | None = None, n_boot: int = 1000, seed: int = 0,
+             missing: Sequence[str] = ()) -> pd.DataFrame:
+    """Evaluate a model on one split: six metrics with bootstrap 95% CIs.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model from :func:`medkit.models.build_multimodal`.
+    data : mapping
+        Arrays of the split to evaluate (normally ``test``).
+    val_data : mapping, optional
+        The validation split: the threshold for F1, sensitivity and
+        specificity is chosen there with Youden's J (:func:`choose_threshold`).
+    threshold : float, optional
+        A fixed threshold instead (e.g. one chosen earlier on validation).
+        Exactly one of ``val_data`` and ``threshold`` is required.
+    n_boot, seed : int
+        Bootstrap resamples of patients and their seed.
+    missing : sequence of str
+        Modalities to treat as absent (:func:`medkit.models.predict_missing`);
+        the validation threshold is then chosen with them absent too.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``auroc, auprc, f1, sensitivity, specificity, brier``; columns
+        ``estimate, ci_low, ci_high``; ``.attrs["threshold"]`` and
+        ``.attrs["threshold_rule"]`` say which threshold was used and how.
+    """
+    from medkit.models import predict_missing
+
+    if (val_data is None) == (threshold is None):
+        raise ValueError("pass exactly one of val_data (threshold chosen there by Youden's J) or threshold.")
+    y = _labels(data, "data")
+
+    def probs(split: Mapping[str, Any]) -> np.ndarray:
+        if missing:
+            return predict_missing(model, {m: split[m] for m in model_modalities(model)}, missing)
+        return predict(model, split)
+
+    if val_data is not None:
+        threshold = choose_threshold(_labels(val_data, "val_data"), probs(val_data))
+        rule = "Youden's J on the validation split"
+    else:
+        rule = "given"
+    table = evaluate_probabilities(y, probs(data), float(threshold), n_boot=n_boot, seed=seed)
+    table.attrs["threshold_rule"] = rule
+    return table
