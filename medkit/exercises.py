@@ -143,3 +143,243 @@ def check_binary_ce(func: Callable[..., Any]) -> CheckResult:
     if not np.all(np.isfinite(np.asarray(extreme, dtype=float))):
         return _verdict(ex, "wrong", "the values are right, but p = 0 or p = 1 gives inf or nan: clip p away from 0 and 1.")
     return _verdict(ex, "correct", "matches the reference on a batch and stays finite at p = 0 and p = 1.")
+
+
+def _as_vector(exercise: str, answer: Any, size: int, what: str) -> tuple[np.ndarray | None, CheckResult | None]:
+    """A list/array of ``size`` finite numbers, or a verdict saying what is off."""
+    if is_unanswered(answer):
+        return None, _not_done(exercise)
+    try:
+        vec = np.asarray(answer, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        return None, _verdict(exercise, "wrong", f"expected {size} numbers ({what}), got {type(answer).__name__}.")
+    if vec.size != size:
+        return None, _verdict(exercise, "wrong", f"expected {size} numbers ({what}), got {vec.size}.")
+    if not np.all(np.isfinite(vec)):
+        return None, _verdict(exercise, "wrong", "your answer contains inf or nan.")
+    return vec, None
+
+
+def _allclose(a: Any, b: Any, tol: float = 1e-6) -> bool:
+    return bool(np.allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=tol, atol=1e-9))
+
+
+# ---------------------------------------------------------------- chapter 2: gradient descent
+GD_EX1_THETA = (0.0, 1.0)  # the point at which gd-ex1 asks for the gradient (article's data: x = (1, 2), y = (2, 4))
+
+
+def check_gd_gradient(answer: Any) -> CheckResult:
+    """Exercise gd-ex1: the gradient of L = 1/(2n) sum (y_hat - y)^2 at theta = (0, 1) on x = (1, 2), y = (2, 4).
+
+    Examples
+    --------
+    >>> check_gd_gradient(None).status
+    [gd-ex1] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    'not done'
+    """
+    from medkit.optim import mse_gradient
+
+    ex = "gd-ex1"
+    vec, verdict = _as_vector(ex, answer, 2, "dL/dtheta_0 and dL/dtheta_1")
+    if verdict is not None:
+        return verdict
+    x, y = np.array([1.0, 2.0]), np.array([2.0, 4.0])
+    want = mse_gradient(GD_EX1_THETA, x, y)
+    residual = y - (GD_EX1_THETA[0] + GD_EX1_THETA[1] * x)  # y - y_hat, the article's "gradient"
+    if _allclose(vec, want):
+        return _verdict(ex, "correct", "both partial derivatives match; a step against this vector lowers the loss.")
+    if _allclose(vec, -want):
+        return _verdict(ex, "wrong", "right size, wrong sign: differentiate (y_hat - y)^2, not (y - y_hat) alone.")
+    if _allclose(vec, 2 * want) or _allclose(vec, -2 * want):
+        return _verdict(ex, "wrong", "off by a factor of 2: remember the 1/n of the mean and the 1/2 in front of the loss.")
+    if _allclose(vec, residual) or _allclose(vec, -residual):
+        return _verdict(ex, "wrong", "those are per-sample residuals, not a gradient: each partial derivative "
+                                     "averages over both samples, and dL/dtheta_1 is weighted by x.")
+    if _close(float(vec[0]), float(want[0])):
+        return _verdict(ex, "wrong", "dL/dtheta_0 is right; dL/dtheta_1 is not (the chain rule brings in a factor x_i).")
+    return _verdict(ex, "wrong", "not the gradient: write y_hat_i, then dL/dtheta_j = (1/n) sum (y_hat_i - y_i) * dy_hat_i/dtheta_j.")
+
+
+def check_batch_gd(func: Callable[..., Any]) -> CheckResult:
+    """Exercise gd-ex2: ``batch_gd(x, y, theta0, lr, n_steps)`` -> theta after n_steps full-batch updates.
+
+    Checked against :func:`medkit.optim.gradient_descent` with the loss 1/(2n) sum (y_hat - y)^2.
+    """
+    from medkit.optim import gradient_descent, mse_loss
+
+    ex = "gd-ex2"
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=12)
+    y = 0.5 + 2.0 * x + rng.normal(scale=0.3, size=12)
+    theta0, lr, n_steps = np.array([0.0, 0.0]), 0.1, 25
+    got, verdict = call_student(ex, func, x.copy(), y.copy(), theta0.copy(), lr, n_steps)
+    if verdict is not None:
+        return verdict
+    vec, verdict = _as_vector(ex, got, 2, "the final theta_0 and theta_1")
+    if verdict is not None:
+        return verdict
+    want = gradient_descent(x, y, lr=lr, epochs=n_steps, theta0=theta0).theta
+    if _allclose(vec, want, 1e-6):
+        one, verdict = call_student(ex, func, np.array([1.0, 2.0]), np.array([2.0, 4.0]), np.array([1.0, 2.0]), 0.1, 1)
+        if verdict is not None:
+            return verdict
+        if one is not None and _allclose(np.asarray(one, dtype=float).reshape(-1), [0.9, 1.85]):
+            return _verdict(ex, "correct", "matches the reference after 25 steps and after a single step.")
+        return _verdict(ex, "wrong", "right on one data set but not on the article's (one step from theta = (1, 2)).")
+    if _allclose(vec, theta0):
+        return _verdict(ex, "wrong", "theta did not move: do you update and return the new theta?")
+    if mse_loss(vec, x, y) > mse_loss(theta0, x, y):
+        return _verdict(ex, "wrong", "the loss went up: you are stepping along the gradient instead of against it.")
+    for k in (n_steps - 1, n_steps + 1):
+        if _allclose(vec, gradient_descent(x, y, lr=lr, epochs=k, theta0=theta0).theta):
+            return _verdict(ex, "wrong", f"off by one: you made {k} updates instead of n_steps.")
+    return _verdict(ex, "wrong", "the loss goes down but theta differs from the reference: check the 1/n and that "
+                                 "every sample is used in every step.")
+
+
+# ---------------------------------------------------------------- chapter 3: fusion
+def check_concat_shape(answer: Any) -> CheckResult:
+    """Exercise fusion-ex1: the shape of the concatenation of (32, 512), (32, 256) and (32, 128) batches.
+
+    Examples
+    --------
+    >>> check_concat_shape(...).status
+    [fusion-ex1] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    'not done'
+    """
+    ex = "fusion-ex1"
+    if is_unanswered(answer):
+        return _not_done(ex)
+    try:
+        shape = tuple(int(v) for v in answer)
+    except (TypeError, ValueError):
+        return _verdict(ex, "wrong", "give the shape as a tuple of integers, e.g. (rows, columns).")
+    widths, n = (512, 256, 128), 32
+    if shape == (n, sum(widths)):
+        return _verdict(ex, "correct", "one row per patient, the three widths side by side.")
+    if len(shape) == 1:
+        return _verdict(ex, "wrong", "a batch keeps its first axis: the result has one row per patient.")
+    if len(shape) != 2:
+        return _verdict(ex, "wrong", f"the result is a 2-D batch; you gave {len(shape)} axes.")
+    if shape[0] != n:
+        return _verdict(ex, "wrong", "the number of rows is off: concatenation along the feature axis keeps the patients.")
+    if shape[1] in widths:
+        return _verdict(ex, "wrong", "that width is one modality's (or what average/sum would give): concatenation keeps them all.")
+    return _verdict(ex, "wrong", "the number of rows is right; the width is not.")
+
+
+def check_average_fusion(func: Callable[..., Any]) -> CheckResult:
+    """Exercise fusion-ex2: ``average_features(features)`` averages a list of equal-width vectors or batches
+    and raises ``ValueError`` on unequal widths. Checked against :func:`medkit.fusion.average_fusion`."""
+    from medkit.fusion import average_fusion
+
+    ex = "fusion-ex2"
+    rng = np.random.default_rng(3)
+    cases = {
+        "three vectors": [rng.normal(size=4) for _ in range(3)],
+        "two batches of 5 patients": [rng.normal(size=(5, 3)) for _ in range(2)],
+        "four modalities": [rng.normal(size=(2, 6)) for _ in range(4)],
+    }
+    for label, feats in cases.items():
+        got, verdict = call_student(ex, func, [f.copy() for f in feats])
+        if verdict is not None:
+            return verdict
+        want = average_fusion(feats)
+        got_arr = np.asarray(got, dtype=float) if got is not None else None
+        if got_arr is None or got_arr.shape != want.shape:
+            shape = None if got_arr is None else got_arr.shape
+            return _verdict(ex, "wrong", f"on {label} the result has shape {shape}, expected {want.shape}: "
+                                         "average across modalities, not across patients or features.")
+        if not _allclose(got_arr, want):
+            if _allclose(got_arr, want * len(feats)):
+                return _verdict(ex, "wrong", f"on {label} you return the sum: divide by the number of modalities.")
+            return _verdict(ex, "wrong", f"on {label} the values differ from the element-wise mean.")
+    try:
+        func([np.ones(3), np.ones(2)])
+    except NotImplementedError:
+        return _not_done(ex)
+    except ValueError as exc:
+        if "3" in str(exc) and "2" in str(exc):
+            return _verdict(ex, "correct", "averages vectors and batches and refuses unequal widths with a clear message.")
+        return _verdict(ex, "wrong", f"values are right and unequal widths raise ValueError, but the message ({exc}) "
+                                     "does not name the widths 3 and 2: say what is wrong.")
+    except Exception as exc:  # noqa: BLE001 - the student's error type is the feedback
+        return _verdict(ex, "wrong", f"unequal widths raise {type(exc).__name__}; raise a ValueError that names the widths.")
+    return _verdict(ex, "wrong", "values are right, but widths 3 and 2 were accepted: raise a ValueError instead.")
+
+
+# ---------------------------------------------------------------- chapter 4: metrics
+METRICS_EX1_COUNTS = {"tp": 45, "fn": 5, "fp": 90, "tn": 860}  # a screening test on 1000 patients
+
+
+def check_screening_metrics(answer: Any) -> CheckResult:
+    """Exercise metrics-ex1: sensitivity, specificity, PPV and NPV of the screening table ``METRICS_EX1_COUNTS``.
+
+    ``answer`` is a dict with keys ``"sensitivity"``, ``"specificity"``, ``"ppv"``, ``"npv"``.
+
+    Examples
+    --------
+    >>> check_screening_metrics(None).status
+    [metrics-ex1] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    'not done'
+    """
+    ex = "metrics-ex1"
+    if is_unanswered(answer):
+        return _not_done(ex)
+    if not isinstance(answer, dict):
+        return _verdict(ex, "wrong", "give a dict: {'sensitivity': ..., 'specificity': ..., 'ppv': ..., 'npv': ...}.")
+    c = METRICS_EX1_COUNTS
+    want = {
+        "sensitivity": c["tp"] / (c["tp"] + c["fn"]),
+        "specificity": c["tn"] / (c["tn"] + c["fp"]),
+        "ppv": c["tp"] / (c["tp"] + c["fp"]),
+        "npv": c["tn"] / (c["tn"] + c["fn"]),
+    }
+    missing = [k for k in want if k not in answer]
+    if missing:
+        return _verdict(ex, "wrong", f"missing key(s): {missing}.")
+    if any(is_unanswered(answer[k]) for k in want):
+        return _not_done(ex)
+    problems = []
+    for key, value in want.items():
+        got, verdict = _as_float(ex, answer[key]) if not isinstance(answer[key], str) else (None, None)
+        if got is None:
+            return verdict if verdict is not None else _verdict(ex, "wrong", f"{key} must be a number.")
+        if got > 1.0 + 1e-9 and _close(got / 100, value, rel=1e-3):
+            problems.append(f"{key} looks like a percentage: give a fraction between 0 and 1")
+        elif not _close(got, value, rel=1e-4):
+            swapped = [k for k, v in want.items() if k != key and _close(got, v, rel=1e-4)]
+            hint = f" (that value is the {swapped[0]})" if swapped else ""
+            problems.append(f"{key} is off{hint}")
+    if not problems:
+        return _verdict(ex, "correct", "all four match. Note how low the PPV is although sensitivity and specificity are high.")
+    return _verdict(ex, "wrong", "; ".join(problems) + ".")
+
+
+def check_auroc_by_ranking(func: Callable[..., Any]) -> CheckResult:
+    """Exercise metrics-ex2: ``auroc_by_ranking(y_true, y_score)``, the probability that a random positive
+    scores higher than a random negative (ties count 1/2). Checked against :func:`medkit.metrics.roc_auc`."""
+    from medkit.metrics import roc_auc
+
+    ex = "metrics-ex2"
+    rng = np.random.default_rng(11)
+    cases = {
+        "a random case without ties": (rng.integers(0, 2, 30), rng.normal(size=30)),
+        "a case with tied scores": (np.array([0, 1, 0, 1, 1, 0, 0, 1]), np.array([0.2, 0.2, 0.5, 0.5, 0.9, 0.1, 0.9, 0.3])),
+        "a perfectly wrong ranking": (np.array([1, 1, 0, 0]), np.array([0.1, 0.2, 0.8, 0.9])),
+    }
+    for label, (y, s) in cases.items():
+        got, verdict = call_student(ex, func, y.copy(), s.copy())
+        if verdict is not None:
+            return verdict
+        value, verdict = _as_float(ex, got)
+        if verdict is not None:
+            return verdict
+        want = roc_auc(y, s)
+        if not _close(value, want, rel=1e-9, abs_=1e-9):
+            if _close(value, 1 - want):
+                return _verdict(ex, "wrong", f"on {label} you get 1 - AUROC: count pairs where the *positive* scores higher.")
+            if label == "a case with tied scores":
+                return _verdict(ex, "wrong", "right without ties, off with tied scores: a tied pair counts one half.")
+            return _verdict(ex, "wrong", f"on {label} your value differs from the reference; divide by n_pos * n_neg pairs.")
+    return _verdict(ex, "correct", "agrees with the area under the ROC curve, ties included.")
