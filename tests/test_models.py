@@ -1,0 +1,167 @@
+"""medkit.models: shapes of every fusion, modality masking, missing modalities, saving, Grad-CAM.
+
+Tiny shapes throughout (16x16 images, 8-token notes, 6x8 MFCCs) so the file runs in seconds.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from medkit.models import (  # noqa: E402
+    FUSIONS, MODALITIES, LateFusion, ModalityMask, ModelConfig, build_multimodal, config_from_arrays, grad_cam,
+    modality_mask, model_modalities, predict_missing,
+)
+
+SHAPES = dict(image_shape=(16, 16, 1), audio_shape=(6, 8, 1), text_len=8, vocab_size=30, embed_dim=8,
+              fusion_dim=8, ff_dim=16)
+
+
+def batch(n: int = 5, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    text = rng.integers(2, 30, size=(n, 8)).astype("int32")
+    text[:, 6:] = 0  # padding at the end, as the tokenizer writes it
+    return {"image": rng.random((n, 16, 16, 1), dtype=np.float32),
+            "text": text,
+            "audio": rng.normal(size=(n, 6, 8, 1)).astype("float32")}
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_every_fusion_builds_and_outputs_one_probability_per_patient(fusion):
+    model = build_multimodal(ModelConfig(fusion=fusion, **SHAPES))
+    p = model.predict(batch(), verbose=0)
+    assert p.shape == (5, 1)
+    assert np.all((p >= 0) & (p <= 1))
+    assert model_modalities(model) == list(MODALITIES)
+    if fusion == "late":
+        assert isinstance(model.get_layer("probability"), LateFusion)
+    else:
+        assert model.get_layer("fusion") is not None
+
+
+@pytest.mark.parametrize("fusion, width", [("concat", 3 * 8), ("average", 8), ("sum", 8), ("gated", 8)])
+def test_fused_representation_width(fusion, width):
+    model = build_multimodal(ModelConfig(fusion=fusion, **SHAPES))
+    assert tuple(model.get_layer("fusion").output.shape) == (None, width)
+
+
+@pytest.mark.parametrize("modality", MODALITIES)
+def test_unimodal_models_take_only_their_input(modality):
+    model = build_multimodal(ModelConfig(modalities=(modality,), **SHAPES))
+    assert model_modalities(model) == [modality]
+    assert [t.name for t in model.inputs] == [modality]
+    assert model.predict({modality: batch()[modality]}, verbose=0).shape == (5, 1)
+
+
+def test_rnn_text_encoder_and_empty_notes_stay_finite():
+    for encoder in ("transformer", "rnn"):
+        model = build_multimodal(ModelConfig(modalities=("text",), text_encoder=encoder, **SHAPES))
+        text = batch()["text"]
+        text[0] = 0  # an empty note: all padding
+        p = model.predict({"text": text}, verbose=0)
+        assert np.all(np.isfinite(p)), encoder
+
+
+def test_config_validation_names_the_problem():
+    with pytest.raises(ValueError, match="fusion"):
+        ModelConfig(fusion="film")
+    with pytest.raises(ValueError, match="modalities"):
+        ModelConfig(modalities=("image", "ecg"))
+    with pytest.raises(ValueError, match="modality_dropout"):
+        ModelConfig(modality_dropout=1.0)
+    assert ModelConfig(modalities=("audio", "image")).modalities == ("image", "audio")
+    assert ModelConfig(modalities=("image",), fusion="gated").name == "image"
+    assert ModelConfig(fusion="gated", modality_dropout=0.3).name == "gated+md"
+
+
+def test_config_from_arrays_reads_shapes_and_standardisation():
+    b = batch(20)
+    cfg = config_from_arrays(b, fusion="sum")
+    assert cfg.image_shape == (16, 16, 1) and cfg.audio_shape == (6, 8, 1) and cfg.text_len == 8
+    assert cfg.vocab_size == int(b["text"].max()) + 1
+    assert np.allclose(cfg.audio_mean, b["audio"].mean(axis=(0, 2, 3)), atol=1e-6)
+    with pytest.raises(ValueError, match="image"):
+        config_from_arrays({"image": np.zeros((3, 4, 4))})
+
+
+def test_modality_dropout_only_in_training_and_never_drops_everything():
+    layer = ModalityMask(rate=0.6, modalities=["image", "text", "audio"], seed=1)
+    xs = [np.ones((400, 4), "float32") for _ in range(3)]
+    _, mask_inference = layer(xs, training=False)
+    assert np.all(np.asarray(mask_inference) == 1.0)
+    masked, mask = layer(xs, training=True)
+    mask = np.asarray(mask)
+    assert mask.min(axis=1).min() == 0.0  # something was dropped
+    assert np.all(mask.sum(axis=1) >= 1)  # ... but never all modalities of a patient
+    assert 0.3 < 1 - mask.mean() < 0.6  # about `rate`, less the rows that were restored
+    # dropped modalities are exactly zero and kept ones untouched (no inverted-dropout rescaling)
+    for i, x in enumerate(masked):
+        assert np.array_equal(np.asarray(x), np.repeat(mask[:, i:i + 1], 4, axis=1))
+
+
+@pytest.mark.parametrize("fusion", ["concat", "gated", "late"])
+def test_predict_missing_ignores_the_missing_modality(fusion):
+    model = build_multimodal(ModelConfig(fusion=fusion, **SHAPES))
+    a, b = batch(seed=0), batch(seed=1)
+    b_mixed = dict(a, audio=b["audio"])  # same patients, different recordings
+    full_a = predict_missing(model, a)
+    full_mixed = predict_missing(model, b_mixed)
+    assert not np.allclose(full_a, full_mixed)  # with audio present, the audio matters
+    np.testing.assert_array_equal(predict_missing(model, a, ["audio"]), predict_missing(model, b_mixed, ["audio"]))
+    # the mask is restored afterwards
+    np.testing.assert_allclose(predict_missing(model, a), full_a, rtol=1e-6)
+    assert np.asarray(model.get_layer("modality_mask").present).tolist() == [1.0, 1.0, 1.0]
+
+
+def test_late_average_is_the_mean_of_the_present_unimodal_probabilities():
+    model = build_multimodal(ModelConfig(fusion="late", **SHAPES))
+    x = batch()
+    logits = keras.Model(model.inputs, [model.get_layer(f"{m}_logit").output for m in MODALITIES]).predict(x, verbose=0)
+    probs = 1 / (1 + np.exp(-np.concatenate(logits, axis=1)))
+    np.testing.assert_allclose(predict_missing(model, x), probs.mean(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(predict_missing(model, x, ["text"]), probs[:, [0, 2]].mean(axis=1), rtol=1e-5)
+
+
+def test_predict_missing_rejects_bad_requests():
+    model = build_multimodal(ModelConfig(modalities=("image", "audio"), **SHAPES))
+    x = batch()
+    with pytest.raises(ValueError, match="text"):
+        predict_missing(model, x, ["text"])
+    with pytest.raises(ValueError, match="every modality"):
+        predict_missing(model, x, ["image", "audio"])
+    with pytest.raises(ValueError, match="lack"):
+        predict_missing(model, {"image": x["image"]}, ["audio"])
+    with pytest.raises(ValueError):
+        with modality_mask(model, ["audio"]):
+            raise ValueError("boom")
+    assert np.asarray(model.get_layer("modality_mask").present).tolist() == [1.0, 1.0]
+
+
+def test_augmentation_is_active_in_training_only():
+    model = build_multimodal(ModelConfig(modalities=("image",), augment=True, **SHAPES))
+    x = {"image": batch(8)["image"]}
+    p1, p2 = model(x, training=False), model(x, training=False)
+    np.testing.assert_array_equal(np.asarray(p1), np.asarray(p2))
+    assert not np.allclose(np.asarray(model(x, training=True)), np.asarray(p1))
+
+
+@pytest.mark.parametrize("fusion", ["gated", "late"])
+def test_models_save_and_load(tmp_path, fusion):
+    cfg = ModelConfig(fusion=fusion, late_combination="learned", modality_dropout=0.2, **SHAPES)
+    model = build_multimodal(cfg)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    x = batch()
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5)
+    np.testing.assert_allclose(predict_missing(loaded, x, ["image"]), predict_missing(model, x, ["image"]), rtol=1e-5)
+
+
+def test_grad_cam_heatmaps_are_image_sized_and_scaled():
+    model = build_multimodal(ModelConfig(fusion="concat", **SHAPES))
+    cam = grad_cam(model, batch(3))
+    assert cam.shape == (3, 16, 16)
+    assert cam.min() >= 0 and cam.max() <= 1 + 1e-6
+    with pytest.raises(ValueError, match="no image branch"):
+        grad_cam(build_multimodal(ModelConfig(modalities=("audio",), **SHAPES)), batch(3))
