@@ -545,6 +545,23 @@ def agrees_as_printed(printed: Any, correct: Any) -> bool:
     return printed == correct
 
 
+def _errata_value(value: Any, printed: Any = None) -> str:
+    """A recomputed value at a readable precision: the printed value's decimals plus two, at least four."""
+    if isinstance(value, float):
+        decimals = max(4, (_decimals(printed) or 0) + 2) if _is_number(printed) else 4
+        return f"{value:.{decimals}f}".rstrip("0").rstrip(".") if math.isfinite(value) else repr(value)
+    if isinstance(value, (list, tuple)):
+        inner = [_errata_value(v, p) for v, p in zip(value, printed if isinstance(printed, (list, tuple))
+                                                     and len(printed) == len(value) else [None] * len(value))]
+        return "[" + ", ".join(inner) + "]"
+    return _md_value(value)
+
+
+def _chapter_label(title: str) -> str:
+    m = re.match(r"(\d+)\.\s*(.*)", title)
+    return f"Ch. {m.group(1)}" if m else title
+
+
 def errata_rows(results: dict[str, Any], notebook_dir: Path, link_prefix: str = "../notebooks/") -> list[str]:
     """Markdown table rows for the errata page, from the executed notebooks and their glued values."""
     rows: list[str] = []
@@ -558,15 +575,15 @@ def errata_rows(results: dict[str, Any], notebook_dir: Path, link_prefix: str = 
         correct = values[e.correct]
         covered.add((e.stem, e.printed or e.correct))
         where = section_of_glue(nb, e.correct)
-        title = chapter_title(nb)
-        link = (f"[{title}, {where[0]}]({link_prefix}{e.stem}.ipynb#{where[1]})" if where
-                else f"[{title}]({link_prefix}{e.stem}.ipynb)")
+        label = _chapter_label(chapter_title(nb))
+        link = (f"[{label}: {where[0]}]({link_prefix}{e.stem}.ipynb#{where[1]})" if where
+                else f"[{chapter_title(nb)}]({link_prefix}{e.stem}.ipynb)")
         if printed is None:
             verdict = "recomputed (the article prints no value)"
         else:
-            verdict = "✓ the article is right" if agrees_as_printed(printed, correct) else "✗ **wrong in the article**"
-        rows.append(f"| {e.example} | {e.article_section} | {_md_value(printed)} | {_md_value(correct, 60)} | "
-                    f"{verdict} | {link} |")
+            verdict = "✓ right" if agrees_as_printed(printed, correct) else "✗ **wrong**"
+        rows.append(f"| {e.example} | {e.article_section} | {_md_value(printed)} | "
+                    f"{_errata_value(correct, printed)} | {verdict} | {link} |")
     # erratum boxes in the chapters that the list above does not cover yet
     for nb in sorted(notebook_dir.glob("[0-9][0-9]_*.ipynb")):
         try:
@@ -591,13 +608,16 @@ def errata_rows(results: dict[str, Any], notebook_dir: Path, link_prefix: str = 
                 printed = values.get(printed_keys[0]) if printed_keys else None
                 correct = values.get(other[0]) if other else None
                 title = chapter_title(nb)
-                link = (f"[{title}, {heading}]({link_prefix}{nb.stem}.ipynb#{_slugify(heading)})" if heading
-                        else f"[{title}]({link_prefix}{nb.stem}.ipynb)")
-                section = m.group(1).split("—")[-1].strip() if "—" in m.group(1) else m.group(1)
-                verdict = ("✗ **wrong in the article**" if printed is not None and correct is not None
+                link = (f"[{_chapter_label(title)}: {heading}]({link_prefix}{nb.stem}.ipynb#{_slugify(heading)})"
+                        if heading else f"[{title}]({link_prefix}{nb.stem}.ipynb)")
+                number = re.search(r"section\s+([\d.]+)", m.group(1))
+                section = number.group(1) if number else "–"
+                what = re.sub(r"^Erratum\s*[—-]?\s*(source article,?\s*)?(section\s+[\d.]+)?\s*", "", m.group(1))
+                what = what.strip(" ()") or heading or "see the chapter"
+                verdict = ("✗ **wrong**" if printed is not None and correct is not None
                            and not agrees_as_printed(printed, correct) else "see the chapter's erratum box")
-                rows.append(f"| {section} | {section.replace('source article, ', '')} | {_md_value(printed)} | "
-                            f"{_md_value(correct, 60)} | {verdict} | {link} |")
+                rows.append(f"| {what[:1].upper() + what[1:]} | {section} | {_md_value(printed)} | "
+                            f"{_errata_value(correct, printed)} | {verdict} | {link} |")
                 covered.update((nb.stem, k) for k in keys)
     return rows
 
@@ -609,7 +629,7 @@ def errata_table(results: dict[str, Any], notebook_dir: Path) -> str:
     rows = errata_rows(results, notebook_dir)
     if not rows:
         return "*No chapter that recomputes a worked example has been executed for this build.*\n"
-    return "\n".join(["| Worked example | Article section | Printed in the article | Recomputed here | Verdict | Where |",
+    return "\n".join(["| Worked example | Article § | Printed | Recomputed | Verdict | Explained in |",
                       "|---|---|---|---|---|---|", *rows]) + "\n"
 
 

@@ -32,8 +32,9 @@ def write_notebook(path, *sources, smoke=None):
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("notebooks")
-def test_every_notebook_runs_in_smoke_mode(tmp_path):
-    proc = medkit_cli("run", "--smoke", "-j", "2", "--build-dir", str(tmp_path))
+def test_every_notebook_runs_in_smoke_mode(smoke_run):
+    # the smoke run is the session fixture in conftest.py, shared with the site, repro and determinism tests
+    tmp_path, proc = smoke_run.build_dir, smoke_run.proc
     assert proc.returncode == 0, proc.stdout + proc.stderr
     results = json.loads((tmp_path / "results.json").read_text())
     stems = {nb.stem for nb in runner.discover_notebooks()}

@@ -1,0 +1,172 @@
+"""Render pages of the built site in a real browser (headless Chromium) and say what it saw.
+
+    python tools/render_pages.py                      # index + capstone of _build/html into _build/screenshots
+    python tools/render_pages.py --html DIR --out DIR book/intro.html notebooks/01_cross_entropy.html
+    python tools/render_pages.py --install            # install Debian's chromium first if it is missing
+
+For each page it writes ``NAME.png`` (a 1200x900 screenshot) and ``NAME.dom.html`` (the DOM after the
+page's scripts ran: MathJax, the solution toggles), and prints one line of figures: the share of pixels
+that are not the background colour, the number of distinct colours, whether MathJax typeset the formulas
+and how many solution blocks are folded. Exit status 1 when a page renders blank, 2 when no browser is
+found. Used by tests/test_site.py.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--hide-scrollbars", "--virtual-time-budget=5000"]
+WINDOW = (1200, 900)
+
+
+def find_browser() -> str | None:
+    """The Chromium executable: $CHROMIUM, else the first of :data:`BROWSERS` on the PATH."""
+    env = os.environ.get("CHROMIUM")
+    if env and shutil.which(env):
+        return shutil.which(env)
+    for name in BROWSERS:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def install_browser() -> tuple[str | None, str]:
+    """Install Debian's ``chromium`` with apt-get when we may; returns (path or None, what happened)."""
+    if os.environ.get("MEDKIT_NO_BROWSER_INSTALL"):
+        return None, "MEDKIT_NO_BROWSER_INSTALL is set"
+    apt = shutil.which("apt-get")
+    if apt is None:
+        return None, "no apt-get on this machine (not Debian/Ubuntu)"
+    if hasattr(os, "geteuid") and os.geteuid() != 0:
+        return None, "not root: install it with `sudo apt-get install -y chromium`"
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    log = []
+    for cmd in ([apt, "install", "-y", "--no-install-recommends", "chromium"], [apt, "update"],
+                [apt, "install", "-y", "--no-install-recommends", "chromium"]):
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+        log.append(f"$ {' '.join(cmd)} -> {proc.returncode}")
+        if cmd[1] == "install" and proc.returncode == 0 and find_browser():
+            return find_browser(), "installed with apt-get"
+        if proc.returncode != 0:
+            log.append(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "")
+    return None, "apt-get could not install chromium: " + " | ".join(x for x in log if x)
+
+
+def ensure_browser(install: bool = True) -> tuple[str | None, str]:
+    browser = find_browser()
+    if browser:
+        return browser, "found"
+    if not install:
+        return None, "chromium is not installed"
+    return install_browser()
+
+
+def _run_browser(browser: str, args: list[str], timeout: int = 120) -> subprocess.CompletedProcess:
+    with tempfile.TemporaryDirectory(prefix="medkit-chromium-") as profile:
+        cmd = [browser, *FLAGS, f"--user-data-dir={profile}", f"--window-size={WINDOW[0]},{WINDOW[1]}", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def screenshot(browser: str, page: Path, png: Path) -> Path:
+    png.parent.mkdir(parents=True, exist_ok=True)
+    if png.exists():
+        png.unlink()
+    proc = _run_browser(browser, [f"--screenshot={png}", page.resolve().as_uri()])
+    if not png.exists():
+        raise RuntimeError(f"chromium wrote no screenshot of {page} (exit {proc.returncode}): {proc.stderr[-800:]}")
+    return png
+
+
+def dump_dom(browser: str, page: Path) -> str:
+    """The page's DOM after its scripts ran."""
+    proc = _run_browser(browser, ["--dump-dom", page.resolve().as_uri()])
+    return proc.stdout
+
+
+def png_stats(png: Path) -> dict:
+    """How much of the screenshot is not background, and how many colours it has."""
+    from PIL import Image
+
+    with Image.open(png) as im:
+        rgb = im.convert("RGB")
+        width, height = rgb.size
+        colours = rgb.getcolors(maxcolors=width * height)  # [(count, (r, g, b)), ...]
+    n_background, background = max(colours)
+    return {"width": width, "height": height, "colours": len(colours),
+            "ink": round(1 - n_background / (width * height), 4), "background": "#%02x%02x%02x" % background}
+
+
+def dom_stats(dom: str) -> dict:
+    return {
+        "mathjax_typeset": dom.count("<mjx-container"),
+        "raw_tex_left": len(re.findall(r"\\\(|\\\[", re.sub(r"<script.*?</script>", "", dom, flags=re.S))),
+        "solutions": len(re.findall(r'class="[^"]*\bsolution\b', dom)),
+        "solutions_folded": len(re.findall(r'class="[^"]*\bsolution\b[^"]*\btoggle-hidden\b|'
+                                           r'class="[^"]*\btoggle-hidden\b[^"]*\bsolution\b', dom)),
+        "images": dom.count("<img"),
+    }
+
+
+def is_blank(stats: dict) -> bool:
+    return stats["ink"] < 0.01 or stats["colours"] < 8
+
+
+def default_pages(html: Path) -> list[str]:
+    chapters = sorted(p.relative_to(html).as_posix() for p in (html / "notebooks").glob("[0-9][0-9]_*.html"))
+    capstone = [c for c in chapters if c.startswith("notebooks/06_")] or chapters[-1:]
+    return ["index.html", *capstone]
+
+
+def render(html: Path, out: Path, pages: list[str], browser: str) -> list[dict]:
+    report = []
+    for rel in pages:
+        page = html / rel
+        if not page.exists():
+            raise FileNotFoundError(f"{page} does not exist: build the site first (`python -m medkit site`)")
+        name = rel.replace("/", "__").removesuffix(".html")
+        png = screenshot(browser, page, out / f"{name}.png")
+        dom = dump_dom(browser, page)
+        (out / f"{name}.dom.html").write_text(dom)
+        entry = {"page": rel, "png": str(png), **png_stats(png), **dom_stats(dom)}
+        entry["blank"] = is_blank(entry)
+        report.append(entry)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pages", nargs="*", help="pages relative to the HTML folder (default: index + capstone)")
+    parser.add_argument("--html", type=Path, default=REPO_ROOT / "_build" / "html")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "_build" / "screenshots")
+    parser.add_argument("--install", action="store_true", help="install chromium with apt-get if it is missing")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    browser, how = ensure_browser(install=args.install)
+    if browser is None:
+        print(f"no headless browser: {how}", file=sys.stderr)
+        return 2
+    report = render(args.html, args.out, args.pages or default_pages(args.html), browser)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for r in report:
+            print(f"{r['page']:<40} {r['width']}x{r['height']}  ink {r['ink']:.1%}  {r['colours']} colours  "
+                  f"MathJax {r['mathjax_typeset']}  solutions folded {r['solutions_folded']}/{r['solutions']}  "
+                  f"images {r['images']}  {'BLANK' if r['blank'] else 'ok'}  -> {r['png']}")
+    return 1 if any(r["blank"] for r in report) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
