@@ -24,6 +24,7 @@ $(STAMP): requirements.lock pyproject.toml
 book: $(STAMP)
 	$(PY) -m medkit run -j $(JOBS)
 	$(PY) -m medkit site
+	$(PY) -m medkit repro
 
 test: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup
