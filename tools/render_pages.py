@@ -53,8 +53,10 @@ def install_browser() -> tuple[str | None, str]:
         return None, "not root: install it with `sudo apt-get install -y chromium`"
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     log = []
-    for cmd in ([apt, "install", "-y", "--no-install-recommends", "chromium"], [apt, "update"],
-                [apt, "install", "-y", "--no-install-recommends", "chromium"]):
+    install = [apt, "install", "-y", "--no-install-recommends"]
+    # a small CJK font, so the glossary's Chinese renders as characters and not as boxes
+    for cmd in (install + ["chromium", "fonts-wqy-microhei"], [apt, "update"],
+                install + ["chromium", "fonts-wqy-microhei"], install + ["chromium"]):
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
         log.append(f"$ {' '.join(cmd)} -> {proc.returncode}")
         if cmd[1] == "install" and proc.returncode == 0 and find_browser():
