@@ -271,3 +271,5 @@ def test_printed_values_agree_to_their_printed_precision():
     assert not repro.agrees_as_printed(0.105, 2.302585)
     assert repro.agrees_as_printed([1, 2, 3], [1.0, 2.0, 3.0])
     assert not repro.agrees_as_printed(0.385, 0.3976)
+    assert not repro.agrees_as_printed([0.9, 1.9], [0.9, 1.85])  # half-way: not a safe rounding
+    assert repro.agrees_as_printed([0.9, 1.9], [0.9, 1.86])
