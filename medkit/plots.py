@@ -1,0 +1,141 @@
+"""Plotting helpers shared by the chapters (matplotlib; seaborn for heatmaps).
+
+Each function draws on a given ``ax`` (or a new figure) and returns the axes,
+so a chapter can place several plots side by side.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from numpy.typing import ArrayLike
+
+
+# ---------------------------------------------------------------- chapter 2: gradient descent
+def loss_contour(loss_fn: Any, theta0_range: tuple[float, float], theta1_range: tuple[float, float],
+                 trajectories: Mapping[str, ArrayLike] | None = None, ax: Any = None, levels: int = 30,
+                 n_grid: int = 120) -> Any:
+    """Contour plot of a two-parameter loss ``loss_fn(theta) -> float`` with optional trajectories.
+
+    Examples
+    --------
+    >>> ax = loss_contour(lambda t: float(t @ t), (-1, 1), (-1, 1), {"run": [[1, 1], [0, 0]]})  # doctest: +SKIP
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4.5))
+    t0 = np.linspace(*theta0_range, n_grid)
+    t1 = np.linspace(*theta1_range, n_grid)
+    zz = np.array([[loss_fn(np.array([a, b])) for a in t0] for b in t1])
+    # Log-spaced levels show the narrow valley and the far-away walls at once.
+    lv = np.geomspace(max(zz.min(), 1e-12) * 1.001, zz.max(), levels)
+    cs = ax.contour(t0, t1, zz, levels=lv, cmap="viridis", linewidths=0.8)
+    ax.clabel(cs, cs.levels[::6], fmt="%.2g", fontsize=7)
+    for name, path in (trajectories or {}).items():
+        p = np.asarray(path, dtype=float)
+        ax.plot(p[:, 0], p[:, 1], ".-", ms=3, lw=1, label=name)
+    ax.set_xlabel(r"$\theta_0$ (intercept)")
+    ax.set_ylabel(r"$\theta_1$ (slope)")
+    if trajectories:
+        ax.legend(fontsize=8)
+    return ax
+
+
+# ---------------------------------------------------------------- chapter 3: fusion
+def fusion_diagram(ax: Any = None) -> Any:
+    """Early, intermediate and late fusion as three block diagrams, drawn with matplotlib only."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(11, 4))
+    ax.set_xlim(0, 30)
+    ax.set_ylim(1.8, 10)
+    ax.axis("off")
+    colors = {"image": "#8fb8de", "text": "#f4b183", "audio": "#a9d18e", "fuse": "#ffd966", "net": "#d9d9d9"}
+
+    def box(x: float, y: float, text: str, color: str, w: float = 2.6, h: float = 1.0) -> None:
+        ax.add_patch(plt.Rectangle((x, y), w, h, facecolor=color, edgecolor="black", lw=0.8))
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=8)
+
+    def arrow(x0: float, y0: float, x1: float, y1: float) -> None:
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle="->", lw=0.8))
+
+    inputs = [("image", 7.5), ("text", 5.0), ("audio", 2.5)]
+    titles = ["Early fusion\n(combine raw inputs / features)", "Intermediate fusion\n(combine learned embeddings)",
+              "Late fusion\n(combine decisions)"]
+    for k, title in enumerate(titles):
+        x = 10 * k
+        ax.text(x + 5, 9.6, title, ha="center", va="top", fontsize=9, fontweight="bold")
+        for name, y in inputs:
+            box(x + 0.2, y, name, colors[name], w=2.0)
+        if k == 0:
+            box(x + 3.4, 4.6, "concat", colors["fuse"], w=2.0, h=1.8)
+            for _, y in inputs:
+                arrow(x + 2.2, y + 0.5, x + 3.4, 5.5)
+            box(x + 6.2, 5.0, "one model", colors["net"], w=2.2)
+            arrow(x + 5.4, 5.5, x + 6.2, 5.5)
+            ax.text(x + 7.3, 4.3, "→ prediction", ha="center", fontsize=8)
+        elif k == 1:
+            for name, y in inputs:
+                box(x + 2.7, y, f"{name}\nencoder", colors["net"], w=2.0)
+                arrow(x + 2.2, y + 0.5, x + 2.7, y + 0.5)
+                arrow(x + 4.7, y + 0.5, x + 5.4, 5.5)
+            box(x + 5.4, 4.6, "fuse\n(concat/\ngated)", colors["fuse"], w=1.8, h=1.8)
+            box(x + 7.6, 5.0, "head", colors["net"], w=1.6)
+            arrow(x + 7.2, 5.5, x + 7.6, 5.5)
+            ax.text(x + 8.4, 4.3, "→ prediction", ha="center", fontsize=8)
+        else:
+            for name, y in inputs:
+                box(x + 2.7, y, f"{name}\nmodel → p", colors["net"], w=2.3)
+                arrow(x + 2.2, y + 0.5, x + 2.7, y + 0.5)
+                arrow(x + 5.0, y + 0.5, x + 5.8, 5.5)
+            box(x + 5.8, 4.6, "average /\nvote", colors["fuse"], w=2.0, h=1.8)
+            ax.text(x + 6.8, 4.0, "→ prediction", ha="center", fontsize=8)
+    return ax
+
+
+# ---------------------------------------------------------------- chapter 4: metrics
+def confusion_heatmap(cm: ArrayLike, ax: Any = None, labels: Sequence[str] = ("negative (0)", "positive (1)"),
+                      title: str | None = None) -> Any:
+    """Seaborn heatmap of a 2x2 confusion matrix ``[[TN, FP], [FN, TP]]`` with the cell names.
+
+    Examples
+    --------
+    >>> confusion_heatmap([[1, 1], [1, 1]])  # doctest: +SKIP
+    """
+    import seaborn as sns
+
+    m = np.asarray(cm)
+    if m.shape != (2, 2):
+        raise ValueError(f"cm must be a 2x2 confusion matrix; got shape {m.shape}.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.2, 3.6))
+    names = np.array([["TN", "FP"], ["FN", "TP"]])
+    annot = np.array([[f"{names[i, j]}\n{m[i, j]}" for j in range(2)] for i in range(2)])
+    sns.heatmap(m, annot=annot, fmt="", cmap="Blues", cbar=False, ax=ax, linewidths=1, linecolor="white",
+                xticklabels=list(labels), yticklabels=list(labels), annot_kws={"fontsize": 11})
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def roc_pr_curves(y_true: ArrayLike, scores: Mapping[str, ArrayLike], axes: Any = None) -> Any:
+    """ROC (with AUROC) and precision-recall (with AUPRC and the prevalence line) for several scorers."""
+    from medkit import metrics
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 4))
+    y = np.asarray(y_true)
+    for name, s in scores.items():
+        fpr, tpr, _ = metrics.roc_curve(y, s)
+        axes[0].plot(fpr, tpr, label=f"{name} (AUROC {metrics.roc_auc(y, s):.3f})")
+        p, r, _ = metrics.precision_recall_curve(y, s)
+        axes[1].step(r, p, where="post", label=f"{name} (AUPRC {metrics.average_precision(y, s):.3f})")
+    axes[0].plot([0, 1], [0, 1], "k:", lw=0.8, label="chance")
+    axes[0].set(xlabel="1 − specificity (false-positive rate)", ylabel="sensitivity (true-positive rate)", title="ROC")
+    prevalence = float(np.mean(y))
+    axes[1].axhline(prevalence, color="k", ls=":", lw=0.8, label=f"chance = prevalence ({prevalence:.2f})")
+    axes[1].set(xlabel="recall (sensitivity)", ylabel="precision (PPV)", title="Precision-recall", ylim=(0, 1.03))
+    for ax in axes:
+        ax.legend(fontsize=8, loc="lower left" if ax is axes[1] else "lower right")
+    return axes
