@@ -262,7 +262,7 @@ def load_cohort(data_dir: str | Path = DEFAULT_DATA_DIR, on_error: str = "raise"
             text_split = records["texts.csv"][pid]["split"]
             for name in present:
                 other = records[name][pid]["split"]
-                if other and text_split and other != text_split and other in SPLITS:
+                if other in SPLITS and text_split in SPLITS and other != text_split:
                     flag(name, records[name][pid]["row"], pid, f"split {other!r} disagrees with texts.csv ({text_split!r})")
 
     if problems and on_error == "raise":
