@@ -58,6 +58,7 @@ KINDS: dict[str, str] = {
     "float32": "computed by a framework (Keras, TensorFlow, librosa) in 32-bit floats: 1e-6",
     "trained": "a metric of a trained model: bit-identical on one machine, but the bits depend on the "
                "CPU kernels (oneDNN, AVX-512), so other machines get a stated, looser tolerance",
+    "numerical": "the error of a numerical approximation (finite differences): only its size is stable, 1e-6",
     "exact": "a string, boolean or name: must be equal",
 }
 
@@ -66,6 +67,7 @@ KINDS: dict[str, str] = {
 DEFAULT_RULES: list[tuple[str, str, str, float]] = [
     ("06_*", "*", "trained", 0.05),
     ("*", "*keras*", "float32", 1e-6),
+    ("*", "*numerical*error*", "numerical", 1e-6),
     ("*", "*tf_*", "float32", 1e-6),
     ("*", "*", "closed-form", 1e-9),
 ]
