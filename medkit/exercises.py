@@ -383,3 +383,73 @@ def check_auroc_by_ranking(func: Callable[..., Any]) -> CheckResult:
                 return _verdict(ex, "wrong", "right without ties, off with tied scores: a tied pair counts one half.")
             return _verdict(ex, "wrong", f"on {label} your value differs from the reference; divide by n_pos * n_neg pairs.")
     return _verdict(ex, "correct", "agrees with the area under the ROC curve, ties included.")
+
+
+# ---- chapter 5
+def check_encode_tokens(func: Callable[..., Any]) -> CheckResult:
+    """Exercise mod-ex1: ``encode(tokens, vocabulary, length)`` -> list of ``length`` ints (0 pads, 1 is OOV).
+
+    Examples
+    --------
+    >>> check_encode_tokens(None).status
+    [mod-ex1] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    'not done'
+    """
+    ex = "mod-ex1"
+    vocabulary = {"no": 2, "crackles": 3, "fever": 4}
+    cases = [
+        (["no", "crackles"], 4, [2, 3, 0, 0], "a short note (padding)"),
+        (["no", "wheeze"], 3, [2, 1, 0], "a word missing from the vocabulary"),
+        (["fever", "no", "crackles", "no"], 2, [4, 2], "a note longer than length (truncation)"),
+        ([], 2, [0, 0], "an empty note"),
+    ]
+    for tokens, length, want, label in cases:
+        got, verdict = call_student(ex, func, list(tokens), dict(vocabulary), length)
+        if verdict:
+            return verdict
+        try:
+            got_list = [int(v) for v in np.asarray(got).reshape(-1)]
+        except (TypeError, ValueError):
+            return _verdict(ex, "wrong", f"return a list (or array) of integers, not {type(got).__name__}.")
+        if len(got_list) != length:
+            return _verdict(ex, "wrong", f"on {label} you return {len(got_list)} ids; every note must give exactly `length`.")
+        if got_list != want:
+            if label.startswith("a word missing"):
+                return _verdict(ex, "wrong", "an unknown word must become the OOV index 1, not be dropped or raise.")
+            if label.startswith("a note longer"):
+                return _verdict(ex, "wrong", "keep the *first* `length` tokens (truncate at the end).")
+            return _verdict(ex, "wrong", f"on {label} your ids differ: look up each token, then pad with 0 at the end.")
+    return _verdict(ex, "correct", "pads, truncates and maps unknown words to OOV like medkit.data.encode_texts.")
+
+
+def check_is_negated(func: Callable[..., Any]) -> CheckResult:
+    """Exercise mod-ex2: ``is_negated(sentence, finding)`` -> True when a negation cue precedes the finding.
+
+    Examples
+    --------
+    >>> check_is_negated(...).status
+    [mod-ex2] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    'not done'
+    """
+    ex = "mod-ex2"
+    cases = [
+        ("No crackles at either lung base.", "crackles", True),
+        ("Crackles heard at the right base.", "crackles", False),
+        ("Denies fever.", "fever", True),
+        ("Reports fever and chills.", "fever", False),
+        ("Negative for consolidation on bedside lung ultrasound.", "consolidation", True),
+        ("Chest clear, no crackles or wheeze.", "wheeze", True),
+        ("Coarse crackles over the left lower zone, no wheeze.", "crackles", False),
+        ("Bedside ultrasound shows an area of consolidation.", "consolidation", False),
+    ]
+    for sentence, finding, want in cases:
+        got, verdict = call_student(ex, func, sentence, finding)
+        if verdict:
+            return verdict
+        if not isinstance(got, (bool, np.bool_)):
+            return _verdict(ex, "wrong", f"return True or False, not {type(got).__name__}.")
+        if bool(got) != want:
+            hint = ("a cue *after* the finding does not negate it" if not want and "no" in sentence.lower()
+                    else "look for the cues before the finding, case-insensitively")
+            return _verdict(ex, "wrong", f"wrong on {sentence!r} (finding {finding!r}): {hint}.")
+    return _verdict(ex, "correct", "your rule handles cues before the finding, case and cues that come after it.")

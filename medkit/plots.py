@@ -139,3 +139,76 @@ def roc_pr_curves(y_true: ArrayLike, scores: Mapping[str, ArrayLike], axes: Any 
     for ax in axes:
         ax.legend(fontsize=8, loc="lower left" if ax is axes[1] else "lower right")
     return axes
+
+
+# ---------------------------------------------------------------- chapter 5: the modalities
+def image_grid(images: Sequence[np.ndarray], labels: Sequence[int], n_per_class: int = 4,
+               titles: Sequence[str] | None = None) -> Any:
+    """A grid of grayscale images, one row per class (row 0: label 0, row 1: label 1).
+
+    Examples
+    --------
+    >>> axes = image_grid([np.zeros((8, 8))] * 4, [0, 0, 1, 1], n_per_class=2)  # doctest: +SKIP
+    """
+    labels = np.asarray(labels)
+    fig, axes = plt.subplots(2, n_per_class, figsize=(1.9 * n_per_class, 4.1), squeeze=False)
+    for row, value in enumerate((0, 1)):
+        chosen = np.flatnonzero(labels == value)[:n_per_class]
+        for col in range(n_per_class):
+            ax = axes[row, col]
+            ax.axis("off")
+            if col < len(chosen):
+                i = chosen[col]
+                ax.imshow(np.squeeze(images[i]), cmap="gray", vmin=0, vmax=1)
+                ax.set_title(titles[i] if titles is not None else f"label {value}", fontsize=8)
+    fig.tight_layout()
+    return axes
+
+
+_NEGATION_CUES = r"\b(no|not|denies|denied|negative for|without|afebrile)\b"
+_FINDING_WORDS = (r"\b(fevers?|febrile|chills|sputum|cough|productive|dyspnoea|breath(?:less)?|crackles|wheeze|"
+                  r"dull(?:ness)?|consolidation|pleuritic|pain)\b")
+
+
+def highlight_note(text: str) -> str:
+    """HTML of a note with negation cues in red and finding words in blue (for ``IPython.display.HTML``).
+
+    Examples
+    --------
+    >>> "color" in highlight_note("Denies fever. Crackles at the right base.")
+    True
+    """
+    import html
+    import re
+
+    escaped = html.escape(text)
+    escaped = re.sub(_NEGATION_CUES, r'<span style="color:#c0392b;font-weight:bold">\1</span>', escaped, flags=re.I)
+    escaped = re.sub(_FINDING_WORDS, r'<span style="color:#1f5fa8;text-decoration:underline">\1</span>', escaped, flags=re.I)
+    return f'<p style="font-family:sans-serif;line-height:1.5">{escaped}</p>'
+
+
+def audio_panels(recordings: Mapping[str, np.ndarray], sr: int, hop_length: int = 256, n_fft: int = 512) -> Any:
+    """For each recording (title -> samples): waveform, log-mel spectrogram and MFCCs, one column each.
+
+    Examples
+    --------
+    >>> axes = audio_panels({"noise": np.random.default_rng(0).normal(size=8000)}, sr=8000)  # doctest: +SKIP
+    """
+    import librosa
+    import librosa.display
+
+    fig, axes = plt.subplots(3, len(recordings), figsize=(5.2 * len(recordings), 7.5), squeeze=False)
+    for col, (title, y) in enumerate(recordings.items()):
+        librosa.display.waveshow(y, sr=sr, ax=axes[0, col], color="#1f5fa8")
+        axes[0, col].set(title=title, xlabel="time (s)", ylabel="amplitude")
+        mel = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=40)
+        image = librosa.display.specshow(librosa.power_to_db(mel, ref=np.max), sr=sr, hop_length=hop_length,
+                                         x_axis="time", y_axis="mel", ax=axes[1, col], cmap="magma")
+        axes[1, col].set(title="log-mel spectrogram (dB)")
+        fig.colorbar(image, ax=axes[1, col], format="%+.0f")
+        coeffs = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=20, n_fft=n_fft, hop_length=hop_length, n_mels=40)
+        image = librosa.display.specshow(coeffs, sr=sr, hop_length=hop_length, x_axis="time", ax=axes[2, col], cmap="coolwarm")
+        axes[2, col].set(title="MFCC", ylabel="coefficient")
+        fig.colorbar(image, ax=axes[2, col])
+    fig.tight_layout()
+    return axes
