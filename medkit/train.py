@@ -132,7 +132,7 @@ def class_weights(labels: Sequence[int] | np.ndarray) -> dict[int, float]:
 
 
 def make_tf_dataset(data: Mapping[str, Any], modalities: Sequence[str], batch_size: int = 32,
-                    shuffle: bool = False, seed: int = 0, cache: bool = True) -> Any:
+                    shuffle: bool = False, seed: int = 0, cache: bool = True, repeat: bool = False) -> Any:
     """A ``tf.data.Dataset`` of ``({modality: x}, label)`` batches from per-patient arrays.
 
     Order of the steps and why: ``cache`` after building (the arrays are
@@ -153,6 +153,11 @@ def make_tf_dataset(data: Mapping[str, Any], modalities: Sequence[str], batch_si
         Shuffle every epoch (training) with this seed.
     cache : bool
         Cache the converted tensors in memory.
+    repeat : bool
+        Repeat forever, one (re)shuffled pass per epoch whose order depends
+        only on ``seed`` and the epoch number (what :func:`fit` uses, with
+        ``steps_per_epoch``); the order is then identical with and without a
+        distribution strategy.
 
     Examples
     --------
@@ -176,6 +181,23 @@ def make_tf_dataset(data: Mapping[str, Any], modalities: Sequence[str], batch_si
     ds = tf.data.Dataset.from_tensor_slices((inputs, y))
     if cache:
         ds = ds.cache()
+    if repeat:
+        if not shuffle:
+            return ds.batch(batch_size).repeat().prefetch(tf.data.AUTOTUNE)
+        n = len(y)
+        tensors = tf.nest.map_structure(tf.constant, (inputs, y))
+
+        def one_epoch(epoch: Any) -> Any:
+            # The order of epoch e depends on (seed, e) only, not on how many iterators Keras opens:
+            # under MirroredStrategy Keras opens an extra one, which would shift a reshuffle_each_iteration
+            # sequence by one epoch and make mirrored and single-device training differ.
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+            return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+        batches = tf.data.Dataset.range(2 ** 31).flat_map(one_epoch)
+        gather = lambda idx: tf.nest.map_structure(lambda t: tf.gather(t, idx), tensors)  # noqa: E731
+        return batches.map(gather).prefetch(tf.data.AUTOTUNE)
     if shuffle:
         ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
@@ -264,7 +286,8 @@ def fit(config: ModelConfig, train: Mapping[str, Any], val: Mapping[str, Any], *
     with strat.scope():
         model = compile_model(build_multimodal(config), config)
     modalities = list(config.modalities)
-    train_ds = make_tf_dataset(train, modalities, batch_size, shuffle=True, seed=seed)
+    train_ds = make_tf_dataset(train, modalities, batch_size, shuffle=True, seed=seed, repeat=True)
+    steps_per_epoch = -(-len(y_train) // batch_size)
     val_ds = make_tf_dataset(val, modalities, batch_size)
     if class_weight == "balanced":
         class_weight = class_weights(y_train)
@@ -277,7 +300,8 @@ def fit(config: ModelConfig, train: Mapping[str, Any], val: Mapping[str, Any], *
             f"  {config.name:>12} epoch {epoch + 1:3d}  loss {logs['loss']:.4f}  "
             f"val_loss {logs['val_loss']:.4f}  val_auroc {logs['val_auroc']:.4f}", flush=True)))
     start = time.perf_counter()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=class_weight,
+    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                        class_weight=class_weight,
                         callbacks=callbacks, shuffle=False, verbose=0)  # the dataset shuffles itself
     seconds = time.perf_counter() - start
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
