@@ -482,7 +482,8 @@ def report_markdown(results: dict[str, Any], reference: dict[str, Any], notebook
         status = "✓ ok" if entry.get("status") == "ok" else f"✗ **{entry.get('status')}**"
         lines.append(f"| {link} | {status} | {float(entry.get('duration_s', 0)):.1f} s | {params_text} | "
                      f"{len(entry.get('values', {}))} | {verdict} |")
-    lines += ["", f"Total execution time: {total:.1f} s (notebooks run in parallel, so the wall time is shorter).", ""]
+    lines += ["", f"Sum of the notebooks' durations: {total:.1f} s (with `-j 2` two run at a time, so the wall "
+                  "time is shorter).", ""]
     failed = [c for c in checks if c.failed]
     if failed:
         lines += [":::{admonition} Values that did not reproduce", ":class: error",
@@ -565,6 +566,15 @@ def _errata_value(value: Any, printed: Any = None) -> str:
     return _md_value(value)
 
 
+def _printed_value(value: Any) -> str:
+    """A quoted value as the article prints it (no trailing ``.0``)."""
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)[:-2] if repr(value).endswith(".0") else repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_printed_value(v) for v in value) + "]"
+    return _md_value(value)
+
+
 def _chapter_label(title: str) -> str:
     m = re.match(r"(\d+)\.\s*(.*)", title)
     return f"Ch. {m.group(1)}" if m else title
@@ -590,7 +600,7 @@ def errata_rows(results: dict[str, Any], notebook_dir: Path, link_prefix: str = 
             verdict = "recomputed (the article prints no value)"
         else:
             verdict = "✓ right" if agrees_as_printed(printed, correct) else "✗ **wrong**"
-        rows.append(f"| {e.example} | {e.article_section} | {_md_value(printed)} | "
+        rows.append(f"| {e.example} | {e.article_section} | {_printed_value(printed)} | "
                     f"{_errata_value(correct, printed)} | {verdict} | {link} |")
     # erratum boxes in the chapters that the list above does not cover yet
     for nb in sorted(notebook_dir.glob("[0-9][0-9]_*.ipynb")):
@@ -624,7 +634,7 @@ def errata_rows(results: dict[str, Any], notebook_dir: Path, link_prefix: str = 
                 what = what.strip(" ()") or heading or "see the chapter"
                 verdict = ("✗ **wrong**" if printed is not None and correct is not None
                            and not agrees_as_printed(printed, correct) else "see the chapter's erratum box")
-                rows.append(f"| {what[:1].upper() + what[1:]} | {section} | {_md_value(printed)} | "
+                rows.append(f"| {what[:1].upper() + what[1:]} | {section} | {_printed_value(printed)} | "
                             f"{_errata_value(correct, printed)} | {verdict} | {link} |")
                 covered.update((nb.stem, k) for k in keys)
     return rows
