@@ -73,7 +73,7 @@ def _labels(y: ArrayLike, name: str) -> NDArray[np.int64]:
     bad = ~np.isin(f, (0.0, 1.0))
     if np.any(bad):
         i = int(np.argmax(bad))
-        raise ValueError(f"{name} must hold only 0 and 1; found {arr[i]!r} at index {i}. "
+        raise ValueError(f"{name} must hold only 0 and 1; found {arr[i].item()!r} at index {i}. "
                          "Threshold scores first (predict_at) or map class names to 0/1.")
     return f.astype(np.int64)
 

@@ -1,0 +1,258 @@
+"""medkit.metrics against scikit-learn on generated labels and scores, edge cases included."""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from sklearn import metrics as sk
+
+from medkit import metrics
+
+EXAMPLES = settings(max_examples=60, deadline=None)
+
+
+@st.composite
+def labels_and_predictions(draw):
+    n = draw(st.integers(1, 30))
+    y = draw(arrays(np.int64, n, elements=st.integers(0, 1)))
+    p = draw(arrays(np.int64, n, elements=st.integers(0, 1)))
+    return y, p
+
+
+@st.composite
+def labels_and_scores(draw, both_classes=False):
+    n = draw(st.integers(2 if both_classes else 1, 30))
+    y = draw(arrays(np.int64, n, elements=st.integers(0, 1)))
+    if both_classes and len(set(y.tolist())) < 2:
+        y[0], y[-1] = 0, 1
+    # Few distinct values make ties common; floats cover the rest.
+    coarse = draw(st.booleans())
+    elements = st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0]) if coarse else st.floats(0, 1)
+    s = draw(arrays(np.float64, n, elements=elements))
+    return y, s
+
+
+def sk_quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
+
+
+# ---------------------------------------------------------------- threshold metrics
+@EXAMPLES
+@given(labels_and_predictions(), st.sampled_from([0.0, 1.0]))
+def test_threshold_metrics_match_sklearn(data, zero_division):
+    y, p = data
+    np.testing.assert_array_equal(metrics.confusion_matrix(y, p), sk.confusion_matrix(y, p, labels=[0, 1]))
+    assert metrics.accuracy(y, p) == pytest.approx(sk.accuracy_score(y, p))
+    kw = dict(zero_division=zero_division)
+    assert metrics.precision(y, p, **kw) == pytest.approx(sk_quiet(sk.precision_score, y, p, labels=[0, 1], **kw))
+    assert metrics.recall(y, p, **kw) == pytest.approx(sk_quiet(sk.recall_score, y, p, labels=[0, 1], **kw))
+    assert metrics.f1_score(y, p, **kw) == pytest.approx(sk_quiet(sk.f1_score, y, p, labels=[0, 1], **kw))
+    # specificity is the recall of class 0, NPV the precision of class 0
+    assert metrics.specificity(y, p, **kw) == pytest.approx(
+        sk_quiet(sk.recall_score, y, p, pos_label=0, labels=[0, 1], **kw))
+    assert metrics.npv(y, p, **kw) == pytest.approx(
+        sk_quiet(sk.precision_score, y, p, pos_label=0, labels=[0, 1], **kw))
+    d = metrics.binary_metrics(y, p, **kw)
+    assert d["tp"] + d["fp"] + d["tn"] + d["fn"] == y.size
+    assert d["f1"] == pytest.approx(metrics.f1_score(y, p, **kw))
+
+
+def test_article_example_values():
+    y, p = [0, 1, 0, 1], [0, 0, 1, 1]
+    d = metrics.binary_metrics(y, p)
+    assert {k: d[k] for k in ("tp", "fp", "tn", "fn")} == {"tp": 1, "fp": 1, "tn": 1, "fn": 1}
+    for key in ("accuracy", "precision", "recall", "specificity", "npv", "f1"):
+        assert d[key] == 0.5
+
+
+def test_zero_division_is_defined():
+    # nothing flagged: precision undefined; no positives: recall undefined
+    assert metrics.precision([1, 0], [0, 0]) == 0.0
+    assert metrics.precision([1, 0], [0, 0], zero_division=1.0) == 1.0
+    assert math.isnan(metrics.precision([1, 0], [0, 0], zero_division=np.nan))
+    assert metrics.recall([0, 0], [1, 0]) == 0.0
+    assert metrics.specificity([1, 1], [1, 0]) == 0.0
+    assert metrics.npv([0, 1], [1, 1]) == 0.0
+    assert metrics.f1_score([0, 0], [0, 0]) == 0.0
+    assert metrics.f1_score([0, 0], [0, 0], zero_division=1.0) == 1.0
+    # F1 stays defined when only one of precision and recall is
+    assert metrics.f1_score([0, 1], [0, 0]) == 0.0
+
+
+def test_all_predictions_one_class():
+    y = np.array([0, 1, 1, 0, 1])
+    assert metrics.recall(y, np.ones(5, int)) == 1.0
+    assert metrics.specificity(y, np.ones(5, int)) == 0.0
+    assert metrics.precision(y, np.ones(5, int)) == pytest.approx(0.6)
+    assert metrics.recall(y, np.zeros(5, int)) == 0.0
+    assert metrics.specificity(y, np.zeros(5, int)) == 1.0
+
+
+# ---------------------------------------------------------------- ranking metrics
+@EXAMPLES
+@given(labels_and_scores(both_classes=True))
+def test_roc_matches_sklearn(data):
+    y, s = data
+    fpr, tpr, thr = metrics.roc_curve(y, s)
+    fpr2, tpr2, thr2 = sk.roc_curve(y, s, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, fpr2)
+    np.testing.assert_allclose(tpr, tpr2)
+    np.testing.assert_allclose(thr, thr2)
+    assert metrics.roc_auc(y, s) == pytest.approx(sk.roc_auc_score(y, s))
+
+
+@EXAMPLES
+@given(labels_and_scores())
+def test_precision_recall_match_sklearn(data):
+    y, s = data
+    p, r, t = metrics.precision_recall_curve(y, s)
+    p2, r2, t2 = sk_quiet(sk.precision_recall_curve, y, s)
+    np.testing.assert_allclose(p, p2)
+    np.testing.assert_allclose(r, r2)
+    np.testing.assert_allclose(t, t2)
+    if y.any():
+        assert metrics.average_precision(y, s) == pytest.approx(sk_quiet(sk.average_precision_score, y, s))
+    else:
+        assert math.isnan(metrics.average_precision(y, s))
+
+
+@EXAMPLES
+@given(labels_and_scores())
+def test_brier_matches_sklearn(data):
+    y, s = data
+    assert metrics.brier_score(y, s) == pytest.approx(sk.brier_score_loss(y, s, labels=[0, 1]))
+
+
+@EXAMPLES
+@given(labels_and_scores(both_classes=True))
+def test_auroc_is_pairwise_ranking_probability(data):
+    y, s = data
+    diff = s[y == 1][:, None] - s[y == 0][None, :]
+    assert metrics.roc_auc(y, s) == pytest.approx(np.mean((diff > 0) + 0.5 * (diff == 0)))
+
+
+def test_one_class_gives_nan_auroc_and_defined_auprc():
+    assert math.isnan(metrics.roc_auc([1, 1, 1], [0.2, 0.5, 0.9]))
+    assert math.isnan(metrics.roc_auc([0, 0], [0.2, 0.5]))
+    assert math.isnan(metrics.average_precision([0, 0], [0.2, 0.5]))
+    assert metrics.average_precision([1, 1], [0.2, 0.5]) == 1.0
+    fpr, tpr, _ = metrics.roc_curve([1, 1], [0.2, 0.5])
+    assert np.all(np.isnan(fpr)) and tpr[-1] == 1.0
+
+
+def test_all_tied_scores_give_chance():
+    assert metrics.roc_auc([0, 1, 0, 1], [0.5] * 4) == 0.5
+    assert metrics.average_precision([0, 1, 0, 1], [0.5] * 4) == 0.5
+
+
+# ---------------------------------------------------------------- thresholds
+@EXAMPLES
+@given(labels_and_scores(both_classes=True))
+def test_youden_threshold_is_the_best_over_all_thresholds(data):
+    y, s = data
+    t, j = metrics.youden_threshold(y, s)
+    best = max(metrics.recall(y, s >= c) + metrics.specificity(y, s >= c) - 1 for c in np.unique(s))
+    assert j == pytest.approx(best)
+    assert metrics.recall(y, s >= t) + metrics.specificity(y, s >= t) - 1 == pytest.approx(j)
+
+
+@EXAMPLES
+@given(labels_and_scores(both_classes=True), st.sampled_from([0.5, 0.8, 0.9, 1.0]))
+def test_threshold_for_sensitivity_is_the_highest_meeting_the_target(data, target):
+    y, s = data
+    t, sens, spec = metrics.threshold_for_sensitivity(y, s, target)
+    assert sens >= target - 1e-12
+    assert metrics.recall(y, s >= t) == pytest.approx(sens)
+    assert metrics.specificity(y, s >= t) == pytest.approx(spec)
+    higher = np.unique(s)[np.unique(s) > t]
+    assert all(metrics.recall(y, s >= c) < target - 1e-12 for c in higher)
+
+
+def test_threshold_rules_need_both_classes():
+    with pytest.raises(ValueError, match="both classes"):
+        metrics.youden_threshold([1, 1], [0.1, 0.2])
+    with pytest.raises(ValueError, match="at least one positive"):
+        metrics.threshold_for_sensitivity([0, 0], [0.1, 0.2])
+    with pytest.raises(ValueError, match="target sensitivity"):
+        metrics.threshold_for_sensitivity([0, 1], [0.1, 0.2], target=0)
+
+
+# ---------------------------------------------------------------- bootstrap
+def test_bootstrap_is_seeded_and_brackets_the_estimate():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 80)
+    s = np.clip(y * 0.3 + rng.random(80) * 0.7, 0, 1)
+    a = metrics.bootstrap_ci(metrics.roc_auc, y, s, n_boot=300, seed=1)
+    b = metrics.bootstrap_ci(metrics.roc_auc, y, s, n_boot=300, seed=1)
+    c = metrics.bootstrap_ci(metrics.roc_auc, y, s, n_boot=300, seed=2)
+    assert a == b and a != c
+    assert a.low <= a.estimate <= a.high
+    assert a.estimate == pytest.approx(sk.roc_auc_score(y, s))
+    assert a.n_valid == 300
+    est, low, high, n_valid = a  # unpacks as a tuple
+    assert low < high
+
+
+def test_bootstrap_percentiles_by_hand():
+    y = np.array([0, 1, 0, 1, 1, 0, 1, 0, 0, 1])
+    p = np.array([0, 1, 1, 1, 0, 0, 1, 0, 1, 1])
+    ci = metrics.bootstrap_ci(metrics.accuracy, y, p, n_boot=200, seed=4, alpha=0.1)
+    rng = np.random.default_rng(4)
+    vals = [sk.accuracy_score(y[i], p[i]) for i in rng.integers(0, 10, size=(200, 10))]
+    assert ci.low == pytest.approx(np.quantile(vals, 0.05))
+    assert ci.high == pytest.approx(np.quantile(vals, 0.95))
+
+
+def test_bootstrap_drops_undefined_resamples():
+    y = np.array([0] * 9 + [1])
+    s = np.linspace(0, 1, 10)
+    ci = metrics.bootstrap_ci(metrics.roc_auc, y, s, n_boot=200, seed=0)
+    assert 0 < ci.n_valid < 200  # resamples without the single positive have no AUROC
+    strat = metrics.bootstrap_ci(metrics.roc_auc, y, s, n_boot=200, seed=0, stratified=True)
+    assert strat.n_valid == 200
+    none = metrics.bootstrap_ci(metrics.roc_auc, [1, 1], [0.1, 0.2], n_boot=10)
+    assert none.n_valid == 0 and math.isnan(none.low)
+
+
+def test_summary_with_ci():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 60)
+    p = np.clip(0.5 * y + 0.5 * rng.random(60), 0, 1)
+    out = metrics.summary_with_ci(y, p, n_boot=100, seed=0)
+    assert set(out) == {"auroc", "auprc", "f1", "sensitivity", "specificity", "brier"}
+    assert out["auroc"].estimate == pytest.approx(sk.roc_auc_score(y, p))
+    assert out["auprc"].estimate == pytest.approx(sk.average_precision_score(y, p))
+    assert out["brier"].estimate == pytest.approx(sk.brier_score_loss(y, p))
+    assert out["f1"].estimate == pytest.approx(sk.f1_score(y, p >= 0.5))
+    for ci in out.values():
+        assert ci.low <= ci.estimate <= ci.high
+    assert "95% CI" in str(out["auroc"])
+    assert out == metrics.summary_with_ci(y, p, n_boot=100, seed=0)
+
+
+# ---------------------------------------------------------------- validation
+@pytest.mark.parametrize("call, match", [
+    (lambda: metrics.accuracy([0, 1], [0, 1, 1]), "same length; got 2 and 3"),
+    (lambda: metrics.accuracy([0, 2], [0, 1]), "only 0 and 1; found 2 at index 1"),
+    (lambda: metrics.accuracy([], []), "empty"),
+    (lambda: metrics.roc_auc([0, 1], [0.1, np.nan]), "nan or inf"),
+    (lambda: metrics.brier_score([0, 1], [0.1, 1.5]), "probabilities in \\[0, 1\\]"),
+    (lambda: metrics.bootstrap_ci(metrics.accuracy, [0, 1], [0, 1], n_boot=0), "n_boot"),
+    (lambda: metrics.bootstrap_ci(metrics.accuracy, [0, 1], [0, 1], alpha=1.5), "alpha"),
+    (lambda: metrics.confusion_matrix(np.zeros((2, 2)), np.zeros((2, 2))), "1-D"),
+])
+def test_validation_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_accepts_booleans_and_column_vectors():
+    assert metrics.accuracy(np.array([True, False]), np.array([[1], [0]])) == 1.0
+    assert metrics.roc_auc(np.array([[0], [1]]), np.array([[0.2], [0.8]])) == 1.0
