@@ -197,7 +197,7 @@ def load_cohort(data_dir: str | Path = DEFAULT_DATA_DIR, on_error: str = "raise"
     Examples
     --------
     >>> cohort = load_cohort(DEFAULT_DATA_DIR)
-    >>> len(cohort), sorted(set(cohort.splits))
+    >>> len(cohort), sorted(str(s) for s in set(cohort.splits))
     (400, ['test', 'train', 'val'])
     """
     if on_error not in ("raise", "skip"):
@@ -317,7 +317,7 @@ def load_image(path: str | Path, size: int = 64) -> np.ndarray:
     Examples
     --------
     >>> img = load_image(DEFAULT_DATA_DIR / "img" / "P0001.png", size=64)
-    >>> img.shape, img.dtype, 0.0 <= img.min() <= img.max() <= 1.0
+    >>> img.shape, img.dtype, bool(0.0 <= img.min() <= img.max() <= 1.0)
     ((64, 64), dtype('float32'), True)
     """
     import cv2

@@ -287,7 +287,7 @@ def assign_splits(labels: np.ndarray, seed: int) -> np.ndarray:
     Examples
     --------
     >>> splits = assign_splits(np.array([0, 1] * 10), seed=0)
-    >>> sorted(set(splits))
+    >>> sorted(str(s) for s in set(splits))
     ['test', 'train', 'val']
     """
     rng = np.random.default_rng([seed, 0, _MODALITY_STREAM["split"]])

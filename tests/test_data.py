@@ -304,3 +304,12 @@ def test_bad_arguments(tmp_path: Path) -> None:
         load_cohort(tmp_path, on_error="ignore")
     with pytest.raises(FileNotFoundError):
         data.load_image(tmp_path / "none.png")
+
+
+def test_split_disagreeing_between_manifests(cohort_copy: Path) -> None:
+    rows = read_rows(cohort_copy / "audios.csv")
+    other = "test" if rows[8]["split"] != "test" else "train"
+    edit_row(cohort_copy / "audios.csv", 8, split=other)
+    problem = _only(_problems(cohort_copy))
+    assert (problem.manifest, problem.row, problem.patient_id) == ("audios.csv", 9, "P0009")
+    assert "disagrees with texts.csv" in problem.reason
