@@ -74,7 +74,7 @@ from medkit import fusion as _fusion
 
 __all__ = [
     "MODALITIES", "FUSIONS", "ModelConfig", "config_from_arrays",
-    "ModalityMask", "LateFusion", "PaddingMask", "MaskedMeanPooling",
+    "ModalityMask", "LateFusion", "PaddingMask", "MaskedMeanPooling", "TimeStatsPooling",
     "image_branch", "text_branch", "audio_branch", "build_multimodal",
     "compile_model", "model_modalities", "modality_mask", "predict_missing", "grad_cam",
 ]
@@ -409,11 +409,32 @@ class MaskedMeanPooling(layers.Layer):
         return (x_shape[0], x_shape[-1])
 
 
+@keras.saving.register_keras_serializable(package="medkit")
+class TimeStatsPooling(layers.Layer):
+    """Mean and standard deviation over the time axis (axis 2) of ``(batch, bands, T, C)``, flattened.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> TimeStatsPooling()(np.ones((2, 3, 5, 4), "float32")).shape
+    TensorShape([2, 24])
+    """
+
+    def call(self, x: Any) -> Any:
+        mean = ops.mean(x, axis=2)
+        std = ops.sqrt(ops.maximum(ops.mean(ops.square(x), axis=2) - ops.square(mean), 0.0) + 1e-6)
+        out = ops.concatenate([mean, std], axis=-1)
+        return ops.reshape(out, (-1, out.shape[1] * out.shape[2]))
+
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        return (input_shape[0], input_shape[1] * input_shape[3] * 2)
+
+
 # ---------------------------------------------------------------- branches
 
 
 def image_branch(image: Any, config: ModelConfig) -> Any:
-    """Image branch: augmentation (training only), standardisation, 3 conv blocks, global pooling, Dense.
+    """Image branch: augmentation (training only), standardisation, downsampling to ~16x16, 3 convs, Dense.
 
     Builds on the symbolic input ``image`` and returns the ``(batch, embed_dim)``
     embedding. Layer names start with ``image_``; the last convolution is
@@ -433,11 +454,18 @@ def image_branch(image: Any, config: ModelConfig) -> Any:
         x = layers.RandomContrast(0.15, seed=config.seed + 2, name="image_contrast")(x)
     x = layers.Normalization(axis=None, mean=config.image_mean, variance=config.image_std ** 2,
                              name="image_standardise")(x)
-    for i, filters in enumerate((16, 32, 48), start=1):
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"image_conv{i}")(x)
-        if i < 3:
-            x = layers.MaxPooling2D(2, name=f"image_pool{i}")(x)
-    x = layers.GlobalAveragePooling2D(name="image_gap")(x)
+    # Average down to about 16x16 first: the findings are large, soft opacities, 240 training images
+    # cannot fit a full-resolution CNN, and it is 16x cheaper.
+    pool = max(1, config.image_shape[0] // 16)
+    if pool > 1:
+        x = layers.AveragePooling2D(pool, name="image_downsample")(x)
+    x = layers.Conv2D(16, 3, padding="same", activation="relu", name="image_conv1")(x)
+    x = layers.Conv2D(16, 3, padding="same", activation="relu", name="image_conv2")(x)
+    x = layers.MaxPooling2D(2, name="image_pool")(x)
+    x = layers.Conv2D(32, 3, padding="same", activation="relu", name="image_conv3")(x)
+    # Flatten, not global pooling: *where* an opacity sits (lung field or heart) matters.
+    x = layers.Flatten(name="image_flatten")(x)
+    x = layers.Dropout(config.dropout, name="image_dropout")(x)
     return layers.Dense(config.embed_dim, activation="relu", name="image_embedding")(x)
 
 
@@ -470,7 +498,7 @@ def text_branch(token_ids: Any, config: ModelConfig) -> Any:
 
 
 def audio_branch(mfcc: Any, config: ModelConfig) -> Any:
-    """Audio branch: per-coefficient standardisation of the MFCCs, 2 conv blocks, global pooling, Dense.
+    """Audio branch: per-coefficient standardisation of the MFCCs, 2 convs, statistics pooling over time, Dense.
 
     Examples
     --------
@@ -484,10 +512,12 @@ def audio_branch(mfcc: Any, config: ModelConfig) -> Any:
         var = np.asarray(config.audio_std, dtype="float32").reshape(1, -1, 1, 1) ** 2
         x = layers.Normalization(axis=1, mean=mean.reshape(-1), variance=var.reshape(-1),
                                  name="audio_standardise")(x)
-    for i, filters in enumerate((16, 32), start=1):
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"audio_conv{i}")(x)
-        x = layers.MaxPooling2D(2, padding="same", name=f"audio_pool{i}")(x)
-    x = layers.GlobalAveragePooling2D(name="audio_gap")(x)
+    x = layers.Conv2D(16, 3, padding="same", activation="relu", name="audio_conv1")(x)
+    x = layers.Conv2D(16, 3, padding="same", activation="relu", name="audio_conv2")(x)
+    # Statistics pooling over time (mean and standard deviation per MFCC band and filter):
+    # crackles and wheezes are events whose timing varies, their rate and spread is what counts.
+    x = TimeStatsPooling(name="audio_time_stats")(x)
+    x = layers.Dropout(config.dropout, name="audio_dropout")(x)
     return layers.Dense(config.embed_dim, activation="relu", name="audio_embedding")(x)
 
 
@@ -538,7 +568,7 @@ def build_multimodal(config: ModelConfig) -> keras.Model:
     embeddings, mask = mask_layer(embeddings)
 
     if len(config.modalities) > 1 and config.fusion == "late":
-        logits = [layers.Dense(1, name=f"{m}_logit")(layers.Dropout(config.dropout, name=f"{m}_dropout")(e))
+        logits = [layers.Dense(1, name=f"{m}_logit")(layers.Dropout(config.dropout, name=f"{m}_head_dropout")(e))
                   for m, e in zip(config.modalities, embeddings)]
         output = LateFusion(config.late_combination, name="probability")([logits, mask])
     else:
