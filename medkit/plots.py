@@ -212,3 +212,116 @@ def audio_panels(recordings: Mapping[str, np.ndarray], sr: int, hop_length: int 
         fig.colorbar(image, ax=axes[2, col])
     fig.tight_layout()
     return axes
+
+
+# ---------------------------------------------------------------- chapter 6: the multimodal model
+def roc_overlay(y_true: ArrayLike, probabilities: Mapping[str, ArrayLike], ax: Any = None,
+                highlight: str | None = None, title: str = "ROC curves, test split") -> Any:
+    """All models' ROC curves on one axes, AUROC in the legend; ``highlight`` draws one thicker.
+
+    Examples
+    --------
+    >>> roc_overlay([0, 1, 0, 1], {"a": [0.1, 0.9, 0.4, 0.6]})  # doctest: +SKIP
+    """
+    from medkit import metrics
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 5.5))
+    y = np.asarray(y_true)
+    for name, p in probabilities.items():
+        fpr, tpr, _ = metrics.roc_curve(y, p)
+        unimodal = name in ("image", "text", "audio")
+        ax.plot(fpr, tpr, lw=3 if name == highlight else 1.4, ls="--" if unimodal else "-",
+                label=f"{name} ({metrics.roc_auc(y, p):.3f})")
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    ax.set(xlabel="1 − specificity", ylabel="sensitivity", title=title, xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(fontsize=8, loc="lower right", title="model (AUROC)", title_fontsize=8)
+    return ax
+
+
+def reliability_diagram(y_true: ArrayLike, probabilities: Mapping[str, ArrayLike], n_bins: int = 5,
+                        ax: Any = None) -> Any:
+    """Observed frequency of the positive class against mean predicted probability, in equal-count bins.
+
+    Equal-count (quantile) bins keep every point backed by the same number of
+    patients, which matters on a test split of a few dozen. A calibrated model
+    lies on the diagonal; the Brier score is in the legend.
+
+    Examples
+    --------
+    >>> reliability_diagram([0, 1, 0, 1], {"a": [0.1, 0.9, 0.4, 0.6]}, n_bins=2)  # doctest: +SKIP
+    """
+    from medkit import metrics
+
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1; got {n_bins}.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 5))
+    y = np.asarray(y_true, dtype=float)
+    for name, p in probabilities.items():
+        p = np.asarray(p, dtype=float)
+        order = np.argsort(p, kind="stable")
+        bins = [b for b in np.array_split(order, n_bins) if b.size]
+        ax.plot([p[b].mean() for b in bins], [y[b].mean() for b in bins], "o-",
+                label=f"{name} (Brier {metrics.brier_score(y, p):.3f})")
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8, label="perfect calibration")
+    ax.set(xlabel="mean predicted probability", ylabel="observed fraction positive", xlim=(0, 1), ylim=(0, 1),
+           title="Reliability diagram, test split")
+    ax.legend(fontsize=8, loc="upper left")
+    return ax
+
+
+def training_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], best_epochs: Mapping[str, int] | None = None,
+                    axes: Any = None) -> Any:
+    """Training and validation loss, and validation AUROC, per epoch for several models.
+
+    ``histories`` maps a model name to a Keras history dict (``loss``,
+    ``val_loss``, ``val_auroc``); ``best_epochs`` (1-based) marks the epoch
+    early stopping kept.
+
+    Examples
+    --------
+    >>> training_curves({"m": {"loss": [0.7, 0.6], "val_loss": [0.7, 0.65], "val_auroc": [0.6, 0.7]}})  # doctest: +SKIP
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for i, (name, h) in enumerate(histories.items()):
+        color = f"C{i % 10}"
+        epochs = np.arange(1, len(h["loss"]) + 1)
+        axes[0].plot(epochs, h["loss"], color=color, lw=1, alpha=0.6)
+        axes[0].plot(epochs, h["val_loss"], color=color, lw=1.6, label=name)
+        axes[1].plot(epochs, h["val_auroc"], color=color, lw=1.6, label=name)
+        if best_epochs and name in best_epochs:
+            b = best_epochs[name]
+            axes[1].plot([b], [h["val_auroc"][b - 1]], "o", color=color)
+    axes[0].set(xlabel="epoch", ylabel="loss", title="loss (thin: training, thick: validation)")
+    axes[1].set(xlabel="epoch", ylabel="validation AUROC", title="validation AUROC (dot: weights kept)")
+    axes[1].legend(fontsize=7, ncol=2, loc="lower right")
+    return axes
+
+
+def gradcam_overlay(images: ArrayLike, heatmaps: ArrayLike, titles: Sequence[str] | None = None,
+                    axes: Any = None, alpha: float = 0.45) -> Any:
+    """Images in gray with their Grad-CAM (or occlusion) heatmaps on top, one column per image.
+
+    Examples
+    --------
+    >>> gradcam_overlay(np.zeros((2, 8, 8, 1)), np.zeros((2, 8, 8)))  # doctest: +SKIP
+    """
+    imgs = np.asarray(images)
+    maps = np.asarray(heatmaps)
+    if imgs.ndim == 4:
+        imgs = imgs[..., 0]
+    if imgs.shape != maps.shape:
+        raise ValueError(f"images {imgs.shape} and heatmaps {maps.shape} must have the same (N, H, W) shape.")
+    n = len(imgs)
+    if axes is None:
+        _, axes = plt.subplots(1, n, figsize=(2.3 * n, 2.6))
+    axes = np.atleast_1d(axes)
+    for i in range(n):
+        axes[i].imshow(imgs[i], cmap="gray")
+        axes[i].imshow(maps[i], cmap="jet", alpha=alpha, vmin=0, vmax=1)
+        axes[i].set_axis_off()
+        if titles is not None:
+            axes[i].set_title(titles[i], fontsize=8)
+    return axes
