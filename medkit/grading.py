@@ -202,14 +202,12 @@ def audit(nb: nbformat.NotebookNode, source: Source) -> list[tuple[str, str]]:
     """
     notes = []
     code_names = {n for c in nb.cells if c.cell_type == "code" for n in defined_names(c.source)}
-    order = []
     for ex in source.exercises.values():
         cells = [c for c in nb.cells if exercise_of(c) == ex.id and SOLUTION_TAG in cell_tags(c)]
         if not cells:
             notes.append((f"{ex.id} solution cell missing",
                           f"{ex.id}: the solution cell is missing (deleted?); the hidden tests ran at the end."))
             continue
-        order.append(ex.id)
         retyped = [c for c in cells if c.cell_type != "code"]
         if retyped:
             notes.append((f"{ex.id} solution cell is {retyped[0].cell_type}",
@@ -223,6 +221,8 @@ def audit(nb: nbformat.NotebookNode, source: Source) -> list[tuple[str, str]]:
             notes.append((f"{ex.id} {', '.join(lost)} not defined",
                           f"{ex.id}: the exercise asks for {', '.join(f'`{n}`' for n in lost)}, which your notebook "
                           f"never defines{instead}."))
+    order = list(dict.fromkeys(exercise_of(c) for c in nb.cells
+                               if exercise_of(c) in source.exercises and SOLUTION_TAG in cell_tags(c)))
     expected = [ex_id for ex_id in source.exercises if ex_id in order]
     if order != expected:
         notes.append(("exercises reordered", f"exercise cells are in another order than in the original "
@@ -317,7 +317,7 @@ def run_submission(nb: nbformat.NotebookNode, source: Source, result: Submission
                 else:
                     result.notes.append(f"{_describe_student_cell(nb, ref)} {what}")
                     counts["timed out" if timed_out else "raised"] += 1
-                if timed_out and not _responsive(client, limit):
+                if timed_out and not _responsive(client, limit, min(PROBE_TIMEOUT, cell_timeout)):
                     stopped = "the kernel did not stop after a cell was interrupted"
                     break
     except DeadKernelError:
@@ -344,10 +344,10 @@ def run_submission(nb: nbformat.NotebookNode, source: Source, result: Submission
     result.scores = scores
 
 
-def _responsive(client: NotebookClient, limit: dict[str, float]) -> bool:
-    """After an interrupt: does the kernel answer a trivial cell within ``PROBE_TIMEOUT`` seconds?"""
+def _responsive(client: NotebookClient, limit: dict[str, float], seconds: float) -> bool:
+    """After an interrupt: does the kernel answer a trivial cell within ``seconds``?"""
     saved = limit["seconds"]
-    limit["seconds"] = PROBE_TIMEOUT
+    limit["seconds"] = seconds
     try:
         client.execute_cell(nbformat.v4.new_code_cell("None"), 0, store_history=False)
         return True
@@ -499,7 +499,7 @@ def _safe(name: str) -> str:
 
 def grade(submissions: list[Path], source_dir: Path, out: Path, *, feedback_dir: Path | None = None,
           kernel: str = KERNEL, cell_timeout: float = CELL_TIMEOUT, total_timeout: float = TOTAL_TIMEOUT,
-          smoke: bool = False, log=print) -> list[SubmissionResult]:
+          smoke: bool = False, jobs: int = 1, log=print) -> list[SubmissionResult]:
     """Grade ``submissions`` against the instructor notebooks in ``source_dir``; write the CSV and feedback.
 
     Parameters
@@ -514,6 +514,8 @@ def grade(submissions: list[Path], source_dir: Path, out: Path, *, feedback_dir:
         Kernel name; seconds a cell may run; seconds a whole submission may run.
     smoke
         Set the chapters' smaller CI parameters (notebook metadata ``medkit.smoke``) after the parameters cell.
+    jobs
+        How many submissions to grade at once (each in its own process and kernel).
     log
         Where progress lines go.
 
@@ -531,15 +533,39 @@ def grade(submissions: list[Path], source_dir: Path, out: Path, *, feedback_dir:
         KernelSpecManager().get_kernel_spec(kernel)
     except NoSuchKernel:
         raise ValueError(f"no Jupyter kernel named {kernel!r} is installed (see `jupyter kernelspec list`)") from None
+    if jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {jobs}")
     sources = load_sources(source_dir)
     files = expand(submissions)
-    results = []
-    for k, path in enumerate(files, start=1):
-        result = grade_file(path, sources, kernel=kernel, cell_timeout=cell_timeout,
-                            total_timeout=total_timeout, smoke=smoke)
-        results.append(result)
-        log(f"[{k}/{len(files)}] {path}: {result.student} / {result.source or '?'}: "
+    options = dict(kernel=kernel, cell_timeout=cell_timeout, total_timeout=total_timeout, smoke=smoke)
+    results: list[SubmissionResult | None] = [None] * len(files)
+
+    def report(k: int, result: SubmissionResult) -> None:
+        results[k] = result
+        done = sum(r is not None for r in results)
+        log(f"[{done}/{len(files)}] {result.path}: {result.student} / {result.source or '?'}: "
             f"{fmt_points(result.total)}/{fmt_points(result.max_total)} in {result.seconds:.1f} s ({result.status})")
+
+    if jobs == 1 or len(files) < 2:
+        for k, path in enumerate(files):
+            report(k, grade_file(path, sources, **options))
+    else:
+        # Separate processes (spawned, not forked: no shared ZMQ state); each still starts its own kernel
+        # per submission. Most of a slow submission's time is spent waiting for a timeout, which overlaps.
+        import concurrent.futures
+        import multiprocessing
+
+        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(grade_file, path, sources, **options): k for k, path in enumerate(files)}
+            for future in concurrent.futures.as_completed(futures):
+                k = futures[future]
+                try:
+                    result = future.result()
+                except Exception as exc:  # noqa: BLE001 - a worker that died must not end the run
+                    result = SubmissionResult(files[k], files[k].stem, None,
+                                              status=f"grading failed: {type(exc).__name__}: {_short(str(exc))}")
+                report(k, result)
+    results = [r for r in results if r is not None]
     write_grades(results, sources, out)
     write_feedback(results, feedback_dir or out.parent / "feedback")
     return results
@@ -558,6 +584,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--total-timeout", type=float, default=TOTAL_TIMEOUT,
                         help=f"seconds one submission may run in all (default {TOTAL_TIMEOUT:g})")
     parser.add_argument("--kernel", default=KERNEL, help=f"Jupyter kernel to run submissions in (default {KERNEL})")
+    parser.add_argument("--jobs", "-j", type=int, default=1,
+                        help="submissions graded at once, each in its own kernel (default 1)")
     parser.add_argument("--smoke", action="store_true",
                         help="use the chapters' smaller CI parameters (faster grading of long chapters)")
 
@@ -566,7 +594,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         results = grade(list(args.submissions), args.source_dir, args.out, feedback_dir=args.feedback_dir,
                         kernel=args.kernel, cell_timeout=args.timeout, total_timeout=args.total_timeout,
-                        smoke=args.smoke)
+                        smoke=args.smoke, jobs=args.jobs)
     except (FileNotFoundError, MarkupError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
