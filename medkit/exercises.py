@@ -453,3 +453,83 @@ def check_is_negated(func: Callable[..., Any]) -> CheckResult:
                     else "look for the cues before the finding, case-insensitively")
             return _verdict(ex, "wrong", f"wrong on {sentence!r} (finding {finding!r}): {hint}.")
     return _verdict(ex, "correct", "your rule handles cues before the finding, case and cues that come after it.")
+
+
+# ---- chapter 6
+def check_masked_late_average(func: Callable[..., Any]) -> CheckResult:
+    """Exercise mm-ex1: ``masked_late_average(probs, present)`` -> per-patient mean of the present modalities.
+
+    ``probs`` and ``present`` are ``(N, M)`` arrays (probabilities; 1 = modality
+    available, 0 = missing); the result is ``(N,)``. Checked against
+    :class:`medkit.models.LateFusion` arithmetic on hand-made cases.
+
+    Examples
+    --------
+    >>> check_masked_late_average(...).status
+    [mm-ex1] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    'not done'
+    """
+    ex = "mm-ex1"
+    probs = np.array([[0.2, 0.6, 0.9], [0.8, 0.4, 0.1], [0.5, 0.7, 0.3]])
+    present = np.array([[1, 1, 1], [1, 0, 1], [0, 1, 0]])
+    want = np.array([(0.2 + 0.6 + 0.9) / 3, (0.8 + 0.1) / 2, 0.7])
+    got, verdict = call_student(ex, func, probs, present)
+    if verdict is not None:
+        return verdict
+    try:
+        got = np.asarray(got, dtype=float)
+    except (TypeError, ValueError):
+        return _verdict(ex, "wrong", f"return a numeric array, not {type(got).__name__}.")
+    if got.shape != (3,):
+        return _verdict(ex, "wrong", f"return one probability per patient, shape (3,) here; got shape {got.shape}.")
+    if np.allclose(got, (probs * present).mean(axis=1)):
+        return _verdict(ex, "wrong", "you divide by all modalities: a missing one must not count in the denominator.")
+    if np.allclose(got, probs.mean(axis=1)):
+        return _verdict(ex, "wrong", "the missing modalities still count: use `present` to leave them out.")
+    if not np.allclose(got, want):
+        bad = int(np.argmax(~np.isclose(got, want)))
+        return _verdict(ex, "wrong", f"patient {bad} (present = {present[bad].tolist()}) is off.")
+    return _verdict(ex, "correct", "a missing modality is left out of the average, not counted as 0.")
+
+
+def check_modality_dropout_mask(func: Callable[..., Any]) -> CheckResult:
+    """Exercise mm-ex2: ``modality_dropout_mask(n, m, rate, seed)`` -> an ``(n, m)`` 0/1 mask.
+
+    Each entry is 0 with probability about ``rate``, no row is all zeros (a
+    patient keeps at least one modality), ``rate=0`` keeps everything and the
+    same seed gives the same mask.
+
+    Examples
+    --------
+    >>> check_modality_dropout_mask(None).status
+    [mm-ex2] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    'not done'
+    """
+    ex = "mm-ex2"
+    got, verdict = call_student(ex, func, 4000, 3, 0.3, 0)
+    if verdict is not None:
+        return verdict
+    try:
+        mask = np.asarray(got, dtype=float)
+    except (TypeError, ValueError):
+        return _verdict(ex, "wrong", f"return a numeric array, not {type(got).__name__}.")
+    if mask.shape != (4000, 3):
+        return _verdict(ex, "wrong", f"for n=4000, m=3 the mask must have shape (4000, 3); got {mask.shape}.")
+    if not np.isin(mask, (0.0, 1.0)).all():
+        return _verdict(ex, "wrong", "the mask must hold only 0 (dropped) and 1 (kept): no rescaling here.")
+    if (mask.sum(axis=1) == 0).any():
+        return _verdict(ex, "wrong", "some patients lose every modality: make sure each row keeps at least one.")
+    dropped = 1 - mask.mean()
+    if not 0.2 < dropped < 0.36:
+        return _verdict(ex, "wrong", f"with rate=0.3 you drop {dropped:.0%} of the entries; expected roughly 30%.")
+    again, verdict = call_student(ex, func, 4000, 3, 0.3, 0)
+    if verdict is not None:
+        return verdict
+    if not np.array_equal(np.asarray(again, dtype=float), mask):
+        return _verdict(ex, "wrong", "two calls with the same seed give different masks: seed your generator.")
+    none, verdict = call_student(ex, func, 10, 3, 0.0, 1)
+    if verdict is not None:
+        return verdict
+    if not np.all(np.asarray(none, dtype=float) == 1):
+        return _verdict(ex, "wrong", "rate=0 must keep every modality.")
+    return _verdict(ex, "correct", "right shape, about the right rate, reproducible, and nobody loses everything.")
