@@ -49,6 +49,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
@@ -407,9 +408,14 @@ def tokenize(text: str) -> list[str]:
     >>> tokenize("T 38.2 C, SpO2 91% on air. No crackles.")
     ['t', '38.2', 'c', 'spo', '2', '91', '%', 'on', 'air', 'no', 'crackles']
     """
+    return _regexp_tokenizer().tokenize(text.lower())
+
+
+@lru_cache(maxsize=1)
+def _regexp_tokenizer() -> Any:
     from nltk.tokenize import RegexpTokenizer
 
-    return RegexpTokenizer(_TOKEN_PATTERN).tokenize(text.lower())
+    return RegexpTokenizer(_TOKEN_PATTERN)
 
 
 def build_vocabulary(texts: Sequence[str], min_count: int = 1, max_size: int | None = None) -> dict[str, int]:
@@ -564,12 +570,17 @@ def featurize(cohort: Cohort, image_size: int = 64, text_len: int = 64, n_mfcc: 
                                 vocabulary={t: i + 2 for i, t in enumerate(vocab_tokens)},
                                 params=params, from_cache=True)
 
-    images = np.stack([load_image(p, image_size) for p in cohort.image_paths])[..., None]
-    train_texts = [t for t, s in zip(cohort.texts, cohort.splits) if s == "train"]
-    vocabulary = build_vocabulary(train_texts, min_count=min_count)
-    texts = encode_texts(cohort.texts, vocabulary, text_len)
-    audio = np.stack([mfcc(load_audio(p, sr, duration), sr, n_mfcc, hop_length=hop_length)
-                      for p in cohort.audio_paths])[..., None]
+    from threadpoolctl import threadpool_limits
+
+    # One BLAS thread: the per-file matrices are tiny, and extra threads only contend
+    # (4-5x slower MFCCs on a busy 2-core machine).
+    with threadpool_limits(limits=1):
+        images = np.stack([load_image(p, image_size) for p in cohort.image_paths])[..., None]
+        train_texts = [t for t, s in zip(cohort.texts, cohort.splits) if s == "train"]
+        vocabulary = build_vocabulary(train_texts, min_count=min_count)
+        texts = encode_texts(cohort.texts, vocabulary, text_len)
+        audio = np.stack([mfcc(load_audio(p, sr, duration), sr, n_mfcc, hop_length=hop_length)
+                          for p in cohort.audio_paths])[..., None]
     features = Features(image=images.astype(np.float32), text=texts, audio=audio.astype(np.float32),
                         label=cohort.labels.astype(np.int32), ids=np.asarray(cohort.ids),
                         splits=np.asarray(cohort.splits), vocabulary=vocabulary, params=params)
