@@ -101,6 +101,7 @@ class Source:
     path: Path
     nb: nbformat.NotebookNode
     exercises: dict[str, Exercise]
+    data: list[Path] = field(default_factory=list)  # paths beside the source dir its parameters name
 
     @property
     def graded(self) -> list[Exercise]:
@@ -128,10 +129,37 @@ def load_sources(source_dir: Path) -> dict[str, Source]:
     sources = {}
     for path in sorted(source_dir.glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
-        sources[path.stem] = Source(path.stem, path, nb, collect_exercises(nb, str(path)))
+        sources[path.stem] = Source(path.stem, path, nb, collect_exercises(nb, str(path)), data_paths(nb, source_dir))
     if not sources:
         raise FileNotFoundError(f"--source-dir {source_dir} holds no .ipynb notebook")
     return sources
+
+
+def data_paths(nb: nbformat.NotebookNode, source_dir: Path) -> list[Path]:
+    """Paths outside ``source_dir`` that the parameters cell names (``data_dir = "../data_samples"``).
+
+    Returned relative to ``source_dir``'s parent, and only when they exist there: the grader copies
+    them beside each submission's working directory so relative paths work as in ``medkit run``.
+    """
+    import ast
+
+    base = source_dir.resolve().parent
+    found: list[Path] = []
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "parameters" not in cell_tags(cell):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith(".."):
+                target = (source_dir / node.value).resolve()
+                if target.exists() and target.is_relative_to(base) and not target.is_relative_to(source_dir.resolve()):
+                    rel = target.relative_to(base)
+                    if rel not in found:
+                        found.append(rel)
+    return found
 
 
 def identify(path: Path, metadata_source: str | None, sources: dict[str, Source]) -> tuple[str, str | None]:
@@ -274,10 +302,20 @@ def run_submission(nb: nbformat.NotebookNode, source: Source, result: Submission
     failures: dict[str, list[str]] = {ex.id: [] for ex in source.graded}
     earned: dict[str, float] = {ex.id: 0.0 for ex in source.graded}
     plan = _plan(nb, source, smoke)
-    workdir = Path(tempfile.mkdtemp(prefix="medkit-grade-"))
-    # The kernel sees a copy of the chapter's data files, not the instructor notebooks (they hold the answers).
-    shutil.copytree(source.path.parent, workdir, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", "__pycache__"))
+    # A fresh directory per submission mirroring the repository: ROOT/notebooks is the working directory
+    # (as in `medkit run`), holding copies of the source dir's data files but not the instructor notebooks
+    # (they hold the answers); the data the parameters name (ROOT/data_samples) is copied beside it.
+    root = Path(tempfile.mkdtemp(prefix="medkit-grade-"))
+    workdir = root / source.path.parent.name
+    ignore = shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", "__pycache__")
+    shutil.copytree(source.path.parent, workdir, ignore=ignore)
+    base = source.path.parent.resolve().parent
+    for rel in source.data:
+        if (base / rel).is_dir():
+            shutil.copytree(base / rel, root / rel, ignore=ignore, dirs_exist_ok=True)
+        else:
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(base / rel, root / rel)
     deadline = time.monotonic() + total_timeout
     limit = {"seconds": cell_timeout}
     run_nb = nbformat.v4.new_notebook(cells=[cell for _, _, cell in plan])
@@ -325,7 +363,7 @@ def run_submission(nb: nbformat.NotebookNode, source: Source, result: Submission
     except Exception as exc:  # noqa: BLE001 - one submission must never end the whole run
         stopped = f"grading failed: {type(exc).__name__}: {_short(str(exc))}"
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
     issues = [f"{n} cell(s) {what}" for what, n in counts.items() if n]
     if stopped:
         issues.append(f"stopped: {stopped}")
