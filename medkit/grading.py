@@ -30,8 +30,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import logging
 import math
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -59,6 +61,9 @@ CELL_TIMEOUT = 60.0
 TOTAL_TIMEOUT = 600.0
 PROBE_TIMEOUT = 5.0  # how long a kernel may take to answer after an interrupt before it counts as stuck
 TIMEOUT_ENAME = "CellTimeout"
+_QUIET = logging.getLogger("medkit.grading.nbclient")
+_QUIET.addHandler(logging.NullHandler())
+_QUIET.propagate = False
 
 
 # ---------------------------------------------------------------- results
@@ -324,12 +329,15 @@ def run_submission(nb: nbformat.NotebookNode, source: Source, result: Submission
         run_nb, kernel_name=kernel, allow_errors=False, force_raise_errors=True, interrupt_on_timeout=True,
         error_on_timeout={"ename": TIMEOUT_ENAME, "evalue": "", "traceback": []}, startup_timeout=60,
         iopub_timeout=2, shutdown_kernel="immediate", resources={"metadata": {"path": str(workdir)}}, record_timing=False,
+        log=_QUIET,  # nbclient logs every timeout as an error; the feedback reports them instead
     )
     client.timeout_func = lambda cell: max(1, math.ceil(limit["seconds"]))
     stopped = ""  # why the rest of the plan was not run
     counts = {"raised": 0, "timed out": 0}  # student cells, for the status column
     try:
-        with client.setup_kernel():
+        # The kernel process's own stderr (ipykernel's TCP warning, TensorFlow's start-up lines) would bury
+        # the progress lines; what the student's code prints still arrives through the kernel protocol.
+        with client.setup_kernel(stderr=subprocess.DEVNULL):
             for position, (kind, ref, cell) in enumerate(plan):
                 left = deadline - time.monotonic()
                 if left <= 0:
