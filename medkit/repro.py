@@ -267,7 +267,8 @@ def summary(checks: list[Check]) -> str:
     for c in failed:
         counts[c.status] = counts.get(c.status, 0) + 1
     ok = sum(c.status == "ok" for c in checks)
-    text = f"{ok} value(s) reproduced"
+    notebooks = len({c.stem for c in checks})
+    text = f"{ok} of {len(checks)} value(s) reproduced in {notebooks} notebook(s)"
     if failed:
         text += "; " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     return text
@@ -701,6 +702,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", type=Path, default=None,
                         help="results.json to check (default _build/results.json, or _build/smoke/... with --smoke)")
     parser.add_argument("--reference", type=Path, default=REFERENCE_PATH, help="the reference file")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the rows that fail, and the summary")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="with --run: notebooks executed in parallel")
     parser.add_argument("--notebook-dir", type=Path, default=None, help=argparse.SUPPRESS)
 
@@ -739,7 +741,9 @@ def main(args: argparse.Namespace) -> int:
     checks = compare(results, reference, only=args.only, kinds=kinds, expect_all=not kinds,
                      notebook_dir=notebook_dir)
     print(f"reproducibility check: {results_path} against {args.reference}")
-    print(format_table(checks))
+    shown = [c for c in checks if c.failed] if args.quiet else checks
+    if shown:
+        print(format_table(shown))
     print(summary(checks))
     failed = [c for c in checks if c.failed]
     if failed:

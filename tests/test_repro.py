@@ -144,7 +144,7 @@ def test_cli_update_then_check_then_drift(files):
 
     proc = cli("--results", str(results), "--reference", str(reference))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "3 value(s) reproduced" in proc.stdout
+    assert "3 of 3 value(s) reproduced in 1 notebook(s)" in proc.stdout
 
     # a hand-set tolerance survives --update, and the diff names the change
     stored["full"]["01_demo"]["values"]["a"]["tol"] = 0.1
