@@ -31,9 +31,6 @@ class CheckResult:
     def passed(self) -> bool:
         return self.status == "correct"
 
-    def __bool__(self) -> bool:
-        return self.passed
-
     def _repr_markdown_(self) -> str:
         icon = {"correct": "✅", "wrong": "❌", "not done": "⏳"}[self.status]
         return f"{icon} **{self.exercise}**: {self.message}"
@@ -99,7 +96,7 @@ def check_ce_value(answer: Any) -> CheckResult:
     """
     ex = "ce-ex1"
     value, verdict = _as_float(ex, answer)
-    if verdict:
+    if verdict is not None:
         return verdict
     correct = -math.log(1 - 0.8)
     if _close(value, correct):
@@ -125,7 +122,7 @@ def check_binary_ce(func: Callable[..., Any]) -> CheckResult:
     y = np.array([0.0, 1.0, 1.0, 0.0, 1.0])
     p = np.array([0.1, 0.8, 0.35, 0.6, 0.99])
     got, verdict = call_student(ex, func, y, p)
-    if verdict:
+    if verdict is not None:
         return verdict
     try:
         got_value = float(np.asarray(got, dtype=float).reshape(()))
@@ -138,7 +135,7 @@ def check_binary_ce(func: Callable[..., Any]) -> CheckResult:
             return _verdict(ex, "wrong", "you return the sum over the batch: divide by the number of samples.")
         return _verdict(ex, "wrong", "on a batch of five predictions your mean loss differs from the reference.")
     extreme, verdict = call_student(ex, func, np.array([1.0, 0.0]), np.array([0.0, 1.0]))
-    if verdict:
+    if verdict is not None:
         return verdict
     if not np.all(np.isfinite(np.asarray(extreme, dtype=float))):
         return _verdict(ex, "wrong", "the values are right, but p = 0 or p = 1 gives inf or nan: clip p away from 0 and 1.")
@@ -405,7 +402,7 @@ def check_encode_tokens(func: Callable[..., Any]) -> CheckResult:
     ]
     for tokens, length, want, label in cases:
         got, verdict = call_student(ex, func, list(tokens), dict(vocabulary), length)
-        if verdict:
+        if verdict is not None:
             return verdict
         try:
             got_list = [int(v) for v in np.asarray(got).reshape(-1)]
@@ -444,7 +441,7 @@ def check_is_negated(func: Callable[..., Any]) -> CheckResult:
     ]
     for sentence, finding, want in cases:
         got, verdict = call_student(ex, func, sentence, finding)
-        if verdict:
+        if verdict is not None:
             return verdict
         if not isinstance(got, (bool, np.bool_)):
             return _verdict(ex, "wrong", f"return True or False, not {type(got).__name__}.")
