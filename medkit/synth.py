@@ -128,8 +128,8 @@ def render_image(view: float, rng: np.random.Generator, size: int = IMAGE_SIZE) 
     for _ in range(n_opacities):
         cx = rng.choice([0.31, 0.69]) + rng.normal(0, 0.06)
         cy = 0.5 + rng.normal(0, 0.13)
-        sigma = (0.025 + 0.05 * strength * rng.uniform(0.5, 1.5))
-        density = 0.15 + 0.25 * strength * rng.uniform(0.5, 1.2)
+        sigma = 0.03 + 0.06 * strength * rng.uniform(0.5, 1.5)
+        density = 0.2 + 0.35 * strength * rng.uniform(0.5, 1.2)
         opacity += density * np.exp(-(((xx_p - cx) ** 2 + (yy_p - cy) ** 2) / (2 * sigma ** 2)))
     img += np.minimum(opacity, 0.4) * lungs
 
@@ -261,17 +261,17 @@ def render_sound(view: float, rng: np.random.Generator, sr: int = SAMPLE_RATE) -
         count = int(rng.poisson(rate * duration * strength ** 2))
         for _ in range(count):
             start = int(rng.choice(insp_idx)) if len(insp_idx) else int(rng.integers(0, n))
-            click = rng.uniform(2.5, 5.0) * _damped_tone(freq * rng.uniform(0.9, 1.1), length, sr, rng)
+            click = rng.uniform(4.0, 8.0) * _damped_tone(freq * rng.uniform(0.9, 1.1), length, sr, rng)
             stop = min(n, start + len(click))
             y[start:stop] += click[: stop - start]
-    n_wheezes = int(rng.poisson(1.2 * duration * strength ** 2))
+    n_wheezes = int(rng.poisson(2.0 * duration * strength ** 2))
     for _ in range(n_wheezes):
         length = rng.uniform(0.08, 0.25)
         m = int(length * sr)
         start = int(rng.choice(exp_idx)) if len(exp_idx) else int(rng.integers(0, n))
         f0 = rng.uniform(400, 900)
         glide = np.linspace(0, rng.uniform(-60, 60), m)
-        tone = np.sin(2 * np.pi * np.cumsum(f0 + glide) / sr) * np.hanning(m) * rng.uniform(0.5, 1.2)
+        tone = np.sin(2 * np.pi * np.cumsum(f0 + glide) / sr) * np.hanning(m) * rng.uniform(1.0, 2.0)
         stop = min(n, start + m)
         y[start:stop] += tone[: stop - start]
     y += rng.normal(0, rng.uniform(0.05, 0.35), size=n)  # stethoscope / room noise
