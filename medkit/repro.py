@@ -61,7 +61,16 @@ KINDS: dict[str, str] = {
                "CPU kernels (oneDNN, AVX-512), so other machines get a stated, looser tolerance",
     "numerical": "the error of a numerical approximation (finite differences): only its size is stable, 1e-6",
     "exact": "a string, boolean or name: must be equal",
+    "timing": "a wall-clock time: shown for information, never compared (it differs on every run)",
 }
+
+#: Value names that are wall-clock times (kind "timing" when new to the reference).
+TIMING_PATTERNS = ("*_seconds", "*seconds*", "*wall_time*", "*elapsed*")
+
+
+def is_timing(name: str) -> bool:
+    """Whether a glued value is a wall-clock time (never compared, not expected to be deterministic)."""
+    return any(fnmatch.fnmatch(name, p) for p in TIMING_PATTERNS)
 
 #: Defaults for values that are new to the reference: first match wins,
 #: (notebook stem pattern, value name pattern, kind, tolerance).
@@ -135,6 +144,10 @@ def matches(expected: Any, got: Any, tol: float) -> bool:
 
 def default_entry(stem: str, name: str, value: Any) -> dict[str, Any]:
     """The reference entry a value new to the reference gets."""
+    if is_timing(name):
+        return {"value": value, "tol": 0.0, "kind": "timing"}
+    if isinstance(value, int) and not isinstance(value, bool):
+        return {"value": value, "tol": 1e-9, "kind": "closed-form"}  # counts and sizes are exact
     if not (_is_number(value) or (isinstance(value, (list, tuple, dict)) and _numeric_container(value))):
         return {"value": value, "tol": 0.0, "kind": "exact"}
     for stem_pattern, name_pattern, kind, tol in DEFAULT_RULES:
@@ -208,6 +221,9 @@ def compare(results: dict[str, Any], reference: dict[str, Any], *, only: list[st
                 detail = entry.get("error", "") if notebook_failed else "not glued by this run"
                 checks.append(Check(stem, name, ref["value"], None, tol, kind, status, detail, section))
                 continue
+            if kind == "timing":
+                checks.append(Check(stem, name, ref["value"], got, None, kind, "timing", "not compared", section))
+                continue
             dev = deviation(ref["value"], got)
             status = "ok" if dev <= tol else "DRIFT"
             detail = "" if dev == 0 else (f"dev {dev:.1e}" if math.isfinite(dev) else "differs")
@@ -267,8 +283,11 @@ def summary(checks: list[Check]) -> str:
     for c in failed:
         counts[c.status] = counts.get(c.status, 0) + 1
     ok = sum(c.status == "ok" for c in checks)
+    timings = sum(c.status == "timing" for c in checks)
     notebooks = len({c.stem for c in checks})
-    text = f"{ok} of {len(checks)} value(s) reproduced in {notebooks} notebook(s)"
+    text = f"{ok} of {len(checks) - timings} value(s) reproduced in {notebooks} notebook(s)"
+    if timings:
+        text += f" ({timings} wall-clock time(s) not compared)"
     if failed:
         text += "; " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     return text
@@ -444,6 +463,8 @@ def _md_value(value: Any, width: int = 40) -> str:
 def _md_status(check: Check) -> str:
     if check.status == "ok":
         return "✓ ok"
+    if check.status == "timing":
+        return "time, not compared"
     return f"✗ **{check.status}**" + (f" ({check.detail})" if check.detail else "")
 
 

@@ -1,4 +1,4 @@
-"""Executing a notebook twice on the same machine gives identical glued values.
+"""Executing a notebook twice on the same machine gives identical glued values (wall-clock times aside).
 
 Checked on chapter 1 and on a smoke run of the capstone. The first execution is the session's shared smoke
 run (conftest.py); only the second one is paid for here, both notebooks in one runner call.
@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from medkit import repro
 from medkit.runner import discover_notebooks
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("notebooks")]
@@ -41,6 +42,6 @@ def test_two_executions_glue_identical_values(stem, smoke_run, second_run):
     assert first["parameters"] == second["parameters"]
     assert first["values"], f"{stem} glued nothing"
     differ = {k: (first["values"][k], second["values"].get(k)) for k in first["values"]
-              if second["values"].get(k) != first["values"][k]}
+              if second["values"].get(k) != first["values"][k] and not repro.is_timing(k)}
     assert not differ, f"{stem}: values differ between two runs on this machine: {differ}"
     assert set(second["values"]) == set(first["values"])

@@ -64,6 +64,17 @@ def test_default_entries_follow_the_rules():
     assert repro.default_entry("03_fusion", "fusion_concat", [1, 2, 3])["kind"] == "closed-form"
 
 
+def test_wall_clock_times_are_recorded_but_never_compared():
+    assert repro.default_entry("06_multimodal_model", "mm_train_seconds", 41.3)["kind"] == "timing"
+    assert repro.default_entry("06_multimodal_model", "mm_n_train", 240) == entry(240)  # counts are exact
+    reference = reference_with({"t_seconds": entry(41.3, 0.0, "timing"), "a": entry(1.0)})
+    results = {"01_demo": {"status": "ok", "parameters": {}, "values": {"t_seconds": 97.0, "a": 1.0}}}
+    checks = repro.compare(results, reference)
+    assert statuses(checks) == {("t_seconds", "timing"), ("a", "ok")}
+    assert not any(c.failed for c in checks)
+    assert repro.summary(checks) == "1 of 1 value(s) reproduced in 1 notebook(s) (1 wall-clock time(s) not compared)"
+
+
 def statuses(checks):
     return {(c.name, c.status) for c in checks}
 
