@@ -76,7 +76,7 @@ __all__ = [
     "MODALITIES", "FUSIONS", "ModelConfig", "config_from_arrays",
     "ModalityMask", "LateFusion", "PaddingMask", "MaskedMeanPooling", "TimeStatsPooling",
     "image_branch", "text_branch", "audio_branch", "build_multimodal",
-    "compile_model", "model_modalities", "modality_mask", "predict_missing", "grad_cam",
+    "compile_model", "transfer_branch_weights", "model_modalities", "modality_mask", "predict_missing", "grad_cam",
 ]
 
 MODALITIES: tuple[str, ...] = ("image", "text", "audio")
@@ -604,6 +604,68 @@ def compile_model(model: keras.Model, config: ModelConfig) -> keras.Model:
         metrics=[keras.metrics.AUC(name="auroc"), keras.metrics.AUC(curve="PR", name="auprc")],
     )
     return model
+
+
+def transfer_branch_weights(target: keras.Model, sources: Mapping[str, keras.Model], freeze: bool = True
+                            ) -> list[str]:
+    """Copy each modality's branch weights from a trained model into ``target``; optionally freeze them.
+
+    Two-stage training, as in HAIM: train each branch alone first (the
+    unimodal baselines), then train only the fusion and the head on top of
+    the frozen branches. Trained jointly from scratch, the modality that
+    learns fastest (here the note) dominates and early stopping ends training
+    before the slower branches have learnt anything ("modality competition").
+
+    Layers are matched by name (``image_conv1``, ``text_transformer``, ...),
+    so source and target must come from configs with the same branch
+    settings. Call before :func:`compile_model` (freezing takes effect at compile).
+
+    Parameters
+    ----------
+    target : keras.Model
+        A multimodal model from :func:`build_multimodal`.
+    sources : mapping of str to keras.Model
+        ``{"image": image_model, ...}``: where each branch's weights come from.
+    freeze : bool
+        Make the copied layers non-trainable.
+
+    Returns
+    -------
+    list of str
+        Names of the layers whose weights were copied.
+
+    Examples
+    --------
+    >>> cfg = ModelConfig(image_shape=(8, 8, 1), audio_shape=(4, 4, 1), text_len=4, vocab_size=10, embed_dim=4)
+    >>> uni = build_multimodal(cfg.replace(modalities=("audio",)))
+    >>> fused = build_multimodal(cfg)
+    >>> transfer_branch_weights(fused, {"audio": uni})[:2]
+    ['audio_conv1', 'audio_conv2']
+    >>> fused.get_layer("audio_conv1").trainable
+    False
+    """
+    names = model_modalities(target)
+    copied = []
+    for modality, source in sources.items():
+        if modality not in names:
+            raise ValueError(f"sources has {modality!r}, but model {target.name!r} has modalities {names}.")
+        source_layers = {layer.name: layer for layer in source.layers}
+        branch = [layer for layer in target.layers if layer.name.startswith(modality + "_") and layer.weights
+                  and not layer.name.endswith(("_logit", "_head_dropout"))]
+        if not any(layer.name in source_layers for layer in branch):
+            raise ValueError(f"model {source.name!r} has no {modality} branch layers to copy.")
+        for layer in branch:
+            if layer.name not in source_layers:
+                continue
+            try:
+                layer.set_weights(source_layers[layer.name].get_weights())
+            except ValueError as exc:
+                raise ValueError(f"layer {layer.name!r}: the source's weights do not fit ({exc}); build both "
+                                 "models from configs with the same branch settings.") from exc
+            if freeze:
+                layer.trainable = False
+            copied.append(layer.name)
+    return copied
 
 
 # ---------------------------------------------------------------- missing modalities

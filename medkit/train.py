@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from medkit import metrics as _metrics
-from medkit.models import ModelConfig, build_multimodal, compile_model, model_modalities
+from medkit.models import ModelConfig, build_multimodal, compile_model, model_modalities, transfer_branch_weights
 
 __all__ = [
     "set_seed", "get_strategy", "class_weights", "make_tf_dataset", "TrainResult", "fit", "predict",
@@ -242,7 +242,8 @@ class TrainResult:
 
 def fit(config: ModelConfig, train: Mapping[str, Any], val: Mapping[str, Any], *, epochs: int = 20,
         batch_size: int = 32, seed: int = 0, patience: int = 5, class_weight: str | dict | None = "balanced",
-        strategy: str | Any = "default", deterministic: bool = True, verbose: int = 1) -> TrainResult:
+        strategy: str | Any = "default", deterministic: bool = True, verbose: int = 1,
+        init_from: Mapping[str, Any] | None = None, freeze_branches: bool = True) -> TrainResult:
     """Build, compile and train one model; early stopping on validation AUROC (best weights restored).
 
     Parameters
@@ -268,6 +269,12 @@ def fit(config: ModelConfig, train: Mapping[str, Any], val: Mapping[str, Any], *
         Turn on TensorFlow op determinism.
     verbose : int
         0 silent, 1 one line per model, 2 also one line per epoch.
+    init_from : mapping of str to keras.Model, optional
+        Trained models to copy branch weights from (``{"image": image_model,
+        ...}``, :func:`medkit.models.transfer_branch_weights`): two-stage training.
+    freeze_branches : bool
+        With ``init_from``, keep the copied branches frozen (train only the
+        fusion and the head).
 
     Returns
     -------
@@ -284,7 +291,10 @@ def fit(config: ModelConfig, train: Mapping[str, Any], val: Mapping[str, Any], *
     set_seed(seed, deterministic=deterministic)
     strat = get_strategy(strategy)
     with strat.scope():
-        model = compile_model(build_multimodal(config), config)
+        model = build_multimodal(config)
+        if init_from:
+            transfer_branch_weights(model, init_from, freeze=freeze_branches)
+        model = compile_model(model, config)
     modalities = list(config.modalities)
     train_ds = make_tf_dataset(train, modalities, batch_size, shuffle=True, seed=seed, repeat=True)
     steps_per_epoch = -(-len(y_train) // batch_size)

@@ -165,3 +165,22 @@ def test_grad_cam_heatmaps_are_image_sized_and_scaled():
     assert cam.min() >= 0 and cam.max() <= 1 + 1e-6
     with pytest.raises(ValueError, match="no image branch"):
         grad_cam(build_multimodal(ModelConfig(modalities=("audio",), **SHAPES)), batch(3))
+
+
+def test_transfer_branch_weights_copies_and_freezes_the_branches():
+    from medkit.models import transfer_branch_weights
+
+    cfg = ModelConfig(**SHAPES)
+    sources = {m: build_multimodal(cfg.replace(modalities=(m,), seed=3)) for m in MODALITIES}
+    fused = build_multimodal(cfg.replace(fusion="late"))
+    copied = transfer_branch_weights(fused, sources)
+    assert {"image_conv3", "text_transformer", "audio_conv2", "image_embedding"} <= set(copied)
+    assert not any(name.endswith("_logit") for name in copied)  # the late-fusion heads stay fresh
+    for name in copied:
+        modality = name.split("_")[0]
+        for a, b in zip(fused.get_layer(name).get_weights(), sources[modality].get_layer(name).get_weights()):
+            np.testing.assert_array_equal(a, b)
+        assert not fused.get_layer(name).trainable
+    assert fused.get_layer("image_logit").trainable
+    with pytest.raises(ValueError, match="modalities"):
+        transfer_branch_weights(build_multimodal(cfg.replace(modalities=("image",))), {"audio": sources["audio"]})

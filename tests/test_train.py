@@ -143,3 +143,16 @@ def test_mirrored_strategy_on_two_cpu_devices_matches_one_device(tmp_path):
     np.testing.assert_allclose(out["mirrored"]["loss"], out["default"]["loss"], rtol=1e-3, atol=1e-4)
     np.testing.assert_allclose(out["mirrored"]["p"], out["default"]["p"], atol=1e-3)
     assert abs(out["mirrored"]["auroc"] - out["default"]["auroc"]) <= 0.01
+
+
+@pytest.mark.slow
+def test_two_stage_training_keeps_the_frozen_branches():
+    train, val = easy_split(48, 0), easy_split(24, 1)
+    cfg = ModelConfig(augment=False, **TINY)
+    audio = fit(cfg.replace(modalities=("audio",)), train, val, epochs=1, batch_size=16, verbose=0)
+    before = audio.model.get_layer("audio_conv1").get_weights()
+    fused = fit(cfg.replace(fusion="gated"), train, val, epochs=2, batch_size=16, verbose=0,
+                init_from={"audio": audio.model})
+    for a, b in zip(fused.model.get_layer("audio_conv1").get_weights(), before):
+        np.testing.assert_array_equal(a, b)
+    assert fused.model.get_layer("image_conv1").trainable  # branches without a source still train
