@@ -502,7 +502,8 @@ def report_markdown(results: dict[str, Any], reference: dict[str, Any], notebook
         params = entry.get("parameters") or {}
         params_text = "defaults" if not params else ("smoke: " if section == "smoke" else "") + ", ".join(
             f"`{k}={v!r}`" for k, v in params.items())
-        verdict = f"{ok} ✓" + (f", {len(bad)} ✗" if bad else "")
+        timings = sum(c.status == "timing" for c in mine)
+        verdict = f"{ok} ✓" + (f", {len(bad)} ✗" if bad else "") + (f" ({timings} times, not compared)" if timings else "")
         if any(c.status == "NO REFERENCE" for c in mine):
             verdict = "✗ no reference"
         status = "✓ ok" if entry.get("status") == "ok" else f"✗ **{entry.get('status')}**"
