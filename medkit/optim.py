@@ -31,6 +31,8 @@ from typing import Callable, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from medkit.losses import sigmoid
+
 __all__ = [
     "design_matrix", "linear_predict", "mse_loss", "mse_gradient", "logistic_predict", "logistic_loss",
     "logistic_gradient", "gd_step", "numerical_gradient", "History", "gradient_descent",
@@ -115,16 +117,6 @@ def mse_gradient(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> NDArray[np.flo
     return a.T @ (a @ t - yy) / x.shape[0]
 
 
-def _sigmoid(z: NDArray[np.float64]) -> NDArray[np.float64]:
-    # Split by sign so that exp never overflows.
-    out = np.empty_like(z)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    ez = np.exp(z[~pos])
-    out[~pos] = ez / (1.0 + ez)
-    return out
-
-
 def logistic_predict(theta: ArrayLike, X: ArrayLike) -> NDArray[np.float64]:
     """Predicted probabilities ``sigmoid(theta_0 + X @ theta[1:])``.
 
@@ -134,7 +126,7 @@ def logistic_predict(theta: ArrayLike, X: ArrayLike) -> NDArray[np.float64]:
     [0.5]
     """
     t, x, _ = _check(theta, X)
-    return _sigmoid(t[0] + x @ t[1:])
+    return sigmoid(t[0] + x @ t[1:])
 
 
 def logistic_loss(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> float:
@@ -160,7 +152,7 @@ def logistic_gradient(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> NDArray[n
     """
     t, x, yy = _check(theta, X, y)
     a = np.hstack([np.ones((x.shape[0], 1)), x])
-    return a.T @ (_sigmoid(a @ t) - yy) / x.shape[0]
+    return a.T @ (sigmoid(a @ t) - yy) / x.shape[0]
 
 
 def gd_step(theta: ArrayLike, grad: ArrayLike, lr: float) -> NDArray[np.float64]:
