@@ -22,6 +22,12 @@ How the data stays honest (see ``data_samples/README.md``):
 * notes never state the diagnosis, and findings are as often negated
   ("no crackles") as affirmed, so keyword matching fails.
 
+``--shift`` (or ``generate_cohort(..., acquisition=SHIFTED)``) records the same kind of
+patients as another site would: larger colour JPEGs, 16 kHz recordings of other lengths
+and loudness, notes in another clinician's shorthand (chapter 7's dataset shift). Each
+option of :class:`Acquisition` can also be set alone (``--image-size``, ``--colour``,
+``--sample-rate``, ``--durations``, ``--loudness``, ``--note-style``, ``--image-format``).
+
 Every patient's files come from a random generator seeded with
 ``(seed, patient_index, modality)``: the same seed gives byte-identical files,
 and patient ``P0007`` is the same in a cohort of 40 and one of 400.
@@ -38,6 +44,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import math
+import sys
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -226,12 +234,16 @@ def _damped_tone(freq: float, duration_s: float, sr: int, rng: np.random.Generat
     return envelope * np.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi))
 
 
-def render_sound(view: float, rng: np.random.Generator, sr: int = SAMPLE_RATE) -> np.ndarray:
+def render_sound(view: float, rng: np.random.Generator, sr: int = SAMPLE_RATE,
+                 duration_range: tuple[float, float] = DURATION_RANGE_S,
+                 loudness_range: tuple[float, float] = (0.06, 0.12)) -> np.ndarray:
     """An auscultation-like float recording in [-1, 1]: breath noise, crackles and wheezes.
 
     Fine crackles (about 5 ms near 650 Hz) and coarse crackles (about 15 ms near
     350 Hz) are damped transients in inspiration; wheezes are tones of 400 Hz or
     more lasting 80 ms or more in expiration. Their rates grow with ``view``.
+    ``duration_range`` (seconds) and ``loudness_range`` (RMS) are the recording
+    device's, not the disease's (another site: :data:`SHIFTED`).
 
     Examples
     --------
@@ -241,7 +253,7 @@ def render_sound(view: float, rng: np.random.Generator, sr: int = SAMPLE_RATE) -
     """
     from scipy.signal import butter, sosfilt
 
-    duration = float(np.round(rng.uniform(*DURATION_RANGE_S), 2))
+    duration = float(np.round(rng.uniform(*duration_range), 2))
     n = int(round(duration * sr))
     t = np.arange(n) / sr
     period = rng.uniform(1.3, 1.9)
@@ -276,8 +288,117 @@ def render_sound(view: float, rng: np.random.Generator, sr: int = SAMPLE_RATE) -
         y[start:stop] += tone[: stop - start]
     y += rng.normal(0, rng.uniform(0.05, 0.35), size=n)  # stethoscope / room noise
     # Loudness is set by the stethoscope gain, not by the disease: normalise RMS to a random level.
-    y = y / (np.sqrt(np.mean(y ** 2)) + 1e-8) * rng.uniform(0.06, 0.12)
+    y = y / (np.sqrt(np.mean(y ** 2)) + 1e-8) * rng.uniform(*loudness_range)
     return np.clip(y, -1.0, 1.0).astype(np.float32)
+
+
+# ------------------------------------------------------------------ another site (dataset shift)
+NOTE_STYLES = ("standard", "terse")
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """How a site records its patients; the defaults are the bundled cohort's (byte-identical output).
+
+    Parameters
+    ----------
+    image_size : int
+        Side of the square image in pixels.
+    image_format : str
+        ``"png"`` (lossless) or ``"jpeg"`` (quality 90, lossy).
+    colour : bool
+        Save a colour image through :func:`colourise` (another scanner's display
+        look-up table: warm tint, lifted blacks, a different gray response).
+    sample_rate : int
+        Recording sample rate in Hz (the sound is rendered at that rate).
+    duration_range : tuple of float
+        Range of recording durations in seconds.
+    loudness_range : tuple of float
+        Range of the recordings' RMS level (the stethoscope's gain).
+    note_style : str
+        ``"standard"`` or ``"terse"`` (another clinician's abbreviations, :func:`restyle_note`).
+
+    Examples
+    --------
+    >>> Acquisition().sample_rate, SHIFTED.sample_rate
+    (8000, 16000)
+    """
+
+    image_size: int = IMAGE_SIZE
+    image_format: str = "png"
+    colour: bool = False
+    sample_rate: int = SAMPLE_RATE
+    duration_range: tuple[float, float] = DURATION_RANGE_S
+    loudness_range: tuple[float, float] = (0.06, 0.12)
+    note_style: str = "standard"
+
+    def __post_init__(self) -> None:
+        if self.image_size < 16:
+            raise ValueError(f"image_size must be at least 16 pixels, got {self.image_size}")
+        if self.image_format not in ("png", "jpeg"):
+            raise ValueError(f"image_format must be 'png' or 'jpeg', got {self.image_format!r}")
+        if self.sample_rate < 4000:
+            raise ValueError(f"sample_rate must be at least 4000 Hz (wheezes reach 900 Hz), got {self.sample_rate}")
+        low, high = self.duration_range
+        if not 0.5 <= low <= high:
+            raise ValueError(f"duration_range must be (min, max) with 0.5 <= min <= max seconds, got {self.duration_range}")
+        low, high = self.loudness_range
+        if not 0.0 < low <= high <= 0.5:
+            raise ValueError(f"loudness_range must be (min, max) RMS with 0 < min <= max <= 0.5, got {self.loudness_range}")
+        if self.note_style not in NOTE_STYLES:
+            raise ValueError(f"note_style must be one of {list(NOTE_STYLES)}, got {self.note_style!r}")
+
+
+#: Another hospital: larger colour JPEGs from another scanner, 16 kHz recordings of 3.5-5 s from a
+#: louder electronic stethoscope, and notes written in another clinician's abbreviations.
+SHIFTED = Acquisition(image_size=192, image_format="jpeg", colour=True, sample_rate=16000,
+                      duration_range=(3.5, 5.0), loudness_range=(0.15, 0.3), note_style="terse")
+
+# Another clinician's shorthand (applied in this order, whole words, case-insensitive). Each keeps the
+# meaning a clinician would read, in words the bundled notes never use.
+_TERSE = [
+    (r"(\d+)-year-old (man|woman) presenting with", r"\1yo \2 c/o"),
+    (r"(\d+) y/o", r"\1yo"), (r"(\d+)-year-old", r"\1yo"), (r"Seen today:", "Pt:"),
+    (r"shortness of breath", "SOB"), (r"short of breath", "SOB"), (r"breathless", "SOB"),
+    (r"dyspnoea", "SOB"), (r"fevers?", "pyrexia"), (r"febrile", "pyrexial"), (r"afebrile", "apyrexial"),
+    (r"chills", "rigors"), (r"crackles", "creps"), (r"sputum", "phlegm"), (r"productive", "wet"),
+    (r"consolidation", "consol"), (r"ultrasound", "POCUS"), (r"percussion", "perc"),
+    (r"auscultation", "ausc"), (r"On examination:", "O/E:"), (r"denies( any)?", "nil"),
+    (r"no", "nil"), (r"negative for", "neg"), (r"reports", "c/o"), (r"pain", "pn"),
+    (r"patient", "pt"), (r"days", "/7"), (r"Plan:", "Imp:"),
+]
+
+def restyle_note(note: str) -> str:
+    """Rewrite a note in another clinician's shorthand ("no crackles" -> "nil creps").
+
+    Deterministic; the findings, negations and vitals stay (a clinician reads
+    the same facts), but most of the words the bundled notes use are replaced
+    by abbreviations a model trained on them has never seen.
+
+    Examples
+    --------
+    >>> restyle_note("Denies fever. No crackles at either lung base. On examination: dull.")
+    'nil pyrexia. nil creps at either lung base. O/E: dull.'
+    """
+    import re
+
+    for pattern, replacement in _TERSE:
+        note = re.sub(rf"(?<![\w/-]){pattern}(?![\w-])", replacement, note, flags=re.IGNORECASE)
+    return note
+
+
+def colourise(gray: np.ndarray) -> np.ndarray:
+    """Another scanner's display: a BGR uint8 image with a warm tint, lifted blacks and gamma 0.7.
+
+    Examples
+    --------
+    >>> colourise(np.zeros((4, 4), np.uint8)).shape
+    (4, 4, 3)
+    """
+    unit = gray.astype(np.float64) / 255.0
+    lifted = 0.12 + 0.8 * unit ** 0.7
+    bgr = np.stack([0.78 * lifted, 0.92 * lifted, 1.0 * lifted], axis=-1)  # OpenCV's order: blue, green, red
+    return np.clip(np.round(bgr * 255), 0, 255).astype(np.uint8)
 
 
 # ------------------------------------------------------------------ splits and writing
@@ -313,12 +434,20 @@ def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
         writer.writerows(rows)
 
 
-def generate_cohort(out: str | Path, n: int = 400, seed: int = 0) -> dict[str, Any]:
+def generate_cohort(out: str | Path, n: int = 400, seed: int = 0,
+                    acquisition: Acquisition | None = None) -> dict[str, Any]:
     """Write ``n`` synthetic patients under ``out`` (manifests, ``img/``, ``snd/``); return a summary.
+
+    ``acquisition`` changes how the files are recorded, not who the patients are
+    or their labels: ``SHIFTED`` writes the same kind of patients as another
+    site would record them (chapter 7's dataset shift). The default writes the
+    bundled cohort, byte for byte.
 
     Examples
     --------
     >>> generate_cohort("/tmp/medkit_demo", n=12, seed=1)["n_patients"]  # doctest: +SKIP
+    12
+    >>> generate_cohort("/tmp/medkit_site_b", n=12, seed=1, acquisition=SHIFTED)["n_patients"]  # doctest: +SKIP
     12
     """
     import cv2
@@ -326,6 +455,7 @@ def generate_cohort(out: str | Path, n: int = 400, seed: int = 0) -> dict[str, A
 
     if n < 10:
         raise ValueError(f"n must be at least 10 so every split gets both classes, got {n}")
+    acq = acquisition if acquisition is not None else Acquisition()
     out = Path(out)
     (out / "img").mkdir(parents=True, exist_ok=True)
     (out / "snd").mkdir(parents=True, exist_ok=True)
@@ -334,18 +464,25 @@ def generate_cohort(out: str | Path, n: int = 400, seed: int = 0) -> dict[str, A
     labels = np.array([lat["label"] for lat in latents])
     splits = assign_splits(labels, seed)
     image_rows, text_rows, audio_rows = [], [], []
+    suffix, params = (".png", [cv2.IMWRITE_PNG_COMPRESSION, 9]) if acq.image_format == "png" else \
+        (".jpg", [cv2.IMWRITE_JPEG_QUALITY, 90])
     for i, (pid, lat) in enumerate(zip(ids, latents)):
-        image = render_image(lat["image"], _rng(seed, i, "image"))
-        image_rel = f"img/{pid}.png"
-        if not cv2.imwrite(str(out / image_rel), image, [cv2.IMWRITE_PNG_COMPRESSION, 9]):
+        image = render_image(lat["image"], _rng(seed, i, "image"), size=acq.image_size)
+        if acq.colour:
+            image = colourise(image)
+        image_rel = f"img/{pid}{suffix}"
+        if not cv2.imwrite(str(out / image_rel), image, params):
             raise OSError(f"could not write {out / image_rel}")
         note = write_note(lat["text"], _rng(seed, i, "text"))
-        sound = render_sound(lat["audio"], _rng(seed, i, "audio"))
+        if acq.note_style == "terse":
+            note = restyle_note(note)
+        sound = render_sound(lat["audio"], _rng(seed, i, "audio"), sr=acq.sample_rate,
+                             duration_range=acq.duration_range, loudness_range=acq.loudness_range)
         audio_rel = f"snd/{pid}.wav"
-        sf.write(out / audio_rel, sound, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+        sf.write(out / audio_rel, sound, acq.sample_rate, subtype="PCM_16", format="WAV")
         image_rows.append([pid, image_rel, splits[i]])
         text_rows.append([pid, note, lat["label"], splits[i]])
-        audio_rows.append([pid, audio_rel, splits[i], SAMPLE_RATE, f"{len(sound) / SAMPLE_RATE:.2f}"])
+        audio_rows.append([pid, audio_rel, splits[i], acq.sample_rate, f"{len(sound) / acq.sample_rate:.2f}"])
     _write_csv(out / "images.csv", ["patient_id", "path", "split"], image_rows)
     _write_csv(out / "texts.csv", ["patient_id", "content", "label", "split"], text_rows)
     _write_csv(out / "audios.csv", ["patient_id", "path", "split", "sample_rate", "duration_s"], audio_rows)
@@ -375,10 +512,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="directory to write the cohort into")
     parser.add_argument("--n", type=int, default=400, help="number of patients (default 400)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    shift = parser.add_argument_group("another site (dataset shift; defaults: the bundled cohort's)")
+    shift.add_argument("--shift", action="store_true",
+                       help="record as another site would (medkit.synth.SHIFTED: 192 px colour JPEGs, 16 kHz "
+                            "recordings of 3.5-5 s, louder, terse notes); the options below override parts of it")
+    shift.add_argument("--image-size", type=int, help="image side in pixels (default 128)")
+    shift.add_argument("--image-format", choices=["png", "jpeg"], help="image file format (default png)")
+    shift.add_argument("--colour", action=argparse.BooleanOptionalAction, default=None,
+                       help="colour images through another scanner's look-up table (default: grayscale)")
+    shift.add_argument("--sample-rate", type=int, help="recording sample rate in Hz (default 8000)")
+    shift.add_argument("--durations", type=float, nargs=2, metavar=("MIN", "MAX"),
+                       help="range of recording durations in seconds (default 2.0 3.2)")
+    shift.add_argument("--loudness", type=float, nargs=2, metavar=("MIN", "MAX"),
+                       help="range of the recordings' RMS level (default 0.06 0.12)")
+    shift.add_argument("--note-style", choices=list(NOTE_STYLES), help="note phrasing (default standard)")
+
+
+def acquisition_from_args(args: argparse.Namespace) -> Acquisition:
+    """The :class:`Acquisition` the command-line options describe (``--shift`` starts from :data:`SHIFTED`)."""
+    base = SHIFTED if getattr(args, "shift", False) else Acquisition()
+    options = {"image_size": "image_size", "image_format": "image_format", "colour": "colour",
+               "sample_rate": "sample_rate", "durations": "duration_range", "loudness": "loudness_range",
+               "note_style": "note_style"}
+    changes = {field: getattr(args, option) for option, field in options.items()
+               if getattr(args, option, None) is not None}
+    for key in ("duration_range", "loudness_range"):
+        if key in changes:
+            changes[key] = tuple(changes[key])
+    assert set(changes) <= {f.name for f in fields(Acquisition)}
+    return replace(base, **changes)
 
 
 def main(args: argparse.Namespace) -> int:
-    summary = generate_cohort(args.out, n=args.n, seed=args.seed)
-    print(f"wrote {summary['n_patients']} patients ({summary['n_positive']} positive) to {args.out}: "
+    try:
+        acquisition = acquisition_from_args(args)
+    except ValueError as exc:
+        print(f"medkit synth: {exc}", file=sys.stderr)
+        return 2
+    summary = generate_cohort(args.out, n=args.n, seed=args.seed, acquisition=acquisition)
+    site = "" if acquisition == Acquisition() else f" as recorded at another site ({acquisition})"
+    print(f"wrote {summary['n_patients']} patients ({summary['n_positive']} positive) to {args.out}{site}: "
           f"splits {summary['splits']}, {summary['bytes'] / 1e6:.1f} MB")
     return 0
