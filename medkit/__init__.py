@@ -21,7 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 _SUBMODULES = {
     "losses", "optim", "fusion", "metrics", "data", "models", "train", "plots",
-    "exercises", "glue", "runner", "site", "repro", "grading", "student", "cli",
+    "exercises", "glue", "runner", "site", "repro", "grading", "student", "cli", "deploy", "synth",
 }
 
 

@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "repro": ("medkit.repro", "compare glued values with reproducibility/expected.json"),
     "student": ("medkit.student", "write student versions of the notebooks (solutions stubbed)"),
     "grade": ("medkit.grading", "grade student submissions into grades.csv"),
+    "predict": ("medkit.deploy", "predict new patients from raw files with an exported model bundle"),
 }
 
 
