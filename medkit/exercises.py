@@ -530,3 +530,86 @@ def check_modality_dropout_mask(func: Callable[..., Any]) -> CheckResult:
     if not np.all(np.asarray(none, dtype=float) == 1):
         return _verdict(ex, "wrong", "rate=0 must keep every modality.")
     return _verdict(ex, "correct", "right shape, about the right rate, reproducible, and nobody loses everything.")
+
+
+def check_oov_rate(func: Callable[..., Any]) -> CheckResult:
+    """Exercise dp-ex1: ``oov_rate(note, vocabulary)`` -> share of the note's tokens not in the vocabulary.
+
+    Tokens are :func:`medkit.data.tokenize`'s (lower-cased words, numbers, ``%``);
+    an empty note has no rate (``nan``). Chapter 7 uses this number to warn when
+    a note is written in words the model has never seen.
+
+    Examples
+    --------
+    >>> check_oov_rate(...).status
+    [dp-ex1] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    'not done'
+    """
+    ex = "dp-ex1"
+    vocabulary = {"no": 2, "fever": 3, "crackles": 4, "at": 5, "the": 6, "base": 7}
+    cases = [("No fever.", 0.0), ("Nil pyrexia, no creps at the base.", 3 / 7), ("SpO2 91%", 1.0)]
+    for note, want in cases:
+        got, verdict = call_student(ex, func, note, vocabulary)
+        if verdict is not None:
+            return verdict
+        value, verdict = _as_float(ex, got)
+        if verdict is not None:
+            return verdict
+        if note == "No fever." and value != 0.0:
+            return _verdict(ex, "wrong", "'No fever.' is all in the vocabulary: lower-case the tokens "
+                                         "(use medkit.data.tokenize) and do not count punctuation.")
+        if not _close(value, want):
+            if note.startswith("Nil") and _close(value, 3 / 6):
+                return _verdict(ex, "wrong", "count every token of the note, including those in the vocabulary.")
+            return _verdict(ex, "wrong", f"note {note!r} gives {value:.3f}; count tokens with medkit.data.tokenize "
+                                         "and divide the unknown ones by all of them.")
+    got, verdict = call_student(ex, func, "...", vocabulary)
+    if verdict is not None:
+        return verdict
+    try:
+        empty = float(got)
+    except (TypeError, ValueError):
+        return _verdict(ex, "wrong", "a note without tokens must give nan (no rate), not an error or "
+                                     f"{type(got).__name__}.")
+    if not math.isnan(empty):
+        return _verdict(ex, "wrong", "a note without any token has no OOV rate: return nan, not a number.")
+    return _verdict(ex, "correct", "the share of unknown tokens, and nan for a note with none.")
+
+
+def check_ks_statistic(func: Callable[..., Any]) -> CheckResult:
+    """Exercise dp-ex2: ``ks_statistic(a, b)`` -> the two-sample Kolmogorov-Smirnov statistic D.
+
+    D is the largest vertical distance between the two empirical cumulative
+    distribution functions; checked against ``scipy.stats.ks_2samp`` on samples
+    with ties, different sizes and a shift.
+
+    Examples
+    --------
+    >>> check_ks_statistic(None).status
+    [dp-ex2] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    'not done'
+    """
+    from scipy.stats import ks_2samp
+
+    ex = "dp-ex2"
+    rng = np.random.default_rng(7)
+    cases = [(rng.normal(size=30), rng.normal(size=30) + 10, "two samples that do not overlap at all (D = 1)"),
+             (rng.normal(size=40), rng.normal(0.5, 1.0, size=40), "two samples of the same size"),
+             (np.array([1.0, 2, 2, 3, 3, 3]), np.array([2.0, 3, 3, 4, 4, 5]),
+              "samples with tied values: evaluate both CDFs at every observed value, counting all observations "
+              "<= that value (np.searchsorted with side='right')"),
+             (rng.normal(size=50), rng.normal(0.8, 1.0, size=80),
+              "samples of different sizes: divide each count by its own sample's size")]
+    for a, b, hint in cases:
+        got, verdict = call_student(ex, func, a.copy(), b.copy())
+        if verdict is not None:
+            return verdict
+        value, verdict = _as_float(ex, got)
+        if verdict is not None:
+            return verdict
+        want = float(ks_2samp(a, b).statistic)
+        if not _close(value, want, rel=1e-9, abs_=1e-12):
+            if not 0.0 <= value <= 1.0:
+                return _verdict(ex, "wrong", f"D is a difference of two probabilities: it lies in [0, 1]; got {value}.")
+            return _verdict(ex, "wrong", f"wrong on {hint}.")
+    return _verdict(ex, "correct", "D matches scipy.stats.ks_2samp, ties and unequal sizes included.")
