@@ -87,6 +87,27 @@ class InputError(ValueError):
     """A patient's input that cannot be used: which file (or the note), what is wrong."""
 
 
+# ====================================================================== one BLAS thread
+_CONTROLLER: Any = None
+
+
+def one_blas_thread() -> Any:
+    """A context in which numpy/scipy BLAS use one thread (as :func:`medkit.data.featurize` does).
+
+    The matrices of one patient are tiny; on a busy 2-core machine extra BLAS threads only
+    contend (MFCCs 4-5x slower). The controller is built once: entering it costs microseconds,
+    where ``threadpool_limits()`` rescans the loaded libraries (milliseconds) on every call.
+    """
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        import librosa  # noqa: F401  (load scipy's BLAS before the controller lists the libraries)
+        import sklearn.linear_model  # noqa: F401
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
 # ====================================================================== hashing and provenance
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -466,7 +487,9 @@ def export(run: Any, features: Any, out_dir: str | Path, cohort: Any, *, thresho
     # vocabulary-dependent OOV rate and the embeddings from the validation split only (the vocabulary and
     # the weights were fitted on the training split, whose notes have no OOV words by construction).
     ref_idx = np.flatnonzero(np.isin(cohort.splits, ["train", "val"]))
-    stats = [file_statistics(cohort.image_paths[i], cohort.texts[i], cohort.audio_paths[i], prep) for i in ref_idx]
+    with one_blas_thread():
+        stats = [file_statistics(cohort.image_paths[i], cohort.texts[i], cohort.audio_paths[i], prep)
+                 for i in ref_idx]
     reference: dict[str, np.ndarray] = {f"stat_{k}": np.array([s[k] for s in stats]) for k in stats[0]}
     reference["stat_split"] = np.asarray(cohort.splits)[ref_idx].astype(str)
     val_inputs = {m: splits["val"][m] for m in names}
@@ -755,6 +778,11 @@ class Bundle:
         :func:`~medkit.data.encode_texts`) with the bundle's settings, so serving
         cannot drift from training. An absent modality gets zeros (ignored by the model).
         """
+        with one_blas_thread():
+            return self._preprocess(image, note, audio)
+
+    def _preprocess(self, image: str | Path | None, note: str | None, audio: str | Path | None,
+                    ) -> tuple[dict[str, np.ndarray], list[str], list[str]]:
         from medkit import data
 
         prep = self.preprocessing
@@ -1107,8 +1135,9 @@ _STAT_MODALITY = {"image": ["image_width", "image_height", "image_colour", "imag
 _CATEGORICAL = {"image_width", "image_height", "image_colour", "audio_sample_rate"}
 
 
-def shift_report(bundle: Bundle, cohort: Any, *, alpha: float = 0.01, min_ks: float = 0.25,
-                 min_unseen: float = 0.05, min_domain_auroc: float = 0.7, seed: int = 0) -> ShiftReport:
+def shift_report(bundle: Bundle, cohort: Any, *, split: str | None = None, alpha: float = 0.01,
+                 min_ks: float = 0.25, min_unseen: float = 0.05, min_domain_auroc: float = 0.7,
+                 seed: int = 0) -> ShiftReport:
     """Compare a new cohort with the bundle's training data, per modality, without its labels.
 
     Tests, each against the bundle's reference (``reference.npz``):
@@ -1132,6 +1161,9 @@ def shift_report(bundle: Bundle, cohort: Any, *, alpha: float = 0.01, min_ks: fl
         From :func:`load`.
     cohort : medkit.data.Cohort, str or Path
         The new patients (labels are not used); a directory is read with :func:`read_requests`.
+    split : str, optional
+        Only the patients of this split of a ``Cohort`` ("test": a sanity check on
+        patients of the training site the model never saw).
 
     Returns
     -------
@@ -1145,14 +1177,23 @@ def shift_report(bundle: Bundle, cohort: Any, *, alpha: float = 0.01, min_ks: fl
     >>> report.flagged  # doctest: +SKIP
     ['image', 'text', 'audio']
     """
+    with one_blas_thread():
+        return _shift_report(bundle, cohort, split, alpha, min_ks, min_unseen, min_domain_auroc, seed)
+
+
+def _shift_report(bundle: Bundle, cohort: Any, split: str | None, alpha: float, min_ks: float,
+                  min_unseen: float, min_domain_auroc: float, seed: int) -> ShiftReport:
     import pandas as pd
     from scipy.stats import ks_2samp
 
     if isinstance(cohort, (str, Path)):
+        if split is not None:
+            raise ValueError("split= selects patients of a Cohort; a directory is read whole")
         candidates = read_requests(cohort)
     else:
-        candidates = [PatientFiles(str(pid), Path(i), t, Path(a)) for pid, i, t, a in
-                      zip(cohort.ids, cohort.image_paths, cohort.texts, cohort.audio_paths)]
+        chosen = cohort.indices(split) if split is not None else range(len(cohort))
+        candidates = [PatientFiles(str(cohort.ids[i]), Path(cohort.image_paths[i]), cohort.texts[i],
+                                   Path(cohort.audio_paths[i])) for i in chosen]
     prep, ref = bundle.preprocessing, bundle.reference
     requests, new_stats, skipped = [], [], []
     for r in candidates:  # a patient whose files cannot be read is listed in .skipped, never dropped silently
