@@ -890,21 +890,24 @@ class Bundle:
     def forward(self, inputs: Mapping[str, np.ndarray], missing: Sequence[str] = ()) -> np.ndarray:
         """Probabilities ``(N,)`` for preprocessed inputs; ``missing`` modalities are left out.
 
-        With every modality present, one compiled inference call (``model(x,
-        training=False)`` in a ``tf.function``, no ``predict`` loop: fast for one
-        patient); otherwise :func:`medkit.models.predict_missing`.
+        One compiled inference call (``model(x, training=False)`` in a ``tf.function``,
+        no ``predict`` loop: fast for one patient). Missing modalities are left out by
+        the model's modality mask (:func:`medkit.models.modality_mask`), exactly as
+        :func:`medkit.models.predict_missing` does. The mask is model state: use one
+        ``Bundle`` per thread.
         """
         from medkit import models
 
         x = {m: np.asarray(inputs[m]) for m in self.modalities}
-        if missing:
-            return models.predict_missing(self.model, x, tuple(missing)).astype(np.float64)
         if self._serve is None:
             import tensorflow as tf
 
             model = self.model
             self._serve = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
-        return np.asarray(self._serve(x), dtype=np.float64).reshape(-1)
+        if not missing:
+            return np.asarray(self._serve(x), dtype=np.float64).reshape(-1)
+        with models.modality_mask(self.model, tuple(missing)):
+            return np.asarray(self._serve(x), dtype=np.float64).reshape(-1)
 
     def predict(self, image: str | Path | None = None, note: str | None = None, audio: str | Path | None = None,
                 timings: bool = False) -> dict[str, Any]:
