@@ -51,7 +51,7 @@ __all__ = [
     "confusion_matrix", "accuracy", "precision", "ppv", "recall", "sensitivity", "specificity", "npv",
     "f1_score", "binary_metrics", "roc_curve", "roc_auc", "precision_recall_curve", "average_precision",
     "brier_score", "predict_at", "youden_threshold", "threshold_for_sensitivity", "BootstrapCI",
-    "bootstrap_ci", "summary_with_ci",
+    "bootstrap_ci", "summary_with_ci", "paired_bootstrap", "percentile_ci",
 ]
 
 
@@ -399,9 +399,12 @@ class BootstrapCI(NamedTuple):
     low: float
     high: float
     n_valid: int
+    alpha: float = 0.05
 
     def __str__(self) -> str:
-        return f"{self.estimate:.3f} (95% CI {self.low:.3f}-{self.high:.3f})" if self.n_valid else f"{self.estimate:.3f} (no CI)"
+        if not self.n_valid:
+            return f"{self.estimate:.3f} (no CI)"
+        return f"{self.estimate:.3f} ({100 * (1 - self.alpha):g}% CI {self.low:.3f}-{self.high:.3f})"
 
 
 def _bootstrap_indices(y_true: NDArray[np.int64], n_boot: int, seed: int, stratified: bool) -> NDArray[np.int64]:
@@ -471,7 +474,7 @@ def bootstrap_ci(metric_fn: Callable[[NDArray, NDArray], float], y_true: ArrayLi
     if values.size == 0:
         return BootstrapCI(estimate, float("nan"), float("nan"), 0)
     low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2])
-    return BootstrapCI(estimate, float(low), float(high), int(values.size))
+    return BootstrapCI(estimate, float(low), float(high), int(values.size), alpha)
 
 
 def summary_with_ci(y_true: ArrayLike, y_prob: ArrayLike, threshold: float = 0.5, n_boot: int = 1000,
@@ -507,7 +510,90 @@ def summary_with_ci(y_true: ArrayLike, y_prob: ArrayLike, threshold: float = 0.5
         est = float(fn(t, p))
         if values.size:
             low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2])
-            out[name] = BootstrapCI(est, float(low), float(high), int(values.size))
+            out[name] = BootstrapCI(est, float(low), float(high), int(values.size), alpha)
         else:
-            out[name] = BootstrapCI(est, math.nan, math.nan, 0)
+            out[name] = BootstrapCI(est, math.nan, math.nan, 0, alpha)
     return out
+
+
+def paired_bootstrap(metric_fn: Callable[[NDArray, NDArray], float], y_true: ArrayLike,
+                     scores: "dict[str, ArrayLike]", n_boot: int = 1000, seed: int = 0, stratified: bool = False
+                     ) -> tuple[dict[str, float], dict[str, NDArray[np.float64]]]:
+    """A metric of several models on the *same* bootstrap resamples of patients (chapter 6).
+
+    Comparing two models by their separate intervals ignores that they were
+    scored on the same patients: a hard patient is hard for both. Resampling
+    the patients once and scoring every model on each resample keeps that
+    pairing, so ``samples[a] - samples[b]`` is the bootstrap distribution of the
+    *difference* (give it to :func:`percentile_ci`).
+
+    Parameters
+    ----------
+    metric_fn : callable
+        ``metric_fn(y_true, y_score) -> float``, e.g. :func:`roc_auc`.
+    y_true : array_like
+        Labels (0/1), length ``N``.
+    scores : dict of str to array_like
+        Per model, scores ``(N,)`` or ``(S, N)``: one row per training seed,
+        and the statistic is then the mean over the seeds of the metric.
+    n_boot, seed : int
+        Number of resamples and their seed.
+    stratified : bool
+        Resample positives and negatives separately.
+
+    Returns
+    -------
+    estimates : dict of str to float
+        The statistic on all patients.
+    samples : dict of str to ndarray
+        ``(n_boot,)`` per model, on the same resamples (``nan`` where the
+        metric is undefined on a resample).
+
+    Examples
+    --------
+    >>> y = np.array([0, 0, 1, 1, 0, 1, 0, 1])
+    >>> s = {"a": np.array([.1, .3, .7, .8, .4, .35, .2, .9]), "b": np.array([.2, .1, .6, .9, .3, .5, .4, .7])}
+    >>> est, boot = paired_bootstrap(roc_auc, y, s, n_boot=100)
+    >>> round(est["a"], 4), boot["a"].shape
+    (0.9375, (100,))
+    >>> ci = percentile_ci(boot["a"] - boot["b"], est["a"] - est["b"])
+    >>> ci.low <= ci.estimate <= ci.high
+    True
+    """
+    if not scores:
+        raise ValueError("scores is empty: pass at least one model's scores.")
+    _check_boot_args(n_boot, 0.05)
+    t = _labels(y_true, "y_true")
+    arrays = {}
+    for name, s in scores.items():
+        a = np.asarray(s, dtype=np.float64)
+        a = a[None, :] if a.ndim == 1 else a
+        if a.ndim != 2 or a.shape[1] != t.size:
+            raise ValueError(f"scores[{name!r}] has shape {np.shape(s)}; expected ({t.size},) or "
+                             f"(n_seeds, {t.size}) for {t.size} labels.")
+        arrays[name] = a
+    idx = _bootstrap_indices(t, n_boot, seed, stratified)
+
+    def stat(a: NDArray, rows: NDArray | slice) -> float:
+        return float(np.mean([metric_fn(t[rows], row[rows]) for row in a]))
+
+    estimates = {name: stat(a, slice(None)) for name, a in arrays.items()}
+    samples = {name: np.array([stat(a, i) for i in idx], dtype=np.float64) for name, a in arrays.items()}
+    return estimates, samples
+
+
+def percentile_ci(samples: ArrayLike, estimate: float, alpha: float = 0.05) -> BootstrapCI:
+    """The percentile interval of bootstrap ``samples`` around ``estimate`` (``nan`` samples are dropped).
+
+    Examples
+    --------
+    >>> percentile_ci(np.arange(101.0), 50.0, alpha=0.1)
+    BootstrapCI(estimate=50.0, low=5.0, high=95.0, n_valid=101, alpha=0.1)
+    """
+    _check_boot_args(1, alpha)
+    values = np.asarray(samples, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return BootstrapCI(float(estimate), math.nan, math.nan, 0, alpha)
+    low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2])
+    return BootstrapCI(float(estimate), float(low), float(high), int(values.size), alpha)

@@ -256,3 +256,39 @@ def test_validation_errors(call, match):
 def test_accepts_booleans_and_column_vectors():
     assert metrics.accuracy(np.array([True, False]), np.array([[1], [0]])) == 1.0
     assert metrics.roc_auc(np.array([[0], [1]]), np.array([[0.2], [0.8]])) == 1.0
+
+
+def test_paired_bootstrap_matches_bootstrap_ci_and_sklearn():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 60)
+    a = y + rng.normal(0, 1.0, (3, 60))  # three "seeds"
+    b = y + rng.normal(0, 1.5, 60)
+    est, boot = metrics.paired_bootstrap(metrics.roc_auc, y, {"a": a, "b": b}, n_boot=200, seed=4)
+    assert est["a"] == pytest.approx(np.mean([sk.roc_auc_score(y, row) for row in a]))
+    assert est["b"] == pytest.approx(sk.roc_auc_score(y, b))
+    # one model, one seed: the same resamples as bootstrap_ci, hence the same interval
+    ci = metrics.bootstrap_ci(metrics.roc_auc, y, b, n_boot=200, seed=4)
+    assert tuple(metrics.percentile_ci(boot["b"], est["b"]))[:3] == pytest.approx(tuple(ci)[:3])
+    # paired: the difference's samples are resample-by-resample differences
+    first = np.random.default_rng(4).integers(0, 60, size=(200, 60))[0]
+    assert boot["a"][0] - boot["b"][0] == pytest.approx(
+        np.mean([sk.roc_auc_score(y[first], row[first]) for row in a]) - sk.roc_auc_score(y[first], b[first]))
+
+
+def test_paired_interval_is_narrower_than_the_separate_ones_for_correlated_models():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 80)
+    shared = y + rng.normal(0, 1.0, 80)
+    a, b = shared + rng.normal(0, 0.2, 80), shared + rng.normal(0, 0.2, 80)
+    est, boot = metrics.paired_bootstrap(metrics.roc_auc, y, {"a": a, "b": b}, n_boot=300)
+    diff = metrics.percentile_ci(boot["a"] - boot["b"], est["a"] - est["b"])
+    single = metrics.percentile_ci(boot["a"], est["a"])
+    assert (diff.high - diff.low) < 0.5 * (single.high - single.low)
+
+
+def test_bootstrap_ci_label_follows_alpha():
+    y = np.array([0, 1] * 20)
+    s = np.linspace(0, 1, 40)
+    assert "90% CI" in str(metrics.bootstrap_ci(metrics.roc_auc, y, s, n_boot=50, alpha=0.1))
+    with pytest.raises(ValueError, match="shape"):
+        metrics.paired_bootstrap(metrics.roc_auc, y, {"a": s[:10]})
