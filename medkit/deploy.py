@@ -449,6 +449,18 @@ def export(run: Any, features: Any, out_dir: str | Path, cohort: Any, *, thresho
     if len(features) != len(cohort) or not np.array_equal(np.asarray(features.ids), np.asarray(cohort.ids)):
         raise ValueError(f"features ({len(features)} patients) do not come from this cohort ({len(cohort)} "
                          f"patients at {cohort.data_dir}): pass the cohort featurize() was given")
+    model, config = run.model, run.config
+    names = models.model_modalities(model)
+    splits = {s: features.split(s) for s in ("train", "val", "test")}
+    inputs = model.input if isinstance(model.input, dict) else dict(zip(names, model.inputs))
+    for m in names:
+        want = (features.image.shape[1:] if m == "image" else features.text.shape[1:] if m == "text"
+                else features.audio.shape[1:])
+        if tuple(inputs[m].shape[1:]) != tuple(want):
+            hint = (" (a head-only run reads embeddings: export models.assemble(config, branches, run.model))"
+                    if run.extra.get("head_only") else "")
+            raise ValueError(f"run.model's {m} input has shape {tuple(inputs[m].shape[1:])}, but the features' "
+                             f"{m} is {tuple(want)}{hint}")
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise FileExistsError(f"bundle directory {out} exists and is not empty; pass overwrite=True to replace it")
@@ -456,9 +468,6 @@ def export(run: Any, features: Any, out_dir: str | Path, cohort: Any, *, thresho
             raise FileExistsError(f"{out} is not a bundle (no manifest.json); refusing to delete it")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    model, config = run.model, run.config
-    names = models.model_modalities(model)
-    splits = {s: features.split(s) for s in ("train", "val", "test")}
     if threshold is None:
         threshold, rule = _threshold(run, splits["val"])
     else:

@@ -8,6 +8,7 @@ for the skew tests, scikit-learn for the card's metrics, scipy for the shift sta
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import os
@@ -105,6 +106,11 @@ def test_export_refuses_wrong_cohort_and_foreign_directories(trained, tmp_path):
     (tmp_path / "notes" / "mine.txt").write_text("keep me")
     with pytest.raises(FileExistsError, match="not empty"):
         deploy.export(trained["run"], trained["features"], tmp_path / "notes", trained["cohort"])
+    head_only = dataclasses.replace(trained["run"], model=models.build_head(trained["run"].config),
+                                    extra={"head_only": True})
+    with pytest.raises(ValueError, match="head-only run reads embeddings"):
+        deploy.export(head_only, trained["features"], tmp_path / "h", trained["cohort"])
+    assert not (tmp_path / "h").exists()
     with pytest.raises(FileExistsError, match="not a bundle"):
         deploy.export(trained["run"], trained["features"], tmp_path / "notes", trained["cohort"], overwrite=True)
     assert (tmp_path / "notes" / "mine.txt").read_text() == "keep me"
