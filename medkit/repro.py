@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from medkit import REPO_ROOT
+from medkit.errata import load_rows as _errata_rows_from_file
 
 REFERENCE_PATH = REPO_ROOT / "reproducibility" / "expected.json"
 SECTIONS = ("full", "smoke")
@@ -636,22 +637,10 @@ class Erratum:
     printed_same: bool = False  # the chapter states the article prints exactly the recomputed value
 
 
-#: Every worked example of the article the kit recomputes. Rows whose notebook or keys do not exist
-#: (yet) are left out of the page; erratum boxes found in the chapters but not listed here are
-#: added at the end of the table.
-ERRATA: list[Erratum] = [
-    Erratum("01_cross_entropy", "Cross-entropy of $y = (0, 1)$, $\\hat{y} = (0.9, 0.1)$", "4.1",
-            "ce_article_printed", "ce_article_example"),
-    Erratum("02_gradient_descent", "Gradient of the loss at $\\theta = (1, 2)$, $x = (1, 2)$, $y = (2, 4)$",
-            "4.2", "gd_article_printed_grad", "gd_article_grad"),
-    Erratum("02_gradient_descent", "One gradient-descent step with $\\alpha = 0.1$", "4.2",
-            "gd_article_printed_update", "gd_article_update"),
-    Erratum("03_fusion", "Concatenation of $(1, 2, 3)$, $(4, 5, 6)$, $(7, 8, 9)$", "4.3", None, "fusion_concat",
-            section="The source article's example", printed_same=True),
-    *[Erratum("04_metrics", f"{label} of the four-patient table", "4.4", f"metrics_article_{key}_printed",
-              f"metrics_article_{key}", section="The source article's example")
-      for key, label in (("accuracy", "Accuracy"), ("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"))],
-]
+#: Every worked example of the article the kit recomputes, from ``book/errata.json`` (see
+#: :mod:`medkit.errata`). Rows whose notebook or keys do not exist (yet) are left out of the page;
+#: erratum boxes found in the chapters but not listed here are added at the end of the table.
+ERRATA: list[Erratum] = [Erratum(**row) for row in _errata_rows_from_file()]
 
 _ADMONITION = re.compile(r":::+\{admonition\}\s*(Erratum[^\n]*)\n(.*?)\n:::+", re.S)
 _GLUE_REF = re.compile(r"\{glue(?::text|:any)?\}`([A-Za-z_][\w]*)(?::[^`]*)?`")
