@@ -105,6 +105,7 @@ class Check:
     status: str  # ok, DRIFT, MISSING, NEW, FAILED, NO REFERENCE, NOT RUN
     detail: str = ""
     section: str = ""
+    tol_source: str = ""  # where the tolerance comes from: measured (calibration) or stated
 
     @property
     def failed(self) -> bool:
@@ -231,7 +232,11 @@ def compare(results: dict[str, Any], reference: dict[str, Any], *, only: list[st
                                     "not compared: it belongs to " + ", ".join(changed) + " (checked there)",
                                     section))
                 continue
-            checks.append(_check_value(stem, name, ref, got, tol, kind, section))
+            check = _check_value(stem, name, ref, got, tol, kind, section)
+            cal = ref.get("calibration") or {}
+            check.tol_source = (f"any outcome of {cal['n']} calibration runs" if "allowed" in cal else
+                                f"measured: {cal['n']} calibration runs" if cal else f"stated for {kind}")
+            checks.append(check)
         if not kinds:
             for name in got_values:
                 if name not in ref_values:
@@ -606,11 +611,11 @@ def report_markdown(results: dict[str, Any], reference: dict[str, Any], notebook
             continue
         title = chapter_title(notebook_dir / f"{stem}.ipynb")
         lines += [f"## {title}", "", f"`notebooks/{stem}.ipynb`, compared with the `{mine[0].section or '–'}` "
-                  "reference.", "", "| Value | Kind | Expected | Got | Tolerance | Status |",
-                  "|---|---|---|---|---|---|"]
-        for c in mine:
-            lines.append(f"| `{c.name}` | {c.kind or '–'} | {_md_value(c.expected)} | {_md_value(c.got)} | "
-                         f"{format_tol(c)} | {_md_status(c)} |")
+                  "reference.", "", "| Status | Value | Kind | Expected | Got | Tolerance | From |",
+                  "|---|---|---|---|---|---|---|"]
+        for c in sorted(mine, key=lambda c: not c.failed):  # failures first
+            lines.append(f"| {_md_status(c)} | `{c.name}` | {c.kind or '–'} | {_md_value(c.expected)} | "
+                         f"{_md_value(c.got)} | {format_tol(c)} | {c.tol_source or '–'} |")
         lines.append("")
     sections = {c.stem: c.section for c in checks if c.section}
     calibrated = []
@@ -826,8 +831,12 @@ def main(args: argparse.Namespace) -> int:
                  if nb.stem in reference.get(section, {})]
         print(f"calibrating the '{section}' reference of {', '.join(stems)}: {len(VARIANTS)} kernel variants x "
               f"{args.seed_bases} seed base(s) per notebook", flush=True)
-        new = calibrate(reference, section, stems, seed_bases=args.seed_bases, notebook_dir=notebook_dir,
-                        log=lambda line: print(line, flush=True))
+        calibrated = calibrate(reference, section, stems, seed_bases=args.seed_bases, notebook_dir=notebook_dir,
+                               log=lambda line: print(line, flush=True))
+        # Calibration takes long: merge into the file as it is now, so that edits made meanwhile survive.
+        new = load_reference(args.reference)
+        for stem in stems:
+            new[section][stem] = calibrated[section][stem]
         write_reference(new, args.reference)
         for stem in stems:
             cal = new[section][stem].get("calibration")
