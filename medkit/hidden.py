@@ -277,8 +277,8 @@ def compare(student: Any, expected: Any, *, atol: float = DEFAULT_ATOL, rtol: fl
             ok = np.allclose(stu_num.astype(complex if "c" in (stu_num.dtype.kind + exp_num.dtype.kind) else float),
                              exp_num, atol=atol, rtol=rtol, equal_nan=True)
         return "" if ok else "wrong value"
-    if isinstance(expected, list):
-        if not isinstance(student, list):
+    if isinstance(expected, (list, tuple)):
+        if not isinstance(student, (list, tuple)):
             return f"wrong type ({_kind(student)} where a list is expected)"
         if len(student) != len(expected):
             return f"wrong length {len(student)}"
@@ -300,7 +300,7 @@ def _numeric(value: Any) -> np.ndarray | None:
     if isinstance(value, (bool, float, complex, np.generic, np.ndarray)):
         array = np.asarray(value)
         return array if array.dtype.kind in _NUMERIC_KINDS else None
-    if isinstance(value, list) and _all_numbers(value):
+    if isinstance(value, (list, tuple)) and _all_numbers(value):
         try:
             array = np.asarray(value)
         except (ValueError, OverflowError):
@@ -312,7 +312,7 @@ def _numeric(value: Any) -> np.ndarray | None:
 def _all_numbers(value: Any, depth: int = 0) -> bool:
     if depth > MAX_DEPTH:
         return False
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return all(_all_numbers(v, depth + 1) for v in value)
     return isinstance(value, (int, float, complex, np.number, np.bool_, np.ndarray)) and not isinstance(value, str)
 
