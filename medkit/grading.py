@@ -1,15 +1,22 @@
 """``python -m medkit grade SUBMISSION... --out grades.csv``: grade student notebooks.
 
 Each submission is run on its own: a fresh kernel (``medkit`` unless
-``--kernel`` says otherwise) whose working directory is a new temporary
-directory holding a copy of the source directory's data files (never its
-notebooks), removed afterwards. Its code cells run in the order the student
-left them; a cell that raises is recorded and the run goes on; a cell that runs
-longer than ``--timeout`` seconds is interrupted, and the whole submission stops
-after ``--total-timeout`` seconds. The hidden tests of each exercise, taken from
-the *instructor* notebook, are re-inserted after the student's last cell of that
-exercise (at the end if the student deleted them) and score the exercise: a
-hidden-test cell that runs without an exception earns its points.
+``--kernel`` says otherwise), sandboxed by bubblewrap (:mod:`medkit.sandbox`;
+``--no-sandbox`` runs it as the grading user, with a warning), whose working
+directory is a new temporary directory holding a copy of the source directory's
+data files (never its notebooks), removed afterwards. Its code cells run in the
+order the student left them; a cell that raises is recorded and the run goes on;
+a cell that runs longer than ``--timeout`` seconds is interrupted, and the whole
+submission stops after ``--total-timeout`` seconds.
+
+Hidden tests are compared outside the student's code. Each hidden-test cell of
+the *instructor* notebook lists checks (:mod:`medkit.hidden`); after the
+student's last cell of that exercise (at the end if the student deleted them)
+only the checks' expressions are sent to the kernel, their values come back as
+plain data (JSON, base64 arrays) and are compared in this process with the
+instructor's values, computed once per run by running the instructor notebook
+in a separate clean kernel (:func:`compute_references`). A hidden-test cell
+whose checks all pass earns its points.
 
 Which instructor notebook? The submission's metadata ``"medkit": {"source":
 STEM}`` (written by ``medkit student``) names it; failing that, the file name
@@ -22,8 +29,7 @@ Who is the student? The part of the file name before ``_STEM``
 
 Nothing a submission does stops the run: a file that is not a notebook, or a
 kernel that dies, scores zero with the reason in ``grades.csv`` and the
-student's feedback file. Student code runs as the grading user without a
-sandbox: grade on a machine (or container) you are ready to lose.
+student's feedback file.
 """
 from __future__ import annotations
 
