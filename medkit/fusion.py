@@ -284,16 +284,20 @@ class _Fusion(keras.layers.Layer):
     def _check_widths(self, widths: list[int]) -> None:
         pass
 
-    def _projected(self, inputs: Sequence[Any]) -> list[Any]:
+    def _projected(self, inputs: Sequence[Any], presence: Any = None) -> list[Any]:
+        """The (projected) modalities; with ``presence`` ``(batch, M)``, absent ones are exactly 0.
+
+        Zeroing *after* the projection matters: a zeroed embedding would still
+        pass the projection's bias on to the fusion.
+        """
         if len(inputs) != len(self.input_widths):
             raise ValueError(f"{type(self).__name__} was built for {len(self.input_widths)} modalities; "
                              f"got {len(inputs)}.")
-        if self.projections:
-            return [p(x) for p, x in zip(self.projections, inputs)]
-        return list(inputs)
-
-    def _common_width(self) -> int:
-        return self.projection_dim if self.projection_dim is not None else self.input_widths[0]
+        out = [p(x) for p, x in zip(self.projections, inputs)] if self.projections else list(inputs)
+        if presence is not None:
+            presence = ops.cast(presence, out[0].dtype)
+            out = [h * presence[:, i:i + 1] for i, h in enumerate(out)]
+        return out
 
     def _require_equal(self, widths: list[int]) -> None:
         if self.projection_dim is None and len(set(widths)) != 1:
@@ -309,10 +313,15 @@ class _Fusion(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="medkit")
 class ConcatFusion(_Fusion):
-    """Concatenate (optionally projected) modalities: output width ``sum d_i`` or ``M * projection_dim``."""
+    """Concatenate (optionally projected) modalities: output width ``sum d_i`` or ``M * projection_dim``.
 
-    def call(self, inputs: Sequence[Any]) -> Any:
-        return ops.concatenate(self._projected(inputs), axis=-1)
+    ``presence`` ``(batch, M)`` (1 = present) zero-fills absent modalities: a
+    concatenation has a slot per modality, so an absent one cannot be left out,
+    only filled with zeros.
+    """
+
+    def call(self, inputs: Sequence[Any], presence: Any = None) -> Any:
+        return ops.concatenate(self._projected(inputs, presence), axis=-1)
 
     def compute_output_shape(self, input_shape: Any) -> tuple:
         widths = _widths(input_shape, "ConcatFusion")
@@ -322,13 +331,17 @@ class ConcatFusion(_Fusion):
 
 @keras.saving.register_keras_serializable(package="medkit")
 class SumFusion(_Fusion):
-    """Element-wise sum of modalities of equal width (or projected to ``projection_dim``)."""
+    """Element-wise sum of modalities of equal width (or projected to ``projection_dim``).
+
+    ``presence`` ``(batch, M)`` (1 = present) leaves absent modalities out of
+    the sum (their projection, bias included, contributes nothing).
+    """
 
     def _check_widths(self, widths: list[int]) -> None:
         self._require_equal(widths)
 
-    def call(self, inputs: Sequence[Any]) -> Any:
-        return ops.sum(ops.stack(self._projected(inputs), axis=0), axis=0)
+    def call(self, inputs: Sequence[Any], presence: Any = None) -> Any:
+        return ops.sum(ops.stack(self._projected(inputs, presence), axis=0), axis=0)
 
     def compute_output_shape(self, input_shape: Any) -> tuple:
         widths = _widths(input_shape, type(self).__name__)
@@ -338,10 +351,26 @@ class SumFusion(_Fusion):
 
 @keras.saving.register_keras_serializable(package="medkit")
 class AverageFusion(SumFusion):
-    """Element-wise mean of modalities of equal width (or projected to ``projection_dim``)."""
+    """Element-wise mean of modalities of equal width (or projected to ``projection_dim``).
 
-    def call(self, inputs: Sequence[Any]) -> Any:
-        return ops.mean(ops.stack(self._projected(inputs), axis=0), axis=0)
+    ``presence`` ``(batch, M)`` (1 = present) averages over the present
+    modalities only: the mean of two embeddings, not a sum of two divided by three.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer = AverageFusion()
+    >>> x = [np.full((1, 2), 1.0, "float32"), np.full((1, 2), 3.0, "float32")]
+    >>> np.asarray(layer(x)).tolist(), np.asarray(layer(x, presence=np.array([[1.0, 0.0]]))).tolist()
+    ([[2.0, 2.0]], [[1.0, 1.0]])
+    """
+
+    def call(self, inputs: Sequence[Any], presence: Any = None) -> Any:
+        total = ops.sum(ops.stack(self._projected(inputs, presence), axis=0), axis=0)
+        if presence is None:
+            return total / len(inputs)
+        count = ops.sum(ops.cast(presence, total.dtype), axis=1, keepdims=True)
+        return total / ops.maximum(count, 1.0)
 
 
 @keras.saving.register_keras_serializable(package="medkit")
@@ -374,13 +403,20 @@ class GatedFusion(_Fusion):
         self.gate = keras.layers.Dense(len(self.input_widths), kernel_initializer="zeros", name="gate")
         self.gate.build((None, sum(self.input_widths)))
 
-    def compute_gates(self, inputs: Sequence[Any]) -> Any:
-        """Gate values ``(batch, M)`` for the given (unprojected) inputs; works on symbolic tensors too."""
-        return ops.softmax(self.gate(ops.concatenate(list(inputs), axis=-1)), axis=-1)
+    def compute_gates(self, inputs: Sequence[Any], presence: Any = None) -> Any:
+        """Gate values ``(batch, M)`` for the given (unprojected) inputs; works on symbolic tensors too.
 
-    def call(self, inputs: Sequence[Any]) -> Any:
-        gates = self.compute_gates(inputs)
-        stacked = ops.stack(self._projected(inputs), axis=1)  # (batch, M, d)
+        With ``presence`` ``(batch, M)``, the softmax runs over the present
+        modalities only: an absent modality gets gate 0, the others share 1.
+        """
+        logits = self.gate(ops.concatenate(list(inputs), axis=-1))
+        if presence is not None:
+            logits = ops.where(ops.cast(presence, "bool"), logits, ops.full_like(logits, -1e9))
+        return ops.softmax(logits, axis=-1)
+
+    def call(self, inputs: Sequence[Any], presence: Any = None) -> Any:
+        gates = self.compute_gates(inputs, presence)
+        stacked = ops.stack(self._projected(inputs, presence), axis=1)  # (batch, M, d)
         fused = ops.sum(stacked * ops.expand_dims(gates, -1), axis=1)
         return (fused, gates) if self.return_gates else fused
 

@@ -5,8 +5,10 @@ that turns its input into an embedding of width ``ModelConfig.embed_dim``:
 
 image
     a small CNN on ``(S, S, 1)`` images, preceded by augmentation layers
-    (``RandomFlip``, ``RandomRotation``, ``RandomContrast``) that Keras only
-    applies when ``training=True`` (``fit``), never in ``predict``/``evaluate``.
+    (``RandomRotation``, ``RandomContrast``) that Keras only applies when
+    ``training=True`` (``fit``), never in ``predict``/``evaluate``. There is no
+    horizontal flip: a chest image has a fixed laterality (the heart is on the
+    patient's left), and a flipped one is not a plausible patient.
 text
     keras-hub ``TokenAndPositionEmbedding`` + ``TransformerEncoder`` + masked
     mean pooling over the non-padding tokens (``text_encoder="transformer"``),
@@ -30,8 +32,15 @@ fused (``ModelConfig.fusion``):
              their logits with learned softmax weights (``"learned"``)
 ============ ==================================================================
 
-followed (except for ``late``) by a small head ``Dropout → Dense → Dense(1, sigmoid)``.
-A model with a single modality is a unimodal baseline: no fusion layer.
+followed (except for ``late``) by a small head ``Dropout → Dense → Dense(1)`` (layer
+``"logit"``) ``→ sigmoid`` (layer ``"probability"``). A model with a single modality is a
+unimodal baseline: no fusion layer.
+
+:func:`build_head` builds the same fusion and head on top of precomputed
+embeddings (inputs ``(batch, embed_dim)`` per modality) with the same layer
+names, and :func:`assemble` puts trained branches and a trained head together
+into one model from raw inputs: that is how chapter 6 trains the second stage
+cheaply (:func:`medkit.train.embed`).
 
 Every model takes a dict of inputs named ``"image"``, ``"text"``, ``"audio"``
 (only those in ``config.modalities``) and outputs one probability per patient.
@@ -40,11 +49,12 @@ Missing modalities
 ------------------
 :func:`predict_missing` predicts as if some modalities were absent, for the
 whole batch: it sets the :class:`ModalityMask`'s ``present`` weights to 0 for
-them, which zeroes their embeddings (for ``late``: drops them from the
-average), predicts, and restores the mask. The input arrays of a missing
-modality are still fed (any content; they are ignored), so the same
-``tf.data`` pipeline works. A model trained with ``modality_dropout > 0`` has
-seen zeroed embeddings during training and degrades more gracefully.
+them and predicts. What "absent" means depends on the fusion: ``average``,
+``sum`` and ``gated`` leave the modality out (mean over the present ones, no
+projection bias, gates renormalised over the present ones), ``late`` leaves it
+out of the average of probabilities, and ``concat`` can only fill its slot with
+zeros. The input arrays of a missing modality are still fed (any content; they
+are ignored), so the same ``tf.data`` pipeline works.
 
 Examples
 --------
@@ -75,8 +85,8 @@ from medkit import fusion as _fusion
 __all__ = [
     "MODALITIES", "FUSIONS", "ModelConfig", "config_from_arrays",
     "ModalityMask", "LateFusion", "PaddingMask", "MaskedMeanPooling", "TimeStatsPooling",
-    "image_branch", "text_branch", "audio_branch", "build_multimodal",
-    "compile_model", "transfer_branch_weights", "model_modalities", "modality_mask", "predict_missing", "grad_cam",
+    "image_branch", "text_branch", "audio_branch", "build_multimodal", "build_head", "assemble",
+    "embedding_model", "forward", "compile_model", "transfer_branch_weights", "model_modalities", "modality_mask", "predict_missing", "grad_cam",
 ]
 
 MODALITIES: tuple[str, ...] = ("image", "text", "audio")
@@ -449,7 +459,7 @@ def image_branch(image: Any, config: ModelConfig) -> Any:
     x = image
     if config.augment:
         # Small, plausible perturbations only; Keras applies them in fit() and skips them in predict().
-        x = layers.RandomFlip("horizontal", seed=config.seed, name="image_flip")(x)
+        # No flip: a mirrored chest puts the heart on the wrong side.
         x = layers.RandomRotation(0.03, fill_mode="constant", seed=config.seed + 1, name="image_rotate")(x)
         x = layers.RandomContrast(0.15, seed=config.seed + 2, name="image_contrast")(x)
     x = layers.Normalization(axis=None, mean=config.image_mean, variance=config.image_std ** 2,
@@ -559,10 +569,54 @@ def build_multimodal(config: ModelConfig) -> keras.Model:
     >>> model.name
     'late'
     """
-    if not isinstance(config, ModelConfig):
-        raise TypeError(f"config must be a ModelConfig; got {type(config).__name__}.")
+    _check_config(config)
     inputs = _inputs(config)
     embeddings = [_BRANCHES[m](inputs[m], config) for m in config.modalities]
+    output = _fusion_head(embeddings, config)
+    return keras.Model(inputs, output, name=_model_name(config))
+
+
+def build_head(config: ModelConfig) -> keras.Model:
+    """The fusion and head of :func:`build_multimodal`, on precomputed branch embeddings.
+
+    Same layers and layer names as in the full model from ``modality_mask``
+    on, so :func:`assemble` can copy the trained head into it.
+
+    Parameters
+    ----------
+    config : ModelConfig
+        The full model's configuration.
+
+    Returns
+    -------
+    keras.Model
+        Inputs: a dict ``{modality: (batch, embed_dim)}``; output ``(batch, 1)``
+        probability.
+
+    Examples
+    --------
+    >>> head = build_head(ModelConfig(fusion="gated", embed_dim=4))
+    >>> x = {m: np.zeros((2, 4), "float32") for m in MODALITIES}
+    >>> head.predict(x, verbose=0).shape
+    (2, 1)
+    """
+    _check_config(config)
+    inputs = {m: keras.Input((config.embed_dim,), name=m) for m in config.modalities}
+    output = _fusion_head([inputs[m] for m in config.modalities], config)
+    return keras.Model(inputs, output, name=_model_name(config) + "_head")
+
+
+def _check_config(config: Any) -> None:
+    if not isinstance(config, ModelConfig):
+        raise TypeError(f"config must be a ModelConfig; got {type(config).__name__}.")
+
+
+def _model_name(config: ModelConfig) -> str:
+    return config.name.replace("+", "_").replace(":", "_")
+
+
+def _fusion_head(embeddings: list[Any], config: ModelConfig) -> Any:
+    """Modality mask, fusion and classification head on the branch embeddings: the probability."""
     mask_layer = ModalityMask(rate=config.modality_dropout, modalities=config.modalities, seed=config.seed + 7,
                               name="modality_mask")
     embeddings, mask = mask_layer(embeddings)
@@ -570,23 +624,93 @@ def build_multimodal(config: ModelConfig) -> keras.Model:
     if len(config.modalities) > 1 and config.fusion == "late":
         logits = [layers.Dense(1, name=f"{m}_logit")(layers.Dropout(config.dropout, name=f"{m}_head_dropout")(e))
                   for m, e in zip(config.modalities, embeddings)]
-        output = LateFusion(config.late_combination, name="probability")([logits, mask])
+        return LateFusion(config.late_combination, name="probability")([logits, mask])
+    if len(config.modalities) == 1:
+        fused = embeddings[0]
     else:
-        if len(config.modalities) == 1:
-            fused = embeddings[0]
-        elif config.fusion == "concat":
-            fused = _fusion.ConcatFusion(name="fusion")(embeddings)
-        elif config.fusion == "average":
-            fused = _fusion.AverageFusion(projection_dim=config.fusion_dim, name="fusion")(embeddings)
-        elif config.fusion == "sum":
-            fused = _fusion.SumFusion(projection_dim=config.fusion_dim, name="fusion")(embeddings)
-        else:
-            fused = _fusion.GatedFusion(projection_dim=config.fusion_dim, name="fusion")(embeddings)
-        x = layers.Dropout(config.dropout, name="head_dropout")(fused)
-        x = layers.Dense(config.embed_dim, activation="relu", name="head_dense")(x)
-        output = layers.Dense(1, activation="sigmoid", name="probability")(x)
-    safe_name = config.name.replace("+", "_").replace(":", "_")
-    return keras.Model(inputs, output, name=safe_name)
+        layer_class = {"concat": _fusion.ConcatFusion, "average": _fusion.AverageFusion,
+                       "sum": _fusion.SumFusion, "gated": _fusion.GatedFusion}[config.fusion]
+        projection = None if config.fusion == "concat" else config.fusion_dim
+        # The mask goes in too, so that an absent modality is left out rather than zero-filled.
+        fused = layer_class(projection_dim=projection, name="fusion")(embeddings, presence=mask)
+    x = layers.Dropout(config.dropout, name="head_dropout")(fused)
+    x = layers.Dense(config.embed_dim, activation="relu", name="head_dense")(x)
+    # The logit is a layer of its own: Grad-CAM differentiates it, not the saturating probability.
+    logit = layers.Dense(1, name="logit")(x)
+    return layers.Activation("sigmoid", name="probability")(logit)
+
+
+def forward(model: keras.Model, inputs: Any, batch_size: int = 256) -> np.ndarray:
+    """The model's outputs on arrays, computed eagerly in batches (inference mode).
+
+    ``model.predict`` compiles a TensorFlow graph for every new model and
+    input shape; for the few hundred patients of a split, tracing that graph
+    costs more than the computation, and TensorFlow warns about the retracing.
+    Calling the model directly does the same arithmetic without a graph.
+
+    Examples
+    --------
+    >>> model = build_multimodal(ModelConfig(modalities=("audio",), audio_shape=(4, 4, 1), embed_dim=2))
+    >>> forward(model, {"audio": np.zeros((3, 4, 4, 1), "float32")}).shape
+    (3, 1)
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
+    first = next(iter(inputs.values())) if isinstance(inputs, Mapping) else inputs
+    n = len(first)
+    if n == 0:
+        raise ValueError("inputs hold no patients.")
+    parts = []
+    for start in range(0, n, batch_size):
+        rows = slice(start, start + batch_size)
+        batch = ({k: np.asarray(v)[rows] for k, v in inputs.items()} if isinstance(inputs, Mapping)
+                 else np.asarray(inputs)[rows])
+        parts.append(np.asarray(model(batch, training=False)))
+    return np.concatenate(parts, axis=0)
+
+
+def embedding_model(model: keras.Model, modality: str) -> keras.Model:
+    """The part of a trained model that maps one modality's input to its embedding ``(batch, embed_dim)``.
+
+    Examples
+    --------
+    >>> model = build_multimodal(ModelConfig(modalities=("audio",), audio_shape=(4, 4, 1), embed_dim=3))
+    >>> embedding_model(model, "audio").output.shape
+    (None, 3)
+    """
+    try:
+        layer = model.get_layer(f"{modality}_embedding")
+        source = model.get_layer(modality)
+    except ValueError as exc:
+        raise ValueError(f"model {model.name!r} has no {modality} branch (modalities "
+                         f"{model_modalities(model)}).") from exc
+    return keras.Model(source.output, layer.output, name=f"{modality}_embedder")
+
+
+def assemble(config: ModelConfig, branches: Mapping[str, keras.Model], head: keras.Model) -> keras.Model:
+    """One model from raw inputs: the trained ``branches`` under the trained ``head`` (:func:`build_head`).
+
+    The result predicts exactly what ``head`` predicts on the branches'
+    embeddings (inference mode), and it is an ordinary model from
+    :func:`build_multimodal`: :func:`predict_missing`, :func:`grad_cam` and
+    saving work on it.
+
+    Examples
+    --------
+    >>> cfg = ModelConfig(modalities=("image", "audio"), image_shape=(8, 8, 1), audio_shape=(4, 4, 1),
+    ...                   embed_dim=4)
+    >>> branches = {m: build_multimodal(cfg.replace(modalities=(m,))) for m in cfg.modalities}
+    >>> full = assemble(cfg, branches, build_head(cfg))
+    >>> sorted(full.input)
+    ['audio', 'image']
+    """
+    model = build_multimodal(config)
+    transfer_branch_weights(model, branches, freeze=False)
+    head_layers = {layer.name: layer for layer in head.layers if layer.weights}
+    for layer in model.layers:
+        if layer.name in head_layers and not layer.name.endswith("_embedding"):
+            layer.set_weights(head_layers[layer.name].get_weights())
+    return model
 
 
 def compile_model(model: keras.Model, config: ModelConfig) -> keras.Model:
@@ -743,7 +867,7 @@ def predict_missing(model: keras.Model, inputs: Any, missing: Sequence[str] = ()
                              "even a missing one (e.g. zeros): its values are ignored.")
         inputs = {m: np.asarray(inputs[m]) for m in names}
         with modality_mask(model, missing):
-            return np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0)).reshape(-1)
+            return forward(model, inputs, batch_size).reshape(-1)
     with modality_mask(model, missing):
         return np.asarray(model.predict(inputs, verbose=0)).reshape(-1)
 
@@ -754,8 +878,9 @@ def predict_missing(model: keras.Model, inputs: Any, missing: Sequence[str] = ()
 def grad_cam(model: keras.Model, inputs: Mapping[str, np.ndarray], layer_name: str = LAST_IMAGE_CONV) -> np.ndarray:
     """Grad-CAM heatmaps ``(N, S, S)`` in [0, 1] for the image branch of a (multimodal) model.
 
-    The gradient of the predicted probability with respect to the feature
-    maps of ``layer_name`` is averaged over space to weight each channel; the
+    The gradient of the predicted logit (the class score before the sigmoid,
+    as in Selvaraju et al.; for late fusion the image's own logit, the only
+    term the image changes) with respect to the feature maps of ``layer_name`` is averaged over space to weight each channel; the
     ReLU of the weighted sum of maps, upsampled to the image size and scaled to
     [0, 1] per image, shows where the image pushed the prediction up. The
     other modalities are fed as given, so the map explains the image's part of
@@ -777,11 +902,14 @@ def grad_cam(model: keras.Model, inputs: Mapping[str, np.ndarray], layer_name: s
         target = model.get_layer(layer_name)
     except ValueError as exc:
         raise ValueError(f"model {model.name!r} has no layer {layer_name!r}.") from exc
-    explainer = keras.Model(model.inputs, [target.output, model.output])
+    # The logit, not the probability: the sigmoid saturates (p = 1 in float32) for the most confident
+    # patients, whose gradient, and so whose map, would be blank (Selvaraju et al. use the class score).
+    logit_layer = "image_logit" if _has_layer(model, "image_logit") else "logit"
+    explainer = keras.Model(model.inputs, [target.output, model.get_layer(logit_layer).output])
     x = {m: tf.convert_to_tensor(np.asarray(inputs[m])) for m in names}
     with tf.GradientTape() as tape:
-        maps, prob = explainer(x, training=False)
-        score = tf.reduce_sum(prob)
+        maps, logit = explainer(x, training=False)
+        score = tf.reduce_sum(logit)
     grads = tape.gradient(score, maps)
     weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
     cam = tf.nn.relu(tf.reduce_sum(weights * maps, axis=-1))[..., None]
@@ -789,3 +917,7 @@ def grad_cam(model: keras.Model, inputs: Mapping[str, np.ndarray], layer_name: s
     cam = tf.image.resize(cam, size).numpy()[..., 0]
     peak = cam.reshape(len(cam), -1).max(axis=1).reshape(-1, 1, 1)
     return np.where(peak > 0, cam / np.maximum(peak, 1e-12), 0.0).astype("float32")
+
+
+def _has_layer(model: keras.Model, name: str) -> bool:
+    return any(layer.name == name for layer in model.layers)

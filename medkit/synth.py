@@ -36,6 +36,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import math
 from pathlib import Path
@@ -77,6 +78,57 @@ def draw_latent(seed: int, index: int) -> dict[str, float]:
     label = int(severity + rng.normal(0.0, LABEL_NOISE) > LABEL_THRESHOLD)
     views = {m: float(severity + rng.normal(0.0, sd)) for m, sd in MODALITY_NOISE.items()}
     return {"severity": severity, "label": label, **views}
+
+
+@functools.lru_cache(maxsize=4)
+def _latent_table(seed: int, n: int) -> dict[str, np.ndarray]:
+    latents = [draw_latent(seed, i) for i in range(n)]
+    return {key: np.array([p[key] for p in latents]) for key in latents[0]}
+
+
+def bayes_auroc(modalities: "tuple[str, ...] | list[str]" = ("image", "text", "audio"), n: int = 20000,
+                seed: int = 12345) -> float:
+    """The best AUROC any model can reach from ``modalities``: the cohort's Bayes ceiling (chapter 6).
+
+    Every file of a modality is drawn from that modality's noisy view
+    ``s + N(0, MODALITY_NOISE[m])`` of the severity alone, so no model of the
+    files can know more than the views. Given the views, the probability of the
+    label rises with the posterior mean of the severity, which is proportional
+    to ``sum_m view_m / MODALITY_NOISE[m]**2``; the AUROC of that score is the
+    ceiling. It is estimated on ``n`` patients drawn with :func:`draw_latent`
+    itself (Monte-Carlo standard error about 0.003 for ``n = 20000``); ``seed``
+    is kept apart from the bundled cohort's.
+
+    Parameters
+    ----------
+    modalities : sequence of str
+        Subset of ``("image", "text", "audio")``.
+    n : int
+        Simulated patients.
+    seed : int
+        Seed of the simulation.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> round(bayes_auroc(("text",), n=4000), 2)
+    0.81
+    """
+    unknown = [m for m in modalities if m not in MODALITY_NOISE]
+    if not modalities or unknown:
+        raise ValueError(f"modalities {list(modalities)}: choose one or more of {list(MODALITY_NOISE)}.")
+    if n < 100:
+        raise ValueError(f"n={n} patients is too few for a Monte-Carlo AUROC; use at least 100.")
+    table = _latent_table(seed, n)
+    labels = table["label"]
+    score = sum(table[m] / MODALITY_NOISE[m] ** 2 for m in modalities)
+    ranks = np.argsort(np.argsort(score)) + 1.0  # continuous scores: no ties
+    n_pos = int(labels.sum())
+    n_neg = labels.size - n_pos
+    return float((ranks[labels == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 # ------------------------------------------------------------------ image
@@ -190,10 +242,11 @@ def write_note(view: float, rng: np.random.Generator) -> str:
         complaint = str(rng.choice(_COMPLAINTS_SEVERITY))
     else:
         complaint = str(rng.choice(_COMPLAINTS_NEUTRAL))
+    span = f"{days} day" if days == 1 else f"{days} days"
     opening = str(rng.choice([
-        f"{age}-year-old {sex} presenting with {complaint} for {days} days.",
-        f"{age} y/o {sex}, {days} days of {complaint}.",
-        f"Seen today: {age}-year-old {sex} with {complaint} since {days} days.",
+        f"{age}-year-old {sex} presenting with {complaint} for {span}.",
+        f"{age} y/o {sex}, {span} of {complaint}.",
+        f"Seen today: {age}-year-old {sex} with {complaint} that started {span} ago.",
     ]))
     temperature = 37.0 + 0.45 * view + rng.normal(0, 0.5)
     spo2 = int(np.clip(round(96.5 - 1.3 * view + rng.normal(0, 1.6)), 82, 100))

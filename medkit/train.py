@@ -34,6 +34,7 @@ Examples
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import time
@@ -44,10 +45,12 @@ import numpy as np
 import pandas as pd
 
 from medkit import metrics as _metrics
-from medkit.models import ModelConfig, build_multimodal, compile_model, model_modalities, transfer_branch_weights
+from medkit.models import (ModelConfig, build_head, build_multimodal, compile_model, embedding_model, forward,
+                           model_modalities, transfer_branch_weights)
 
 __all__ = [
-    "set_seed", "get_strategy", "class_weights", "make_tf_dataset", "TrainResult", "fit", "predict",
+    "set_seed", "get_strategy", "class_weights", "make_tf_dataset", "TrainResult", "ModelPool", "fit",
+    "embed", "predict",
     "choose_threshold", "evaluate", "evaluate_probabilities", "METRIC_NAMES",
 ]
 
@@ -234,16 +237,79 @@ class TrainResult:
     samples_per_s: float
     strategy: str = "default"
     extra: dict[str, Any] = field(default_factory=dict)
+    weights: list[Any] | None = None
 
     @property
     def name(self) -> str:
         return self.config.name
 
+    @property
+    def n_trainable(self) -> int:
+        """Number of trainable parameters (the frozen branches of a two-stage model do not count)."""
+        return int(sum(np.prod(w.shape) for w in self.model.trainable_weights))
+
+    def restored_model(self) -> Any:
+        """A new model holding this run's trained weights (a pooled ``model`` may since hold another run's)."""
+        if self.weights is None:
+            raise ValueError(f"run {self.name!r} kept no weights.")
+        model = build_head(self.config) if self.extra.get("head_only") else build_multimodal(self.config)
+        model.set_weights(self.weights)
+        return model
+
+
+class ModelPool:
+    """Compiled models kept for reuse, so that training on several seeds traces each graph once.
+
+    Building a Keras model is cheap; its first training step is not: TensorFlow
+    traces the training, validation and prediction graphs, which for the
+    capstone's models takes longer than the training itself (the profile in
+    chapter 6's benchmark). :func:`fit` with ``pool=`` asks the pool for a
+    compiled model of the same architecture, then gives it the *fresh*
+    initial state a new model built under the new seed would have (every
+    variable, including the random-number generators of dropout and
+    augmentation, and a zeroed optimizer state), and trains it. The numbers
+    are those of a fresh model; only the tracing is saved.
+
+    A pooled model is overwritten by the next :func:`fit` of the same
+    architecture: take its predictions first, or keep ``TrainResult.weights``.
+
+    Examples
+    --------
+    >>> pool = ModelPool()
+    >>> len(pool)
+    0
+    """
+
+    def __init__(self) -> None:
+        self._models: dict[str, Any] = {}
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def take(self, key: str, fresh: Any, config: ModelConfig) -> Any:
+        """The compiled model for ``key``, reset to the state of ``fresh`` (an uncompiled new model)."""
+        model = self._models.get(key)
+        if model is None:
+            self._models[key] = model = compile_model(fresh, config)
+            return model
+        # Paths differ (Keras numbers its random generators), so match by order and shape.
+        if [tuple(v.shape) for v in model.variables] != [tuple(v.shape) for v in fresh.variables]:
+            raise ValueError(f"pooled model {key!r} and the new model have different variables.")
+        for target, source in zip(model.variables, fresh.variables):
+            target.assign(source)
+        for variable in model.optimizer.variables:
+            if variable.path.endswith("learning_rate"):
+                variable.assign(config.learning_rate)
+            else:
+                variable.assign(np.zeros(variable.shape, dtype=variable.dtype))
+        return model
+
 
 def fit(config: ModelConfig, train: Mapping[str, Any], val: Mapping[str, Any], *, epochs: int = 20,
         batch_size: int = 32, seed: int = 0, patience: int = 5, class_weight: str | dict | None = "balanced",
         strategy: str | Any = "default", deterministic: bool = True, verbose: int = 1,
-        init_from: Mapping[str, Any] | None = None, freeze_branches: bool = True) -> TrainResult:
+        init_from: Mapping[str, Any] | None = None, freeze_branches: bool = True,
+        pool: ModelPool | None = None, head_only: bool = False, min_epochs: int = 0) -> TrainResult:
     """Build, compile and train one model; early stopping on validation AUROC (best weights restored).
 
     Parameters
@@ -275,6 +341,17 @@ def fit(config: ModelConfig, train: Mapping[str, Any], val: Mapping[str, Any], *
     freeze_branches : bool
         With ``init_from``, keep the copied branches frozen (train only the
         fusion and the head).
+    pool : ModelPool, optional
+        Reuse a compiled model of the same architecture (traced once) instead
+        of building a new one; the result is the same as with a new model.
+    min_epochs : int
+        Early stopping ignores the first ``min_epochs`` epochs (Keras's
+        ``start_from_epoch``): a small branch whose validation AUROC is high by
+        chance after one epoch would otherwise keep those barely trained weights.
+    head_only : bool
+        Train only the fusion and head (:func:`medkit.models.build_head`) on
+        precomputed embeddings: ``train`` and ``val`` hold ``{modality:
+        (N, embed_dim)}`` from :func:`embed` instead of raw inputs.
 
     Returns
     -------
@@ -288,13 +365,21 @@ def fit(config: ModelConfig, train: Mapping[str, Any], val: Mapping[str, Any], *
         raise ValueError(f"epochs must be >= 1; got {epochs}.")
     y_train = _labels(train, "train")
     _labels(val, "val")
+    if head_only and init_from:
+        raise ValueError("head_only trains on precomputed embeddings: there are no branches to init_from.")
     set_seed(seed, deterministic=deterministic)
     strat = get_strategy(strategy)
     with strat.scope():
-        model = build_multimodal(config)
+        model = build_head(config) if head_only else build_multimodal(config)
         if init_from:
             transfer_branch_weights(model, init_from, freeze=freeze_branches)
-        model = compile_model(model, config)
+        if pool is None:
+            model = compile_model(model, config)
+        else:
+            frozen = sorted(layer.name for layer in model.layers if not layer.trainable)
+            key = repr((dataclasses.replace(config, seed=0), head_only, frozen,
+                        strategy if isinstance(strategy, str) else id(strat)))
+            model = pool.take(key, model, config)
     modalities = list(config.modalities)
     train_ds = make_tf_dataset(train, modalities, batch_size, shuffle=True, seed=seed, repeat=True)
     steps_per_epoch = -(-len(y_train) // batch_size)
@@ -303,7 +388,7 @@ def fit(config: ModelConfig, train: Mapping[str, Any], val: Mapping[str, Any], *
         class_weight = class_weights(y_train)
 
     stopper = keras.callbacks.EarlyStopping(monitor="val_auroc", mode="max", patience=patience,
-                                            restore_best_weights=True)
+                                            restore_best_weights=True, start_from_epoch=min_epochs)
     callbacks: list[Any] = [stopper]
     if verbose >= 2:
         callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: print(
@@ -317,15 +402,64 @@ def fit(config: ModelConfig, train: Mapping[str, Any], val: Mapping[str, Any], *
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     epochs_run = len(hist["loss"])
     val_auc = hist["val_auroc"]
-    best = int(np.argmax(val_auc))  # the epoch EarlyStopping restored (first maximum)
+    # the epoch EarlyStopping restored: the first maximum from min_epochs on (or the last epoch,
+    # if training ended before min_epochs)
+    best = (min_epochs + int(np.argmax(val_auc[min_epochs:]))) if len(val_auc) > min_epochs else len(val_auc) - 1
     result = TrainResult(model=model, config=config, history=hist, best_epoch=best + 1,
                          best_val_auroc=float(val_auc[best]), seconds=seconds,
                          samples_per_s=len(y_train) * epochs_run / max(seconds, 1e-9),
-                         strategy=strategy if isinstance(strategy, str) else type(strat).__name__)
+                         strategy=strategy if isinstance(strategy, str) else type(strat).__name__,
+                         weights=model.get_weights(), extra={"head_only": head_only})
     if verbose >= 1:
         print(f"{config.name:>14}: {epochs_run:3d} epochs, best {best + 1:3d}  val AUROC {val_auc[best]:.3f}  "
               f"({seconds:.1f} s, {result.samples_per_s:.0f} samples/s)", flush=True)
     return result
+
+
+_EMBEDDERS: dict[tuple[Any, str], Any] = {}
+
+
+def embed(branches: Mapping[str, Any], data: Mapping[str, Any], batch_size: int = 256) -> dict[str, np.ndarray]:
+    """Each trained branch's embedding of one split, plus its labels: the input of a head-only :func:`fit`.
+
+    The embeddings are computed in inference mode (no dropout, no augmentation),
+    once; training the fusion head on them instead of on the raw inputs
+    through frozen branches gives up the branches' dropout and the image
+    augmentation during the second stage, and saves recomputing the branches
+    at every step (chapter 6 measures both).
+
+    Parameters
+    ----------
+    branches : mapping of str to keras.Model
+        ``{"image": image_model, ...}``: trained unimodal models.
+    data : mapping
+        Arrays of one split (``features.split("val")``).
+
+    Returns
+    -------
+    dict
+        ``{modality: (N, embed_dim) float32, "label": (N,)}``.
+
+    Examples
+    --------
+    >>> from medkit.models import build_multimodal
+    >>> branch = build_multimodal(ModelConfig(modalities=("audio",), audio_shape=(4, 4, 1), embed_dim=3))
+    >>> out = embed({"audio": branch}, {"audio": np.ones((5, 4, 4, 1), "float32"), "label": np.ones(5)})
+    >>> out["audio"].shape, out["label"].shape
+    ((5, 3), (5,))
+    """
+    out: dict[str, np.ndarray] = {}
+    for modality, model in branches.items():
+        if modality not in data:
+            raise ValueError(f"data lacks {modality!r}; it has {sorted(data)}.")
+        key = (model, modality)
+        if key not in _EMBEDDERS:  # a pooled branch keeps its embedder, and so its traced graph
+            _EMBEDDERS[key] = embedding_model(model, modality)
+        embedder = _EMBEDDERS[key]
+        out[modality] = np.asarray(forward(embedder, np.asarray(data[modality]), batch_size), dtype="float32")
+    if "label" in data:
+        out["label"] = np.asarray(data["label"])
+    return out
 
 
 def predict(model: Any, data: Mapping[str, Any], batch_size: int = 256) -> np.ndarray:
@@ -335,7 +469,7 @@ def predict(model: Any, data: Mapping[str, Any], batch_size: int = 256) -> np.nd
     if absent:
         raise ValueError(f"data lacks {absent}, which model {model.name!r} needs; it has {sorted(data)}.")
     x = {m: np.asarray(data[m]) for m in modalities}
-    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype="float64").reshape(-1)
+    return np.asarray(forward(model, x, batch_size), dtype="float64").reshape(-1)
 
 
 def choose_threshold(y_val: Sequence[int] | np.ndarray, p_val: Sequence[float] | np.ndarray,

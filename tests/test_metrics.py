@@ -196,7 +196,8 @@ def test_bootstrap_is_seeded_and_brackets_the_estimate():
     assert a.low <= a.estimate <= a.high
     assert a.estimate == pytest.approx(sk.roc_auc_score(y, s))
     assert a.n_valid == 300
-    est, low, high, n_valid = a  # unpacks as a tuple
+    est, low, high, n_valid, alpha = a  # unpacks as a tuple
+    assert alpha == 0.05
     assert low < high
 
 
@@ -256,3 +257,74 @@ def test_validation_errors(call, match):
 def test_accepts_booleans_and_column_vectors():
     assert metrics.accuracy(np.array([True, False]), np.array([[1], [0]])) == 1.0
     assert metrics.roc_auc(np.array([[0], [1]]), np.array([[0.2], [0.8]])) == 1.0
+
+
+def test_paired_bootstrap_matches_bootstrap_ci_and_sklearn():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 60)
+    a = y + rng.normal(0, 1.0, (3, 60))  # three "seeds"
+    b = y + rng.normal(0, 1.5, 60)
+    est, boot = metrics.paired_bootstrap(metrics.roc_auc, y, {"a": a, "b": b}, n_boot=200, seed=4)
+    assert est["a"] == pytest.approx(np.mean([sk.roc_auc_score(y, row) for row in a]))
+    assert est["b"] == pytest.approx(sk.roc_auc_score(y, b))
+    # one model, one seed: the same resamples as bootstrap_ci, hence the same interval
+    ci = metrics.bootstrap_ci(metrics.roc_auc, y, b, n_boot=200, seed=4)
+    assert tuple(metrics.percentile_ci(boot["b"], est["b"]))[:3] == pytest.approx(tuple(ci)[:3])
+    # paired: the difference's samples are resample-by-resample differences
+    first = np.random.default_rng(4).integers(0, 60, size=(200, 60))[0]
+    assert boot["a"][0] - boot["b"][0] == pytest.approx(
+        np.mean([sk.roc_auc_score(y[first], row[first]) for row in a]) - sk.roc_auc_score(y[first], b[first]))
+
+
+def test_paired_interval_is_narrower_than_the_separate_ones_for_correlated_models():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 80)
+    shared = y + rng.normal(0, 1.0, 80)
+    a, b = shared + rng.normal(0, 0.2, 80), shared + rng.normal(0, 0.2, 80)
+    est, boot = metrics.paired_bootstrap(metrics.roc_auc, y, {"a": a, "b": b}, n_boot=300)
+    diff = metrics.percentile_ci(boot["a"] - boot["b"], est["a"] - est["b"])
+    single = metrics.percentile_ci(boot["a"], est["a"])
+    assert (diff.high - diff.low) < 0.5 * (single.high - single.low)
+
+
+def test_bootstrap_ci_label_follows_alpha():
+    y = np.array([0, 1] * 20)
+    s = np.linspace(0, 1, 40)
+    assert "90% CI" in str(metrics.bootstrap_ci(metrics.roc_auc, y, s, n_boot=50, alpha=0.1))
+    with pytest.raises(ValueError, match="shape"):
+        metrics.paired_bootstrap(metrics.roc_auc, y, {"a": s[:10]})
+
+# ---------------------------------------------------------------- proportion_ci against scipy.stats.binomtest
+@EXAMPLES
+@given(n=st.integers(1, 400), frac=st.floats(0, 1), level=st.sampled_from([0.8, 0.9, 0.95, 0.99]))
+def test_proportion_ci_matches_scipy_binomtest(n, frac, level):
+    from scipy.stats import binomtest
+
+    k = int(round(frac * n))
+    for method, scipy_method in (("wilson", "wilson"), ("clopper-pearson", "exact"), ("exact", "exact")):
+        got = metrics.proportion_ci(k, n, method=method, alpha=1 - level)
+        want = binomtest(k, n).proportion_ci(confidence_level=level, method=scipy_method)
+        assert got.estimate == pytest.approx(k / n)
+        assert got.low == pytest.approx(want.low, abs=1e-9)
+        assert got.high == pytest.approx(want.high, abs=1e-9)
+        assert 0.0 <= got.low <= got.estimate <= got.high <= 1.0
+
+
+def test_proportion_ci_the_issue_example_and_the_ends():
+    exact = metrics.proportion_ci(18, 19, method="clopper-pearson")
+    assert (round(exact.low, 3), round(exact.high, 3)) == (0.740, 0.999)
+    assert metrics.proportion_ci(0, 7, method="exact").low == 0.0
+    assert metrics.proportion_ci(7, 7, method="exact").high == 1.0
+    # the exact interval is never narrower than Wilson's at the ends, and Wilson is never degenerate
+    for k, n in ((0, 7), (7, 7), (1, 30)):
+        w, e = metrics.proportion_ci(k, n), metrics.proportion_ci(k, n, method="exact")
+        assert w.high - w.low > 0 and e.high - e.low >= w.high - w.low - 1e-12
+
+
+@pytest.mark.parametrize("k, n, method, alpha, match", [
+    (3, 0, "wilson", 0.05, "n >= 1"), (5, 4, "wilson", 0.05, "0 <= k <= n"), (-1, 4, "wilson", 0.05, "0 <= k"),
+    (2.5, 4, "wilson", 0.05, "integers"), (1, 4, "wald", 0.05, "method"), (1, 4, "wilson", 1.5, "alpha"),
+])
+def test_proportion_ci_rejects_bad_arguments(k, n, method, alpha, match):
+    with pytest.raises(ValueError, match=match):
+        metrics.proportion_ci(k, n, method=method, alpha=alpha)

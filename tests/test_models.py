@@ -167,6 +167,92 @@ def test_grad_cam_heatmaps_are_image_sized_and_scaled():
         grad_cam(build_multimodal(ModelConfig(modalities=("audio",), **SHAPES)), batch(3))
 
 
+def _grad_cam_by_finite_differences(model, image, layer="image_conv3", eps=1e-3):
+    """Grad-CAM from a central-difference gradient of the logit (an oracle independent of GradientTape)."""
+    import tensorflow as tf
+
+    conv = model.get_layer(layer)
+    maps = keras.Model(model.inputs, conv.output)({"image": image}, training=False).numpy()[0]
+    after = keras.Model(conv.output, model.get_layer("logit").output)
+    steps = np.eye(maps.size, dtype=np.float32).reshape(-1, *maps.shape) * eps  # one entry moved per row
+    up = after(maps[None] + steps, training=False).numpy().astype(np.float64)
+    down = after(maps[None] - steps, training=False).numpy().astype(np.float64)
+    grads = ((up - down) / (2 * eps)).reshape(maps.shape)
+    weights = grads.mean(axis=(0, 1))
+    cam = np.maximum((maps * weights).sum(axis=-1), 0)[None, ..., None].astype("float32")
+    cam = tf.image.resize(cam, image.shape[1:3]).numpy()[0, ..., 0]
+    return cam / cam.max()
+
+
+def test_grad_cam_matches_a_finite_difference_gradient_of_the_logit():
+    keras.utils.set_random_seed(1)
+    model = build_multimodal(ModelConfig(modalities=("image",), augment=False, **SHAPES))
+    image = batch(1, seed=3)["image"]
+    cam = grad_cam(model, {"image": image})[0]
+    oracle = _grad_cam_by_finite_differences(model, image)
+    assert cam.max() == pytest.approx(1.0)  # a real map, not a blank one
+    np.testing.assert_allclose(cam, oracle, atol=2e-3)
+
+
+def test_grad_cam_is_not_blank_when_the_probability_saturates():
+    model = build_multimodal(ModelConfig(modalities=("image",), augment=False, **SHAPES))
+    kernel, bias = model.get_layer("logit").get_weights()
+    model.get_layer("logit").set_weights([kernel, bias + 100.0])  # p = 1.0 exactly in float32
+    x = {"image": batch(2)["image"]}
+    assert np.all(model.predict(x, verbose=0) == 1.0)
+    cam = grad_cam(model, x)
+    assert np.all(cam.reshape(2, -1).max(axis=1) == pytest.approx(1.0))
+
+
+@pytest.mark.parametrize("fusion", ["average", "sum", "gated"])
+def test_a_missing_modality_is_left_out_not_zero_filled(fusion):
+    """The fused vector without a modality equals the fusion of the others (oracle: the fusion layer alone)."""
+    from medkit import fusion as fusion_layers
+
+    layer_class = {"average": fusion_layers.AverageFusion, "sum": fusion_layers.SumFusion,
+                   "gated": fusion_layers.GatedFusion}[fusion]
+    rng = np.random.default_rng(0)
+    x = [rng.normal(size=(4, 5)).astype("float32") for _ in range(3)]
+    layer = layer_class(projection_dim=3, return_gates=True) if fusion == "gated" else layer_class(projection_dim=3)
+    out = layer(x, presence=np.array([[1, 0, 1]] * 4, "float32"))
+    fused = np.asarray(out[0] if fusion == "gated" else out)
+    projected = [np.asarray(p(xi)) for p, xi in zip(layer.projections, x)]
+    if fusion == "average":
+        expected = (projected[0] + projected[2]) / 2
+    elif fusion == "sum":
+        expected = projected[0] + projected[2]
+    else:
+        gates = np.asarray(out[1])
+        np.testing.assert_allclose(gates[:, 1], 0.0, atol=1e-7)
+        np.testing.assert_allclose(gates.sum(axis=1), 1.0, rtol=1e-6)
+        logits = np.asarray(layer.gate(np.concatenate(x, axis=-1)))[:, [0, 2]]
+        w = np.exp(logits - logits.max(axis=1, keepdims=True))
+        w /= w.sum(axis=1, keepdims=True)
+        expected = w[:, :1] * projected[0] + w[:, 1:] * projected[2]
+    np.testing.assert_allclose(fused, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_assemble_predicts_what_the_head_predicts_on_the_embeddings(fusion):
+    from medkit.models import assemble, build_head, embedding_model
+
+    cfg = ModelConfig(fusion=fusion, augment=False, **SHAPES)
+    branches = {m: build_multimodal(cfg.replace(modalities=(m,), seed=i)) for i, m in enumerate(MODALITIES)}
+    head = build_head(cfg.replace(seed=7))
+    x = batch(6)
+    emb = {m: np.asarray(embedding_model(branches[m], m)(x[m], training=False)) for m in MODALITIES}
+    full = assemble(cfg, branches, head)
+    np.testing.assert_allclose(full.predict(x, verbose=0), head.predict(emb, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(predict_missing(full, x, ["text"]), predict_missing(head, emb, ["text"]),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_no_horizontal_flip_among_the_image_augmentations():
+    model = build_multimodal(ModelConfig(modalities=("image",), **SHAPES))
+    kinds = {type(layer).__name__ for layer in model.layers}
+    assert "RandomFlip" not in kinds and "RandomRotation" in kinds
+
+
 def test_transfer_branch_weights_copies_and_freezes_the_branches():
     from medkit.models import transfer_branch_weights
 

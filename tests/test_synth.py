@@ -83,3 +83,33 @@ def test_images_and_sounds_have_the_documented_format(repo_root: Path) -> None:
     info = sf.info(str(repo_root / "data_samples" / "snd" / "P0001.wav"))
     assert info.samplerate == 8000 and info.subtype == "PCM_16" and info.channels == 1
     assert 2.0 <= info.duration <= 3.2
+
+
+def _bayes_auroc_by_integration(modalities) -> float:
+    """The ceiling from the data card's Gaussian model by numerical integration (no simulation).
+
+    With weights w_m = 1 / sigma_m^2 the Bayes score is T = W s + e, W = sum w_m, Var(e) = sum w_m.
+    AUROC = P(T1 > T0 | y1 = 1, y0 = 0) = E[Phi(W (s1 - s0) / sqrt(2 Var(e)))] over s1 | y = 1 and s0 | y = 0.
+    """
+    from scipy import stats
+
+    w = np.array([1 / synth.MODALITY_NOISE[m] ** 2 for m in modalities])
+    big_w, noise_sd = w.sum(), np.sqrt((w ** 2 * np.array([synth.MODALITY_NOISE[m] ** 2 for m in modalities])).sum())
+    s = np.linspace(-7, 7, 1401)
+    p_pos = stats.norm.cdf((s - synth.LABEL_THRESHOLD) / synth.LABEL_NOISE)
+    f1 = stats.norm.pdf(s) * p_pos
+    f0 = stats.norm.pdf(s) * (1 - p_pos)
+    f1, f0 = f1 / f1.sum(), f0 / f0.sum()
+    pair = stats.norm.cdf(big_w * (s[:, None] - s[None, :]) / (np.sqrt(2) * noise_sd))
+    return float(f1 @ pair @ f0)
+
+
+@pytest.mark.parametrize("modalities", [("image",), ("text",), ("audio",), ("image", "text", "audio")])
+def test_bayes_ceiling_matches_the_closed_form(modalities) -> None:
+    simulated = synth.bayes_auroc(modalities)
+    assert simulated == pytest.approx(_bayes_auroc_by_integration(modalities), abs=0.008)  # MC s.e. about 0.003
+
+
+def test_bayes_ceiling_rejects_unknown_modalities() -> None:
+    with pytest.raises(ValueError, match="choose one or more"):
+        synth.bayes_auroc(("smell",))

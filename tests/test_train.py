@@ -156,3 +156,47 @@ def test_two_stage_training_keeps_the_frozen_branches():
     for a, b in zip(fused.model.get_layer("audio_conv1").get_weights(), before):
         np.testing.assert_array_equal(a, b)
     assert fused.model.get_layer("image_conv1").trainable  # branches without a source still train
+
+
+def test_a_pooled_model_trains_exactly_like_a_new_one():
+    """ModelPool only saves tracing: seed 1 after seed 0 on a reused model equals seed 1 on a new model."""
+    from medkit.train import ModelPool
+
+    cfg = ModelConfig(modalities=("audio", "text"), fusion="gated", **TINY)
+    train, val = easy_split(48, 0), easy_split(24, 1)
+    pool = ModelPool()
+    fit(cfg, train, val, epochs=2, batch_size=16, seed=0, pool=pool, verbose=0)
+    reused = fit(cfg, train, val, epochs=2, batch_size=16, seed=1, pool=pool, verbose=0)
+    fresh = fit(cfg, train, val, epochs=2, batch_size=16, seed=1, verbose=0)
+    assert len(pool) == 1
+    assert reused.history == fresh.history
+    for a, b in zip(reused.model.get_weights(), fresh.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_head_only_training_and_restored_models():
+    from medkit.models import assemble
+    from medkit.train import embed
+
+    cfg = ModelConfig(fusion="average", **TINY)
+    train, val = easy_split(48, 0), easy_split(24, 1)
+    branches = {m: fit(cfg.replace(modalities=(m,)), train, val, epochs=1, batch_size=16, seed=0, verbose=0)
+                for m in ("image", "text", "audio")}
+    emb = {k: embed({m: r.model for m, r in branches.items()}, d) for k, d in (("train", train), ("val", val))}
+    assert emb["train"]["image"].shape == (48, 8)
+    head = fit(cfg, emb["train"], emb["val"], epochs=2, batch_size=16, seed=0, head_only=True, verbose=0)
+    assert head.n_trainable < sum(r.n_trainable for r in branches.values())
+    restored = head.restored_model()
+    np.testing.assert_allclose(predict(restored, emb["val"]), predict(head.model, emb["val"]), rtol=1e-6)
+    full = assemble(cfg, {m: r.model for m, r in branches.items()}, restored)
+    np.testing.assert_allclose(predict(full, val), predict(head.model, emb["val"]), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="head_only"):
+        fit(cfg, emb["train"], emb["val"], epochs=1, head_only=True, init_from={"image": branches["image"].model})
+
+
+def test_min_epochs_keeps_early_stopping_from_choosing_an_early_epoch():
+    cfg = ModelConfig(modalities=("audio",), **TINY)
+    train, val = easy_split(48, 0), easy_split(24, 1)
+    result = fit(cfg, train, val, epochs=6, batch_size=16, seed=0, patience=1, min_epochs=4, verbose=0)
+    assert result.best_epoch >= 5  # 1-based: epochs before the fifth are never kept
+    assert len(result.history["loss"]) >= 5

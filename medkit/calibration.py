@@ -1,0 +1,265 @@
+"""``python -m medkit repro --calibrate``: measure how much trained values move, and derive their tolerances.
+
+A trained model's metrics are bit-identical on one machine (seeds and
+deterministic ops), but another machine's floating-point kernels change the
+last bits, and training amplifies them: a chaotic optimisation turns them
+into a different model. A reproducibility check therefore needs the spread
+of each trained value, measured, not guessed. Calibration re-executes every
+notebook with trained values (kind ``"trained"`` in the reference) under
+
+* the kernel variants one machine offers: oneDNN on and off
+  (``TF_ENABLE_ONEDNN_OPTS``) and 1 or 2 intra-op threads
+  (``TF_NUM_INTRAOP_THREADS``), stand-ins for other CPUs;
+* several seed bases (the notebook's ``seed`` parameter shifted by 100):
+  other seeds are what a change of kernels amounts to after a few epochs,
+
+and records every run's values next to the reference, in
+``reproducibility/expected.json``. The rule that turns runs into a tolerance
+(:func:`derive`):
+
+* a number: the check compares the new value with the mean of the runs and
+  allows ``max(q * sd * sqrt(1 + 1/n), FLOOR)``, where ``sd`` is the runs'
+  standard deviation, ``n`` their number and ``q`` the Student-t quantile
+  ``t(n - 1)`` at ``1 - ALPHA / (2 m)``, ``m`` being the number of calibrated
+  numbers of the notebook: a prediction interval for one new run, with a
+  Bonferroni correction so that the whole notebook raises a false alarm with
+  probability at most ``ALPHA``;
+* a choice (a string or boolean, such as the chosen fusion): the outcomes the
+  runs produced (and the reference's) are allowed, any other is a drift.
+
+:func:`false_alarms` re-checks each calibration run against the tolerances
+derived from the others (leave one out), and :func:`detectable_change` says
+the smallest change of a value that the check flags.
+
+Examples
+--------
+>>> entry = derive_entry({"value": 0.9, "tol": 0.05, "kind": "trained"}, [0.90, 0.91, 0.89, 0.905], m=1)
+>>> entry["calibration"]["n"], round(entry["tol"], 4)
+(4, 0.0373)
+>>> derive_entry({"value": "late", "tol": 0.0, "kind": "trained"}, ["late", "concat"], m=1)["calibration"]
+{'allowed': ['concat', 'late'], 'n': 2}
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ALPHA = 0.05  # family-wise false-alarm rate per notebook
+FLOOR = 0.002  # the smallest tolerance of a calibrated number
+SEED_STEP = 100  # seed bases: seed, seed + 100, ...
+
+#: Kernel variants: name -> environment. The first is the default set-up.
+VARIANTS: dict[str, dict[str, str]] = {
+    "oneDNN on, 2 threads": {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_NUM_INTRAOP_THREADS": "2", "OMP_NUM_THREADS": "2"},
+    "oneDNN off, 2 threads": {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_NUM_INTRAOP_THREADS": "2", "OMP_NUM_THREADS": "2"},
+    "oneDNN on, 1 thread": {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_NUM_INTRAOP_THREADS": "1", "OMP_NUM_THREADS": "1"},
+    "oneDNN off, 1 thread": {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_NUM_INTRAOP_THREADS": "1", "OMP_NUM_THREADS": "1"},
+}
+
+RULE = (f"mean of the runs ± max(q·sd·√(1+1/n), {FLOOR}), q = Student-t quantile at "
+        f"1 − {ALPHA}/(2m) for m calibrated numbers")
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def t_quantile(p: float, df: int) -> float:
+    """The Student-t quantile (scipy)."""
+    from scipy import stats
+
+    return float(stats.t.ppf(p, df))
+
+
+def derive_entry(entry: dict[str, Any], runs: list[Any], m: int) -> dict[str, Any]:
+    """A reference entry with its calibration (``runs`` are the calibration runs' values of it).
+
+    Parameters
+    ----------
+    entry : dict
+        The value's reference entry (``value``, ``tol``, ``kind``, ...).
+    runs : list
+        Its value in each calibration run (numbers, or strings/booleans for a choice).
+    m : int
+        Number of calibrated numbers in the notebook (the Bonferroni factor).
+
+    Returns
+    -------
+    dict
+        A copy with ``tol`` derived and ``calibration`` holding the spread.
+    """
+    new = dict(entry)
+    if not runs:
+        raise ValueError("no calibration runs for this value.")
+    if all(_is_number(r) for r in runs) and _is_number(entry.get("value")):
+        values = [float(r) for r in runs]
+        n = len(values)
+        if n < 3:
+            raise ValueError(f"{n} run(s): a spread needs at least 3 calibration runs.")
+        sd = statistics.stdev(values)
+        q = t_quantile(1 - ALPHA / (2 * max(m, 1)), n - 1)
+        tol = max(q * sd * math.sqrt(1 + 1 / n), FLOOR)
+        new["tol"] = tol
+        new["calibration"] = {"center": statistics.fmean(values), "sd": sd, "min": min(values),
+                              "max": max(values), "n": n, "q": q, "rule": RULE, "runs": values}
+        return new
+    outcomes = sorted({json.dumps(r) for r in runs} | {json.dumps(entry.get("value"))})
+    new["tol"] = 0.0
+    new["calibration"] = {"allowed": [json.loads(o) for o in outcomes], "n": len(runs)}
+    return new
+
+
+def derive(values: dict[str, dict[str, Any]], runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Calibrate every ``"trained"`` entry of one notebook's ``values`` from the runs' glued values."""
+    trained = [n for n, e in values.items() if e.get("kind") == "trained"]
+    missing = [(i, n) for i, r in enumerate(runs) for n in trained if n not in r]
+    if missing:
+        i, name = missing[0]
+        raise ValueError(f"calibration run {i} did not glue {name!r}: every run must glue every trained value.")
+    m = sum(_is_number(values[n]["value"]) for n in trained)
+    out = dict(values)
+    for name in trained:
+        # A value that belongs to a choice (``depends_on``) is measured on the runs that made the
+        # reference's choice, since it is only compared when that choice is made again.
+        deps = values[name].get("depends_on") or []
+        deps = [deps] if isinstance(deps, str) else deps
+        same = [r for r in runs if all(r.get(d) == values[d]["value"] for d in deps if d in values)]
+        out[name] = derive_entry(values[name], [r[name] for r in (same if len(same) >= 3 else runs)], m)
+    return out
+
+
+def detectable_change(entry: dict[str, Any]) -> tuple[float, float] | None:
+    """Smallest change from the calibration mean flagged half of the time, and 80% of the time."""
+    cal = entry.get("calibration") or {}
+    if "center" not in cal:
+        return None
+    return entry["tol"], entry["tol"] + 0.8416 * cal["sd"] * math.sqrt(1 + 1 / cal["n"])
+
+
+def false_alarms(values: dict[str, dict[str, Any]]) -> tuple[int, int, dict[str, int]]:
+    """Leave-one-out check of the calibration runs: ``(runs flagged, runs, flags per value)``.
+
+    Each run is compared with the tolerances the *other* runs give (same
+    rule, same Bonferroni factor): the fraction flagged estimates the
+    check's false-alarm rate on a machine like those of the calibration.
+    """
+    calibrated = {n: e for n, e in values.items() if "calibration" in e and "runs" in e["calibration"]
+                  or "allowed" in (e.get("calibration") or {})}
+    numbers = {n: e["calibration"]["runs"] for n, e in calibrated.items() if "runs" in e["calibration"]}
+    n_runs = min((len(r) for r in numbers.values()), default=0)
+    if n_runs < 4:
+        return 0, n_runs, {}
+    m = len(numbers)
+    flags: dict[str, int] = {}
+    flagged_runs = 0
+    for i in range(n_runs):
+        any_flag = False
+        for name, runs in numbers.items():
+            others = runs[:i] + runs[i + 1:]
+            sd = statistics.stdev(others)
+            q = t_quantile(1 - ALPHA / (2 * m), len(others) - 1)
+            tol = max(q * sd * math.sqrt(1 + 1 / len(others)), FLOOR)
+            if abs(runs[i] - statistics.fmean(others)) > tol:
+                flags[name] = flags.get(name, 0) + 1
+                any_flag = True
+        flagged_runs += any_flag
+    return flagged_runs, n_runs, flags
+
+
+# --------------------------------------------------------------------------- running
+
+
+def run_variants(stem: str, *, smoke: bool, seed_bases: int, notebook_dir: Path,
+                 variants: dict[str, dict[str, str]] = VARIANTS, jobs: int = 1,
+                 log: Any = print) -> list[dict[str, Any]]:
+    """Execute notebook ``stem`` once per (variant, seed base) in fresh processes; return the runs.
+
+    Each run is ``{"variant", "seed", "duration_s", "values"}``. A run that
+    fails stops the calibration with the notebook's error: a spread measured
+    on the runs that happened to work would be a wrong spread.
+    """
+    from medkit.runner import smoke_parameters
+
+    notebook = notebook_dir / f"{stem}.ipynb"
+    params = smoke_parameters(notebook) if smoke else {}
+    base_seed = _default_seed(notebook)
+    plans = []
+    for k in range(seed_bases):
+        for name, env in variants.items():
+            plans.append((name, env, None if base_seed is None else base_seed + SEED_STEP * k))
+        if base_seed is None:
+            break  # no seed parameter: only the kernel variants
+    runs: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix=f"calibrate-{stem}-") as tmp:
+        for i, (name, env, seed) in enumerate(plans):
+            build = Path(tmp) / f"run{i}"
+            cmd = [sys.executable, "-m", "medkit", "run", "--only", stem, "--notebook-dir", str(notebook_dir),
+                   "--build-dir", str(build)]
+            if smoke:
+                cmd.append("--smoke")
+            if seed is not None and seed != base_seed:
+                cmd += ["-p", "seed", str(seed)]
+            start = time.perf_counter()
+            proc = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True)
+            seconds = time.perf_counter() - start
+            results_path = build / "results.json"
+            entry = json.loads(results_path.read_text()).get(stem, {}) if results_path.exists() else {}
+            if proc.returncode != 0 or entry.get("status") != "ok":
+                raise SystemExit(f"calibration run of {stem} ({name}, seed {seed}) failed: "
+                                 f"{entry.get('error') or proc.stderr[-2000:]}")
+            runs.append({"variant": name, "seed": seed, "duration_s": round(seconds, 1),
+                         "values": entry["values"], "params": {**params, **({} if seed in (None, base_seed)
+                                                                           else {"seed": seed})}})
+            log(f"  {stem} [{'smoke' if smoke else 'full'}] run {i + 1}/{len(plans)}: {name}, seed {seed}: "
+                f"{seconds:.0f} s")
+    return runs
+
+
+def _default_seed(notebook: Path) -> int | None:
+    """The value of ``seed = ...`` in the notebook's parameters cell, or ``None``."""
+    import ast
+
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            tree = ast.parse(cell.source)
+            for node in tree.body:
+                if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                        and isinstance(node.targets[0], ast.Name) and node.targets[0].id == "seed"):
+                    return int(ast.literal_eval(node.value))
+            return None
+    return None
+
+
+def calibrate(reference: dict[str, Any], section: str, stems: list[str], *, seed_bases: int,
+              notebook_dir: Path, log: Any = print) -> dict[str, Any]:
+    """Run the variants of each notebook and return the reference with its ``section`` calibrated."""
+    new = json.loads(json.dumps(reference))
+    for stem in stems:
+        entry = new.get(section, {}).get(stem)
+        if entry is None:
+            raise SystemExit(f"{stem} has no '{section}' reference yet: record it first with "
+                             f"`python -m medkit repro --run --update{' --smoke' if section == 'smoke' else ''}`.")
+        if not any(v.get("kind") == "trained" for v in entry["values"].values()):
+            log(f"  {stem}: no trained values, nothing to calibrate")
+            continue
+        runs = run_variants(stem, smoke=section == "smoke", seed_bases=seed_bases, notebook_dir=notebook_dir,
+                            log=log)
+        entry["values"] = derive(entry["values"], [r["values"] for r in runs])
+        flagged, n, _ = false_alarms(entry["values"])
+        entry["calibration"] = {
+            "runs": [{k: r[k] for k in ("variant", "seed", "duration_s")} for r in runs],
+            "rule": RULE, "alpha": ALPHA, "floor": FLOOR,
+            "leave_one_out_false_alarms": f"{flagged} of {n}",
+        }
+    return new
