@@ -85,6 +85,9 @@ def _close(a: float, b: float, rel: float = 1e-6, abs_: float = 1e-9) -> bool:
 
 
 # ---------------------------------------------------------------- chapter 1: cross-entropy
+CE_EX1 = {"y": 0, "p": 0.8}  # ce-ex1: a patient without pneumonia given probability p of pneumonia
+
+
 def check_ce_value(answer: Any) -> CheckResult:
     """Exercise ce-ex1: the binary cross-entropy of one prediction p = 0.8 when the true label is 0.
 
@@ -98,12 +101,13 @@ def check_ce_value(answer: Any) -> CheckResult:
     value, verdict = _as_float(ex, answer)
     if verdict is not None:
         return verdict
-    correct = -math.log(1 - 0.8)
+    p = CE_EX1["p"]
+    correct = -math.log(1 - p) if CE_EX1["y"] == 0 else -math.log(p)
     if _close(value, correct):
         return _verdict(ex, "correct", "that is the loss for a confident wrong prediction.")
-    if _close(value, -math.log(0.8)):
+    if _close(value, -math.log(p if CE_EX1["y"] == 0 else 1 - p)):
         return _verdict(ex, "wrong", "that is the loss as if the label were 1: which probability does the model give to class 0?")
-    if _close(value, -math.log10(1 - 0.8)) or _close(value, -math.log2(1 - 0.8)):
+    if _close(value, correct / math.log(10)) or _close(value, correct / math.log(2)):
         return _verdict(ex, "wrong", "right idea, wrong logarithm: cross-entropy in this book uses the natural log.")
     if value < 0:
         return _verdict(ex, "wrong", "a cross-entropy loss is never negative: check the minus sign.")
@@ -162,7 +166,9 @@ def _allclose(a: Any, b: Any, tol: float = 1e-6) -> bool:
 
 
 # ---------------------------------------------------------------- chapter 2: gradient descent
-GD_EX1_THETA = (0.0, 1.0)  # the point at which gd-ex1 asks for the gradient (article's data: x = (1, 2), y = (2, 4))
+GD_EX1_THETA = (0.0, 1.0)  # the point at which gd-ex1 asks for the gradient ...
+GD_EX1_X = (1.0, 2.0)  # ... on the article's data
+GD_EX1_Y = (2.0, 4.0)
 
 
 def check_gd_gradient(answer: Any) -> CheckResult:
@@ -180,7 +186,7 @@ def check_gd_gradient(answer: Any) -> CheckResult:
     vec, verdict = _as_vector(ex, answer, 2, "dL/dtheta_0 and dL/dtheta_1")
     if verdict is not None:
         return verdict
-    x, y = np.array([1.0, 2.0]), np.array([2.0, 4.0])
+    x, y = np.array(GD_EX1_X), np.array(GD_EX1_Y)
     want = mse_gradient(GD_EX1_THETA, x, y)
     residual = y - (GD_EX1_THETA[0] + GD_EX1_THETA[1] * x)  # y - y_hat, the article's "gradient"
     if _allclose(vec, want):
@@ -235,6 +241,9 @@ def check_batch_gd(func: Callable[..., Any]) -> CheckResult:
 
 
 # ---------------------------------------------------------------- chapter 3: fusion
+FUSION_EX1 = {"n": 32, "widths": (512, 256, 128)}  # fusion-ex1: batch size and image, text, audio widths
+
+
 def check_concat_shape(answer: Any) -> CheckResult:
     """Exercise fusion-ex1: the shape of the concatenation of (32, 512), (32, 256) and (32, 128) batches.
 
@@ -251,7 +260,7 @@ def check_concat_shape(answer: Any) -> CheckResult:
         shape = tuple(int(v) for v in answer)
     except (TypeError, ValueError):
         return _verdict(ex, "wrong", "give the shape as a tuple of integers, e.g. (rows, columns).")
-    widths, n = (512, 256, 128), 32
+    widths, n = tuple(FUSION_EX1["widths"]), FUSION_EX1["n"]
     if shape == (n, sum(widths)):
         return _verdict(ex, "correct", "one row per patient, the three widths side by side.")
     if len(shape) == 1:
@@ -450,6 +459,402 @@ def check_is_negated(func: Callable[..., Any]) -> CheckResult:
                     else "look for the cues before the finding, case-insensitively")
             return _verdict(ex, "wrong", f"wrong on {sentence!r} (finding {finding!r}): {hint}.")
     return _verdict(ex, "correct", "your rule handles cues before the finding, case and cues that come after it.")
+
+
+# ---------------------------------------------------------------- multiple choice (conceptual questions)
+def _check_choice(exercise: str, answer: Any, correct: str, hints: dict[str, str], why: str) -> CheckResult:
+    """A one-letter answer: ``correct`` passes with ``why``; a wrong letter gets its hint from ``hints``."""
+    if is_unanswered(answer):
+        return _not_done(exercise)
+    letters = sorted(set(hints) | {correct})
+    if not isinstance(answer, str) or answer.strip().lower() not in letters:
+        return _verdict(exercise, "wrong", f"answer with one of the letters {', '.join(repr(x) for x in letters)}.")
+    letter = answer.strip().lower()
+    if letter == correct:
+        return _verdict(exercise, "correct", why)
+    return _verdict(exercise, "wrong", hints[letter])
+
+
+# ---- chapter 1, more exercises
+CE_EX3_PREDICTION = (0.9, 0.1)  # the article's prediction in section 4.1
+CE_EX4 = {"n": 10, "a": 0.6, "b_right": 0.99, "b_wrong": 0.01}  # the two models of ce-ex4
+
+
+def check_ce_article_formula(value: Any, slip: Any) -> CheckResult:
+    """Exercise ce-ex3: the value of the article's formula ``-0.9 ln 0.9 - 0.1 ln 0.1`` and what went wrong.
+
+    ``value`` is the number; ``slip`` a letter: "a" label and prediction swapped,
+    "b" the prediction written in place of the label, "c" a base-10 logarithm.
+
+    Examples
+    --------
+    >>> check_ce_article_formula(..., ...).status
+    [ce-ex3] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    'not done'
+    """
+    ex = "ce-ex3"
+    got, verdict = _as_float(ex, value)
+    if verdict is not None:
+        return verdict
+    p = CE_EX3_PREDICTION
+    want = -sum(q * math.log(q) for q in p)
+    if not _close(got, want):
+        if _close(got, -math.log(p[1])):
+            return _verdict(ex, "wrong", "that is the correct loss; the exercise asks for the value of the article's formula.")
+        if _close(got, 0.105, rel=0.05):
+            return _verdict(ex, "wrong", "that is the number the article prints, not what its formula evaluates to.")
+        if _close(got, -sum(q * math.log10(q) for q in p)):
+            return _verdict(ex, "wrong", "use the natural logarithm, as the chapter does.")
+        return _verdict(ex, "wrong", "evaluate the formula term by term: each term is minus a prediction times its log.")
+    return _check_choice(ex, slip, "b", {
+        "a": "a true swap puts the label inside the logarithm: -0.9 ln 0 - 0.1 ln 1, which is infinite, not this value.",
+        "c": "the value you computed uses the natural log, and the formula is still wrong with any base.",
+    }, "the formula has the prediction in both places, so it measures the prediction's own uncertainty "
+       "(its entropy), whatever the label.")
+
+
+def check_ce_two_models(answer: Any) -> CheckResult:
+    """Exercise ce-ex4: which of two models (``CE_EX4``) has the lower mean cross-entropy, "A" or "B"?
+
+    Examples
+    --------
+    >>> check_ce_two_models(None).status
+    [ce-ex4] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    'not done'
+    """
+    ex = "ce-ex4"
+    if is_unanswered(answer):
+        return _not_done(ex)
+    c = CE_EX4
+    loss_a = -math.log(c["a"])
+    loss_b = -((c["n"] - 1) * math.log(c["b_right"]) + math.log(c["b_wrong"])) / c["n"]
+    correct = "B" if loss_b < loss_a else "A"
+    if not isinstance(answer, str) or answer.strip().upper() not in ("A", "B"):
+        return _verdict(ex, "wrong", "answer \"A\" or \"B\".")
+    if answer.strip().upper() == correct:
+        return _verdict(ex, "correct", "one confident mistake costs a lot, but it is averaged with nine nearly free "
+                                       "answers; the other model pays a moderate price on every patient. Note that "
+                                       "at threshold 0.5 the model with the lower loss is the *less* accurate one.")
+    return _verdict(ex, "wrong", "compute both means: -ln of the probability given to the true class, averaged "
+                                 "over the ten patients.")
+
+
+# ---- chapter 2, more exercises
+def check_gd_mean_convention(answer: Any) -> CheckResult:
+    """Exercise gd-ex3: one step of the article's example under L = (1/n) sum (y_hat - y)^2.
+
+    Data: x = (1, 2), y = (2, 4), theta = (1, 2), alpha = 0.1 (the article's).
+
+    Examples
+    --------
+    >>> check_gd_mean_convention(...).status
+    [gd-ex3] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    'not done'
+    """
+    from medkit.optim import gd_step, mse_gradient
+
+    ex = "gd-ex3"
+    vec, verdict = _as_vector(ex, answer, 2, "the updated theta_0 and theta_1")
+    if verdict is not None:
+        return verdict
+    x, y, theta, lr = np.array([1.0, 2.0]), np.array([2.0, 4.0]), np.array([1.0, 2.0]), 0.1
+    half = gd_step(theta, mse_gradient(theta, x, y), lr)  # L = 1/(2n) sum
+    want = gd_step(theta, 2 * mse_gradient(theta, x, y), lr)  # L = 1/n sum: twice the gradient
+    if _allclose(vec, want):
+        return _verdict(ex, "correct", "twice the gradient of the 1/(2n) convention, so twice the step; neither "
+                                       "convention gives the article's printed update.")
+    if _allclose(vec, half):
+        return _verdict(ex, "wrong", "that is the step under L = 1/(2n) sum (the chapter's); without the 1/2 "
+                                     "the derivative of the square keeps its factor 2.")
+    if _allclose(vec, [0.9, 1.9]):
+        return _verdict(ex, "wrong", "that is the article's printed update, which no convention gives.")
+    if _allclose(vec, theta + (want - theta) * -1):
+        return _verdict(ex, "wrong", "you stepped along the gradient: the update subtracts alpha times the gradient.")
+    return _verdict(ex, "wrong", "compute the gradient (2/n) sum (y_hat_i - y_i) * dy_hat_i/dtheta_j, then theta - alpha * gradient.")
+
+
+def check_gd_diverging(answer: Any) -> CheckResult:
+    """Exercise gd-ex4 (conceptual): what to change when the loss oscillates with growing amplitude.
+
+    Examples
+    --------
+    >>> check_gd_diverging(None).status
+    [gd-ex4] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    'not done'
+    """
+    return _check_choice("gd-ex4", answer, "a", {
+        "b": "more steps of a diverging run diverge further: each step multiplies the error by more than 1.",
+        "c": "a full batch removes noise, but a step that is too large overshoots on the exact gradient too.",
+        "d": "the intercept is not the cause: look at what multiplies the error at every step.",
+    }, "the error along the steepest direction is multiplied by |1 - alpha * lambda_max| each step; "
+       "below alpha = 2 / lambda_max that factor is below 1.")
+
+
+# ---- chapter 3, more exercises
+def check_order_free_fusions(answer: Any) -> CheckResult:
+    """Exercise fusion-ex3 (conceptual): the fusion operations whose result ignores the order of the modalities.
+
+    ``answer`` is a set of names from {"concatenation", "average", "sum"}.
+
+    Examples
+    --------
+    >>> check_order_free_fusions(...).status
+    [fusion-ex3] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    'not done'
+    """
+    ex = "fusion-ex3"
+    if is_unanswered(answer):
+        return _not_done(ex)
+    names = {"concatenation", "average", "sum"}
+    try:
+        got = {str(a).strip().lower() for a in answer}
+    except TypeError:
+        return _verdict(ex, "wrong", "give a set of names, e.g. {\"sum\"}.")
+    if not got <= names:
+        return _verdict(ex, "wrong", f"use only the names {sorted(names)}; got {sorted(got - names)}.")
+    if got == {"average", "sum"}:
+        return _verdict(ex, "correct", "addition does not care about order; which is why these two forget which "
+                                       "modality said what.")
+    if "concatenation" in got:
+        return _verdict(ex, "wrong", "concatenation puts the modalities in positions: a different order gives a "
+                                     "different vector (try it on the article's three vectors).")
+    return _verdict(ex, "wrong", "one order-free operation is missing: try swapping two modalities for each.")
+
+
+def check_gated_sum(func: Callable[..., Any]) -> CheckResult:
+    """Exercise fusion-ex4: ``gated_sum(features, gate_logits)`` = sum_m softmax(gate_logits)[:, m] * features[m].
+
+    ``features`` is a list of ``M`` arrays ``(N, d)``, ``gate_logits`` an ``(N, M)``
+    array; the result is ``(N, d)``. Checked against ``scipy.special.softmax``.
+
+    Examples
+    --------
+    >>> check_gated_sum(None).status
+    [fusion-ex4] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    'not done'
+    """
+    from scipy.special import softmax
+
+    ex = "fusion-ex4"
+    rng = np.random.default_rng(5)
+    feats = [rng.normal(size=(4, 3)) for _ in range(3)]
+    logits = rng.normal(size=(4, 3)) * 3
+    gates = softmax(logits, axis=1)
+    want = sum(gates[:, [m]] * feats[m] for m in range(3))
+    got, verdict = call_student(ex, func, [f.copy() for f in feats], logits.copy())
+    if verdict is not None:
+        return verdict
+    try:
+        got = np.asarray(got, dtype=float)
+    except (TypeError, ValueError):
+        return _verdict(ex, "wrong", f"return a numeric array, not {type(got).__name__}.")
+    if got.shape != want.shape:
+        return _verdict(ex, "wrong", f"for 4 patients and width 3 the result must be (4, 3); got {got.shape}.")
+    if _allclose(got, want):
+        equal, verdict = call_student(ex, func, [f.copy() for f in feats], np.zeros((4, 3)))
+        if verdict is None and _allclose(np.asarray(equal, dtype=float), np.mean(feats, axis=0)):
+            return _verdict(ex, "correct", "per-patient weights that sum to one; equal logits give the plain average.")
+        return _verdict(ex, "wrong", "right on one case, but equal gate logits must give the plain average.")
+    if _allclose(got, sum(softmax(logits, axis=0)[:, [m]] * feats[m] for m in range(3))):
+        return _verdict(ex, "wrong", "the softmax runs over the modalities of each patient (axis 1), not over patients.")
+    if _allclose(got, sum(logits[:, [m]] * feats[m] for m in range(3))):
+        return _verdict(ex, "wrong", "turn the logits into weights with a softmax first.")
+    return _verdict(ex, "wrong", "the values differ: weight modality m of patient i by softmax(gate_logits[i])[m].")
+
+
+# ---- chapter 4, more exercises
+def check_article_metrics_fix(answer: Any) -> CheckResult:
+    """Exercise metrics-ex3: accuracy, precision and F1 of the article's four-patient table, corrected.
+
+    Examples
+    --------
+    >>> check_article_metrics_fix(None).status
+    [metrics-ex3] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    'not done'
+    """
+    from medkit.metrics import binary_metrics
+
+    ex = "metrics-ex3"
+    if is_unanswered(answer):
+        return _not_done(ex)
+    if not isinstance(answer, dict) or not {"accuracy", "precision", "f1"} <= set(answer):
+        return _verdict(ex, "wrong", "give a dict with the keys 'accuracy', 'precision' and 'f1'.")
+    want = binary_metrics([0, 1, 0, 1], [0, 0, 1, 1])
+    printed = {"accuracy": 0.75, "precision": 0.33, "f1": 0.385}
+    problems = []
+    for key in ("accuracy", "precision", "f1"):
+        got, verdict = _as_float(ex, answer[key])
+        if verdict is not None:
+            return verdict
+        if _close(got, printed[key], rel=0.02):
+            problems.append(f"{key} is the article's printed value")
+        elif not _close(got, want[key], rel=1e-6):
+            problems.append(f"{key} is off (count TP, FP, FN and TN row by row first)")
+    if problems:
+        return _verdict(ex, "wrong", "; ".join(problems) + ".")
+    return _verdict(ex, "correct", "each of the four cells holds one patient, so every ratio has equal parts.")
+
+
+def check_wilson_interval(func: Callable[..., Any]) -> CheckResult:
+    """Exercise metrics-ex4: ``wilson_interval(k, n)`` -> ``(low, high)``, the 95% Wilson score interval.
+
+    Checked against :func:`medkit.metrics.proportion_ci` (itself tested against
+    ``scipy.stats.binomtest``).
+
+    Examples
+    --------
+    >>> check_wilson_interval(...).status
+    [metrics-ex4] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    'not done'
+    """
+    from medkit.metrics import proportion_ci
+
+    ex = "metrics-ex4"
+    z = 1.959963984540054
+    for k, n in ((18, 19), (3, 10), (0, 12), (40, 40), (55, 120)):
+        got, verdict = call_student(ex, func, k, n)
+        if verdict is not None:
+            return verdict
+        vec, verdict = _as_vector(ex, got, 2, "the lower and upper limit")
+        if verdict is not None:
+            return verdict
+        want = proportion_ci(k, n, method="wilson")
+        if _allclose(vec, [want.low, want.high], 1e-6):
+            continue
+        p = k / n
+        wald = [p - z * math.sqrt(p * (1 - p) / n), p + z * math.sqrt(p * (1 - p) / n)]
+        exact = proportion_ci(k, n, method="clopper-pearson")
+        if _allclose(vec, wald, 1e-6) or _allclose(vec, np.clip(wald, 0, 1), 1e-6):
+            return _verdict(ex, "wrong", f"for k={k}, n={n} that is the Wald interval p ± z·sqrt(p(1-p)/n); "
+                                         "Wilson's is centred on (p + z²/2n)/(1 + z²/n).")
+        if _allclose(vec, [exact.low, exact.high], 1e-6):
+            return _verdict(ex, "wrong", "that is the Clopper-Pearson (exact) interval, not Wilson's.")
+        return _verdict(ex, "wrong", f"for k={k}, n={n} the limits differ from Wilson's interval at 95% (z ≈ 1.96).")
+    return _verdict(ex, "correct", "matches the Wilson interval, at the ends (k = 0, k = n) too.")
+
+
+def check_specificity_width(answer: Any) -> CheckResult:
+    """Exercise metrics-ex5 (conceptual): which count sets the width of a specificity interval.
+
+    Examples
+    --------
+    >>> check_specificity_width(None).status
+    [metrics-ex5] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    'not done'
+    """
+    return _check_choice("metrics-ex5", answer, "c", {
+        "a": "specificity is a ratio over part of the patients only: which part is its denominator?",
+        "b": "the positives never enter the specificity TN / (TN + FP).",
+        "d": "true for sensitivity in a rare-disease cohort, but specificity's denominator is the same class every time.",
+    }, "specificity is TN / (TN + FP), a proportion of the negatives: only their number sets its precision.")
+
+
+# ---- chapter 5, more exercises
+def check_flag_affirmed(func: Callable[..., Any], negation_auroc: Any = None,
+                        texts: Any = None, labels: Any = None) -> CheckResult:
+    """Exercise mod-ex3: ``flag_affirmed(note, finding)`` and the AUROC of its flags on the cohort.
+
+    ``flag_affirmed`` returns True when at least one sentence of ``note`` mentions
+    ``finding`` without a negation before it. ``negation_auroc`` must equal the
+    AUROC of these flags for "crackles" over ``texts`` against ``labels``
+    (recomputed here with the student's function).
+
+    Examples
+    --------
+    >>> check_flag_affirmed(None).status
+    [mod-ex3] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    'not done'
+    """
+    ex = "mod-ex3"
+    cases = [
+        ("No crackles. Coarse crackles at the left base.", "crackles", True),
+        ("Denies cough. No crackles heard.", "crackles", False),
+        ("Fever for two days.", "crackles", False),
+        ("Chest clear, no crackles or wheeze. Crackles on the right after coughing.", "crackles", True),
+        ("Negative for consolidation.", "consolidation", False),
+    ]
+    for note, finding, want in cases:
+        got, verdict = call_student(ex, func, note, finding)
+        if verdict is not None:
+            return verdict
+        if not isinstance(got, (bool, np.bool_)):
+            return _verdict(ex, "wrong", f"return True or False, not {type(got).__name__}.")
+        if bool(got) != want:
+            return _verdict(ex, "wrong", f"wrong on {note!r}: split the note into sentences and look at each "
+                                         "mention of the finding on its own.")
+    if texts is None or labels is None:
+        return _verdict(ex, "correct", "your rule works sentence by sentence.")
+    from sklearn.metrics import roc_auc_score
+
+    value, verdict = _as_float(ex, negation_auroc)
+    if verdict is not None:
+        return verdict
+    flags = [bool(func(t, "crackles")) for t in texts]
+    want_auroc = float(roc_auc_score(np.asarray(labels), np.asarray(flags, dtype=float)))
+    if not _close(value, want_auroc, rel=1e-9, abs_=1e-9):
+        return _verdict(ex, "wrong", "`negation_auroc` is not the AUROC of your flags for \"crackles\" on every "
+                                     "note of the cohort (flags as 0/1 scores, labels as truth).")
+    return _verdict(ex, "correct", "the rule works sentence by sentence, and the AUROC is that of its flags.")
+
+
+def check_align_by_id(func: Callable[..., Any]) -> CheckResult:
+    """Exercise mod-ex4: ``align_by_id(images, texts)`` -> image paths in the order of ``texts['patient_id']``.
+
+    ``images`` and ``texts`` are DataFrames with a ``patient_id`` column (and
+    ``path`` / ``content``); an id present in one but not the other raises
+    ``ValueError`` naming it.
+
+    Examples
+    --------
+    >>> check_align_by_id(...).status
+    [mod-ex4] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    'not done'
+    """
+    import pandas as pd
+
+    ex = "mod-ex4"
+    texts = pd.DataFrame({"patient_id": ["P003", "P001", "P002"], "content": ["c", "a", "b"], "label": [1, 0, 1]})
+    images = pd.DataFrame({"patient_id": ["P001", "P002", "P003"], "path": ["i1.png", "i2.png", "i3.png"]})
+    got, verdict = call_student(ex, func, images.copy(), texts.copy())
+    if verdict is not None:
+        return verdict
+    try:
+        got_list = [str(v) for v in list(got)]
+    except TypeError:
+        return _verdict(ex, "wrong", f"return a list of paths, not {type(got).__name__}.")
+    if got_list == ["i1.png", "i2.png", "i3.png"]:
+        return _verdict(ex, "wrong", "that is the row order of images.csv, the article's mistake: patient P003's "
+                                     "note would be paired with P001's image.")
+    if got_list != ["i3.png", "i1.png", "i2.png"]:
+        return _verdict(ex, "wrong", "the paths must follow the order of the notes' patient_id column.")
+    short = images.iloc[:2].copy()
+    try:
+        func(short, texts.copy())
+    except NotImplementedError:
+        return _not_done(ex)
+    except ValueError as exc:
+        if "P003" in str(exc):
+            return _verdict(ex, "correct", "rows are matched by patient, whatever the order of the files.")
+        return _verdict(ex, "wrong", f"a missing image raises ValueError, but the message ({exc}) does not name P003.")
+    except Exception as exc:  # noqa: BLE001 - the student's error type is the feedback
+        return _verdict(ex, "wrong", f"a missing image raises {type(exc).__name__}; raise a ValueError naming the id.")
+    return _verdict(ex, "wrong", "a patient without an image was accepted silently: raise a ValueError naming the id.")
+
+
+def check_vocabulary_from_train(answer: Any) -> CheckResult:
+    """Exercise mod-ex5 (conceptual): why the vocabulary is built from the training notes only.
+
+    Examples
+    --------
+    >>> check_vocabulary_from_train(None).status
+    [mod-ex5] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    'not done'
+    """
+    return _check_choice("mod-ex5", answer, "b", {
+        "a": "size and speed are not the reason: a vocabulary over all notes would be only slightly larger.",
+        "c": "the test notes here do contain a few words the training notes lack (the OOV rate is above 0).",
+        "d": "Keras accepts any vocabulary; the reason is about what a model may know before it meets a patient.",
+    }, "the test split stands for new patients, whose words the model could not have seen.")
 
 
 # ---- chapter 6

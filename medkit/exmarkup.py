@@ -10,8 +10,10 @@ tag:
   ending with ``# SOLUTION``;
 - ``self-check``: a call to a ``medkit.exercises.check_*`` function, kept for
   students;
-- ``hidden-test`` (with ``remove-cell``): ``assert`` statements worth
-  ``"points"``, removed from student versions and re-inserted by the grader.
+- ``hidden-test`` (with ``remove-cell``): ``expect(...)``, ``expect_that(...)``
+  and ``with raises(...):`` checks worth ``"points"`` (see :mod:`medkit.hidden`),
+  removed from student versions; the grader evaluates their expressions in the
+  student's kernel and compares the values in its own process.
 
 This module only reads and rewrites notebooks; it never executes them.
 """
@@ -58,13 +60,37 @@ def role_of(cell: nbformat.NotebookNode) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Check:
+    """One check of a hidden-test cell (parsed, never executed, by :func:`parse_hidden_test`).
+
+    ``kind`` is ``"expect"`` (compare with the instructor's value of ``expr``),
+    ``"expect_that"`` (``predicate``, the source of a one-argument lambda, holds)
+    or ``"raises"`` (``expr`` raises ``exception``, a class name).
+    """
+
+    kind: str
+    expr: str
+    line: int
+    atol: float = 0.0
+    rtol: float = 0.0
+    predicate: str = ""
+    exception: str = ""
+
+
 @dataclass
 class HiddenTest:
-    """One hidden-test cell: its position in the instructor notebook, its source and its points."""
+    """One hidden-test cell: its position in the instructor notebook, its source, points and checks."""
 
     index: int
     source: str
     points: float
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def expressions(self) -> list[str]:
+        """What the grader evaluates in a kernel for this cell (one per check, in order)."""
+        return [c.expr for c in self.checks]
 
 
 @dataclass
@@ -127,7 +153,8 @@ def collect_exercises(nb: nbformat.NotebookNode, name: str = "notebook") -> dict
     ------
     MarkupError
         A tagged cell without an exercise id, a hidden test without valid
-        ``points``, or a hidden test / self-check whose exercise has no solution cell.
+        ``points`` or with anything but checks (see :func:`parse_hidden_test`),
+        or a hidden test / self-check whose exercise has no solution cell.
     """
     exercises: dict[str, Exercise] = {}
     for index, cell in enumerate(nb.cells):
@@ -149,7 +176,8 @@ def collect_exercises(nb: nbformat.NotebookNode, name: str = "notebook") -> dict
             if isinstance(points, bool) or not isinstance(points, (int, float)) or points < 0:
                 raise MarkupError(f"{name}: hidden test of {ex_id} (cell {index}) needs metadata "
                                   f'"medkit": {{"points": P}} with a number P >= 0, got {points!r}')
-            ex.hidden_tests.append(HiddenTest(index, cell.source, float(points)))
+            checks = parse_hidden_test(cell.source, f"{name}: hidden test of {ex_id} (cell {index})")
+            ex.hidden_tests.append(HiddenTest(index, cell.source, float(points), checks))
     for ex in exercises.values():
         if not ex.solution_cells:
             raise MarkupError(f"{name}: exercise {ex.id} has self-check or hidden-test cells but no cell "
@@ -247,3 +275,114 @@ def _stub_line(code: str, where: str, lineno: int) -> str:
 def has_marker(source: str) -> bool:
     """True when a source contains a solution marker (used to refuse markers outside solution cells)."""
     return bool(ANY_MARKER.search(source))
+
+
+HIDDEN_MODULE = "medkit.hidden"
+_CHECK_NAMES = ("expect", "expect_that", "raises")
+
+
+def parse_hidden_test(source: str, where: str = "hidden test") -> list[Check]:
+    """The checks of a hidden-test cell, read with :mod:`ast` (nothing is executed).
+
+    A hidden-test cell holds, besides ``from medkit.hidden import ...`` lines,
+    only these statements (see :mod:`medkit.hidden`):
+
+    - ``expect(EXPR)`` or ``expect(EXPR, atol=A, rtol=R)`` with number literals;
+    - ``expect_that(EXPR, lambda v: ...)``;
+    - ``with raises(ExceptionName):`` over a single expression ``EXPR``.
+
+    Parameters
+    ----------
+    source
+        The cell's source.
+    where
+        How to name the cell in error messages.
+
+    Raises
+    ------
+    MarkupError
+        Any other statement (an ``assert`` of the old markup, an assignment, a
+        loop), an argument that is not a literal number, a predicate that is not a
+        one-argument lambda, or a cell without any check.
+
+    Examples
+    --------
+    >>> [c.expr for c in parse_hidden_test("expect(f(1), atol=1e-6)\\nexpect_that(x, lambda v: v > 0)")]
+    ['f(1)', 'x']
+    >>> parse_hidden_test("assert f(1) == 2", "cell 7")
+    Traceback (most recent call last):
+    ...
+    medkit.exmarkup.MarkupError: cell 7, line 1: an `assert` statement; hidden tests hold only expect(EXPR, atol=..., rtol=...), expect_that(EXPR, lambda v: ...) and `with raises(Error): EXPR` (the old `assert` markup ran inside the student's kernel, where the student's code can change what it checks)
+    """
+    from medkit.hidden import DEFAULT_ATOL, DEFAULT_RTOL
+
+    usage = ("hidden tests hold only expect(EXPR, atol=..., rtol=...), expect_that(EXPR, lambda v: ...) and "
+             "`with raises(Error): EXPR`")
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise MarkupError(f"{where}, line {exc.lineno}: not valid Python ({exc.msg})") from None
+
+    def seg(node: ast.AST) -> str:
+        return ast.get_source_segment(source, node) or ast.unparse(node)
+
+    def fail(node: ast.AST, what: str) -> MarkupError:
+        return MarkupError(f"{where}, line {getattr(node, 'lineno', '?')}: {what}")
+
+    def number(node: ast.keyword) -> float:
+        try:
+            value = ast.literal_eval(node.value)
+        except ValueError:
+            value = None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise fail(node.value, f"{node.arg}= needs a number literal >= 0, got `{seg(node.value)}`")
+        return float(value)
+
+    checks: list[Check] = []
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ImportFrom) and stmt.module == HIDDEN_MODULE:
+            continue
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and isinstance(stmt.value.func, ast.Name):
+            call, name = stmt.value, stmt.value.func.id
+            if name == "expect":
+                if len(call.args) != 1 or any(k.arg not in ("atol", "rtol") for k in call.keywords):
+                    raise fail(stmt, "expect() takes one expression and the keywords atol= and rtol=")
+                tol = {k.arg: number(k) for k in call.keywords}
+                checks.append(Check("expect", seg(call.args[0]), stmt.lineno, atol=tol.get("atol", DEFAULT_ATOL),
+                                    rtol=tol.get("rtol", DEFAULT_RTOL)))
+                continue
+            if name == "expect_that":
+                if len(call.args) != 2 or call.keywords:
+                    raise fail(stmt, "expect_that() takes an expression and a predicate: expect_that(EXPR, lambda v: ...)")
+                pred = call.args[1]
+                if not (isinstance(pred, ast.Lambda) and len(pred.args.args) == 1 and not pred.args.vararg
+                        and not pred.args.kwarg and not pred.args.kwonlyargs and not pred.args.posonlyargs):
+                    raise fail(stmt, "the predicate of expect_that() must be a one-argument lambda, "
+                                     f"got `{seg(pred)}`")
+                checks.append(Check("expect_that", seg(call.args[0]), stmt.lineno, predicate=seg(pred)))
+                continue
+        if isinstance(stmt, ast.With) and len(stmt.items) == 1:
+            ctx = stmt.items[0].context_expr
+            if (isinstance(ctx, ast.Call) and isinstance(ctx.func, ast.Name) and ctx.func.id == "raises"
+                    and len(ctx.args) == 1 and not ctx.keywords and stmt.items[0].optional_vars is None):
+                exc = ctx.args[0]
+                if not isinstance(exc, (ast.Name, ast.Attribute)):
+                    raise fail(stmt, f"raises() takes an exception class name, got `{seg(exc)}`")
+                if len(stmt.body) != 1 or not isinstance(stmt.body[0], ast.Expr):
+                    raise fail(stmt, "the body of `with raises(...):` must be a single expression")
+                name_ = exc.attr if isinstance(exc, ast.Attribute) else exc.id
+                checks.append(Check("raises", seg(stmt.body[0].value), stmt.lineno, exception=name_))
+                continue
+        kind = type(stmt).__name__.lower()
+        article = "an" if kind[0] in "aeiou" else "a"
+        extra = (" (the old `assert` markup ran inside the student's kernel, where the student's code can change "
+                 "what it checks)") if isinstance(stmt, ast.Assert) else ""
+        raise fail(stmt, f"{article} `{kind}` statement; {usage}{extra}")
+    if not checks:
+        raise MarkupError(f"{where}: no check; {usage}")
+    for check in checks:
+        try:
+            compile(check.expr, where, "eval")
+        except SyntaxError as exc:  # e.g. a walrus or starred expression that only parses in context
+            raise MarkupError(f"{where}, line {check.line}: `{check.expr}` is not an expression ({exc.msg})") from None
+    return checks

@@ -1,15 +1,22 @@
 """``python -m medkit grade SUBMISSION... --out grades.csv``: grade student notebooks.
 
 Each submission is run on its own: a fresh kernel (``medkit`` unless
-``--kernel`` says otherwise) whose working directory is a new temporary
-directory holding a copy of the source directory's data files (never its
-notebooks), removed afterwards. Its code cells run in the order the student
-left them; a cell that raises is recorded and the run goes on; a cell that runs
-longer than ``--timeout`` seconds is interrupted, and the whole submission stops
-after ``--total-timeout`` seconds. The hidden tests of each exercise, taken from
-the *instructor* notebook, are re-inserted after the student's last cell of that
-exercise (at the end if the student deleted them) and score the exercise: a
-hidden-test cell that runs without an exception earns its points.
+``--kernel`` says otherwise), sandboxed by bubblewrap (:mod:`medkit.sandbox`;
+``--no-sandbox`` runs it as the grading user, with a warning), whose working
+directory is a new temporary directory holding a copy of the source directory's
+data files (never its notebooks), removed afterwards. Its code cells run in the
+order the student left them; a cell that raises is recorded and the run goes on;
+a cell that runs longer than ``--timeout`` seconds is interrupted, and the whole
+submission stops after ``--total-timeout`` seconds.
+
+Hidden tests are compared outside the student's code. Each hidden-test cell of
+the *instructor* notebook lists checks (:mod:`medkit.hidden`); after the
+student's last cell of that exercise (at the end if the student deleted them)
+only the checks' expressions are sent to the kernel, their values come back as
+plain data (JSON, base64 arrays) and are compared in this process with the
+instructor's values, computed once per run by running the instructor notebook
+in a separate clean kernel (:func:`compute_references`). A hidden-test cell
+whose checks all pass earns its points.
 
 Which instructor notebook? The submission's metadata ``"medkit": {"source":
 STEM}`` (written by ``medkit student``) names it; failing that, the file name
@@ -22,12 +29,12 @@ Who is the student? The part of the file name before ``_STEM``
 
 Nothing a submission does stops the run: a file that is not a notebook, or a
 kernel that dies, scores zero with the reason in ``grades.csv`` and the
-student's feedback file. Student code runs as the grading user without a
-sandbox: grade on a machine (or container) you are ready to lose.
+student's feedback file.
 """
 from __future__ import annotations
 
 import argparse
+import builtins
 import csv
 import json
 import logging
@@ -41,13 +48,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+import numpy as np
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, DeadKernelError
 
+from medkit import hidden
 from medkit.exmarkup import (
     HIDDEN_TEST_TAG,
     SOLUTION_TAG,
+    Check,
     Exercise,
+    HiddenTest,
     MarkupError,
     cell_tags,
     collect_exercises,
@@ -55,6 +66,8 @@ from medkit.exmarkup import (
     exercise_of,
     role_of,
 )
+from medkit.hidden import MIME, probe_source
+from medkit.sandbox import DEFAULT_MEMORY, Limits, Sandbox, SandboxUnavailable, WrappedKernelManager, parse_size
 
 KERNEL = "medkit"
 CELL_TIMEOUT = 60.0
@@ -88,6 +101,7 @@ class SubmissionResult:
     scores: dict[str, ExerciseScore] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    sandbox: str = "none"  # what the kernel ran in: "bwrap" or "none"
 
     @property
     def total(self) -> float:
@@ -265,7 +279,12 @@ def audit(nb: nbformat.NotebookNode, source: Source) -> list[tuple[str, str]]:
 
 # ---------------------------------------------------------------- running
 def _plan(nb: nbformat.NotebookNode, source: Source, smoke: bool) -> list[tuple[str, object, nbformat.NotebookNode]]:
-    """The cells to run: ``("student", index, cell)`` and ``("test", (exercise, HiddenTest), cell)``."""
+    """The cells to run: ``("student", index, cell)``, ``("smoke", index, cell)`` and
+    ``("test", (exercise, k, HiddenTest), probe cell)``.
+
+    A hidden-test cell is never sent to a kernel: its place in the plan is taken by a
+    probe that evaluates its expressions only (:func:`medkit.hidden.probe_source`).
+    """
     plan: list[tuple[str, object, nbformat.NotebookNode]] = []
     code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code" and role_of(c) != HIDDEN_TEST_TAG]
     last_cell_of: dict[str, int] = {}
@@ -278,15 +297,20 @@ def _plan(nb: nbformat.NotebookNode, source: Source, smoke: bool) -> list[tuple[
         tests_after.setdefault(last_cell_of.get(ex.id, len(code) - 1), []).append(ex)
     if not code:
         tests_after = {-1: source.graded}
+
+    def probes(ex: Exercise) -> list[tuple[str, object, nbformat.NotebookNode]]:
+        return [("test", (ex.id, k, t), nbformat.v4.new_code_cell(probe_source(t.expressions)))
+                for k, t in enumerate(ex.hidden_tests)]
+
     for ex in tests_after.get(-1, []):
-        plan.extend(("test", (ex.id, t), nbformat.v4.new_code_cell(t.source)) for t in ex.hidden_tests)
+        plan.extend(probes(ex))
     for pos, (index, cell) in enumerate(code):
         plan.append(("student", index, nbformat.v4.new_code_cell(cell.source)))
         if smoke_values and "parameters" in cell_tags(cell):
             assignments = "\n".join(f"{k} = {v!r}" for k, v in smoke_values.items())
             plan.append(("smoke", index, nbformat.v4.new_code_cell(assignments)))
         for ex in tests_after.get(pos, []):
-            plan.extend(("test", (ex.id, t), nbformat.v4.new_code_cell(t.source)) for t in ex.hidden_tests)
+            plan.extend(probes(ex))
     return plan
 
 
@@ -299,20 +323,39 @@ def _describe_student_cell(nb: nbformat.NotebookNode, index: int) -> str:
     return f"cell {index + 1}{label} `{first[:50]}`"
 
 
-def run_submission(nb: nbformat.NotebookNode, source: Source, result: SubmissionResult, *, kernel: str = KERNEL,
-                   cell_timeout: float = CELL_TIMEOUT, total_timeout: float = TOTAL_TIMEOUT,
-                   smoke: bool = False) -> None:
-    """Run one submission with its hidden tests in a fresh kernel and fill ``result.scores``/``notes``."""
-    scores = {ex.id: ExerciseScore(ex.id, 0.0, ex.points, "") for ex in source.graded}
-    failures: dict[str, list[str]] = {ex.id: [] for ex in source.graded}
-    earned: dict[str, float] = {ex.id: 0.0 for ex in source.graded}
-    plan = _plan(nb, source, smoke)
-    # A fresh directory per submission mirroring the repository: ROOT/notebooks is the working directory
-    # (as in `medkit run`), holding copies of the source dir's data files but not the instructor notebooks
-    # (they hold the answers); the data the parameters name (ROOT/data_samples) is copied beside it.
+@dataclass
+class RunRecord:
+    """What running a notebook's plan in one kernel produced.
+
+    ``values[(exercise, k)]`` is the list of decoded values of hidden-test cell ``k``'s
+    expressions (a :class:`medkit.hidden.Raised` where one raised), or a string: why no
+    values came back (the probe timed out, raised, answered garbage, or never ran).
+    """
+
+    values: dict[tuple[str, int], list | str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: {"raised": 0, "timed out": 0})
+    stopped: str = ""
+    sent: list[str] = field(default_factory=list)  # every piece of code sent to the kernel, in order
+
+
+def _workspace(source: Source, protected: tuple[Path, ...] = ()) -> tuple[Path, Path]:
+    """A fresh ``(root, workdir)``: ROOT/<source dir name> is the working directory (as in `medkit run`),
+    holding copies of the source dir's data files but never a notebook (they hold the answers); the data
+    the parameters name (ROOT/data_samples) is copied beside it. Protected paths are never copied."""
     root = Path(tempfile.mkdtemp(prefix="medkit-grade-"))
     workdir = root / source.path.parent.name
-    ignore = shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", "__pycache__")
+    guarded = [p.resolve() for p in protected]
+    patterns = shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", "__pycache__")
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        skip = set(patterns(directory, names))
+        for name in names:
+            full = (Path(directory) / name).resolve()
+            if any(full == p or full in p.parents for p in guarded):
+                skip.add(name)
+        return skip
+
     shutil.copytree(source.path.parent, workdir, ignore=ignore)
     base = source.path.parent.resolve().parent
     for rel in source.data:
@@ -321,73 +364,107 @@ def run_submission(nb: nbformat.NotebookNode, source: Source, result: Submission
         else:
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(base / rel, root / rel)
+    return root, workdir
+
+
+def _kernel_manager(kernel: str, root: Path, workdir: Path, sandbox: Sandbox | None,
+                    limits: Limits | None) -> WrappedKernelManager:
+    """The kernel manager of one run: under bwrap (Unix sockets in ROOT/.kernel) and/or prlimit."""
+    if sandbox is None:
+        return WrappedKernelManager(kernel_name=kernel, prefix=limits.prefix() if limits else [])
+    mpl = root / ".mpl"
+    mpl.mkdir()
+    for cache in Path(sandbox.python.mpl_cache).glob("fontlist-*.json") if sandbox.python.mpl_cache else []:
+        shutil.copy2(cache, mpl / cache.name)  # matplotlib would otherwise rebuild its font list every time
+    return WrappedKernelManager(kernel_name=kernel, prefix=sandbox.command(root, workdir, [], limits=limits),
+                                ipc_dir=root / ".kernel")
+
+
+def execute_plan(nb: nbformat.NotebookNode, source: Source, *, kernel: str = KERNEL,
+                 cell_timeout: float = CELL_TIMEOUT, total_timeout: float = TOTAL_TIMEOUT, smoke: bool = False,
+                 sandbox: Sandbox | None = None, limits: Limits | None = None,
+                 protected: tuple[Path, ...] = ()) -> RunRecord:
+    """Run ``nb``'s code cells, with a probe in place of each hidden-test cell, in one fresh kernel.
+
+    Used for a submission (in the sandbox when one is given) and for the instructor
+    notebook (the reference values). Never raises for anything the notebook does.
+    """
+    record = RunRecord()
+    plan = _plan(nb, source, smoke)
+    for ex in source.graded:
+        for k in range(len(ex.hidden_tests)):
+            record.values[(ex.id, k)] = ""  # "" = not run
+    root, workdir = _workspace(source, protected)
     deadline = time.monotonic() + total_timeout
     limit = {"seconds": cell_timeout}
     run_nb = nbformat.v4.new_notebook(cells=[cell for _, _, cell in plan])
     run_nb.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
-    client = NotebookClient(
-        run_nb, kernel_name=kernel, allow_errors=False, force_raise_errors=True, interrupt_on_timeout=True,
-        error_on_timeout={"ename": TIMEOUT_ENAME, "evalue": "", "traceback": []}, startup_timeout=60,
-        iopub_timeout=2, shutdown_kernel="immediate", resources={"metadata": {"path": str(workdir)}}, record_timing=False,
-        log=_QUIET,  # nbclient logs every timeout as an error; the feedback reports them instead
-    )
-    client.timeout_func = lambda cell: max(1, math.ceil(limit["seconds"]))
-    stopped = ""  # why the rest of the plan was not run
-    counts = {"raised": 0, "timed out": 0}  # student cells, for the status column
     try:
+        km = _kernel_manager(kernel, root, workdir, sandbox, limits)
+        client = NotebookClient(
+            run_nb, km=km, kernel_name=kernel, allow_errors=False, force_raise_errors=True,
+            interrupt_on_timeout=True, error_on_timeout={"ename": TIMEOUT_ENAME, "evalue": "", "traceback": []},
+            startup_timeout=60, iopub_timeout=2, shutdown_kernel="immediate",
+            resources={"metadata": {"path": str(workdir)}}, record_timing=False,
+            log=_QUIET,  # nbclient logs every timeout as an error; the feedback reports them instead
+        )
+        client.timeout_func = lambda cell: max(1, math.ceil(limit["seconds"]))
         # The kernel process's own stderr (ipykernel's TCP warning, TensorFlow's start-up lines) would bury
         # the progress lines; what the student's code prints still arrives through the kernel protocol.
-        with client.setup_kernel(stderr=subprocess.DEVNULL):
+        with client.setup_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cleanup_kc=True):
             for position, (kind, ref, cell) in enumerate(plan):
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    stopped = f"the submission used up its total time limit ({fmt_points(total_timeout)} s)"
+                    record.stopped = f"the submission used up its total time limit ({fmt_points(total_timeout)} s)"
                     break
                 limit["seconds"] = min(cell_timeout, left)
+                record.sent.append(cell.source)
                 try:
-                    client.execute_cell(cell, position)
+                    client.execute_cell(cell, position, store_history=kind != "test")
                     if kind == "test":
-                        ex_id, test = ref
-                        earned[ex_id] += test.points
+                        ex_id, k, test = ref
+                        record.values[(ex_id, k)] = _probe_values(cell, len(test.checks))
                     continue
                 except CellExecutionError as exc:
                     ename, evalue = exc.ename, exc.evalue
+                finally:
+                    cell.outputs = []  # what a cell printed is not kept: a submission may print gigabytes
                 timed_out = ename == TIMEOUT_ENAME
                 what = (f"did not finish within {fmt_points(limit['seconds'])} s and was interrupted (an endless loop?)"
                         if timed_out else f"raised {ename}: {_short(evalue)}")
                 if kind == "test":
-                    ex_id, test = ref
-                    failures[ex_id].append(_test_message(ename, evalue, timed_out, what))
+                    ex_id, k, _ = ref
+                    record.values[(ex_id, k)] = _test_message(ename, evalue, timed_out, what)
                 elif kind == "smoke":
-                    result.notes.append(f"the smaller grading parameters could not be set ({what})")
+                    record.notes.append(f"the smaller grading parameters could not be set ({what})")
                 else:
-                    result.notes.append(f"{_describe_student_cell(nb, ref)} {what}")
-                    counts["timed out" if timed_out else "raised"] += 1
+                    record.notes.append(f"{_describe_student_cell(nb, ref)} {what}")
+                    record.counts["timed out" if timed_out else "raised"] += 1
                 if timed_out and not _responsive(client, limit, min(PROBE_TIMEOUT, cell_timeout)):
-                    stopped = "the kernel did not stop after a cell was interrupted"
+                    record.stopped = "the kernel did not stop after a cell was interrupted"
                     break
     except DeadKernelError:
-        stopped = "the kernel died (the code exited Python, crashed it or ran out of memory)"
+        record.stopped = "the kernel died (the code exited Python, crashed it or ran out of memory)"
     except Exception as exc:  # noqa: BLE001 - one submission must never end the whole run
-        stopped = f"grading failed: {type(exc).__name__}: {_short(str(exc))}"
+        record.stopped = f"grading failed: {type(exc).__name__}: {_short(str(exc))}"
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    issues = [f"{n} cell(s) {what}" for what, n in counts.items() if n]
-    if stopped:
-        issues.append(f"stopped: {stopped}")
-    result.status = "; ".join(issues) or "ok"
-    for ex in source.graded:
-        points = earned[ex.id]
-        if failures[ex.id]:
-            unique = list(dict.fromkeys(failures[ex.id]))
-            message = (f"{len(failures[ex.id])} of {len(ex.hidden_tests)} hidden tests failed: " if
-                       len(ex.hidden_tests) > 1 else "") + "; ".join(unique)
-        elif points == ex.points:
-            message = "all hidden tests passed"
-        else:
-            message = f"hidden tests not run: {stopped}" if stopped else "hidden tests not run"
-        scores[ex.id] = ExerciseScore(ex.id, points, ex.points, message)
-    result.scores = scores
+    return record
+
+
+def _probe_values(cell: nbformat.NotebookNode, n: int) -> list | str:
+    """The decoded values a probe cell displayed, or why there are none (never raises)."""
+    answers = [o.get("data", {}).get(MIME) for o in cell.get("outputs", [])
+               if o.get("output_type") == "display_data" and MIME in o.get("data", {})]
+    if len(answers) != 1:
+        return "a hidden test got no answer from the notebook (was `display` or `get_ipython` replaced?)"
+    try:
+        values = hidden.loads(answers[0])
+    except hidden.ValueTransportError as exc:
+        return f"a hidden test got an unreadable answer from the notebook ({_short(str(exc))})"
+    if len(values) != n:
+        return "a hidden test got the wrong number of values from the notebook"
+    return values
 
 
 def _responsive(client: NotebookClient, limit: dict[str, float], seconds: float) -> bool:
@@ -416,16 +493,136 @@ def _test_message(ename: str, evalue: str, timed_out: bool, what: str) -> str:
         return "a hidden test failed" + (f": {_short(evalue)}" if evalue else "")
     if ename == "NameError":
         return f"a hidden test could not find a name ({_short(evalue)}): was a cell deleted, not run, or a name changed?"
-    if ename == "TypeError" and "ellipsis" in evalue:
+    if ename in ("TypeError", "ValueTransportError") and "ellipsis" in evalue:
         return "not done yet (the answer is still `...`)"
     if ename == "NotImplementedError":
         return "not done yet (the stub still raises NotImplementedError)"
     return f"a hidden test raised {ename}: {_short(evalue)}"
 
 
+# ---------------------------------------------------------------- reference values and scores
+References = dict  # {(exercise, k): [reference value or None per check]}
+
+
+def _predicate(check: Check) -> object:
+    """The compiled predicate of an ``expect_that`` check, run in the grader on plain data (instructor code)."""
+    return eval(compile(check.predicate, "<hidden test predicate>", "eval"),  # noqa: S307 - the instructor's markup
+                {"np": np, "math": math, "__builtins__": builtins})
+
+
+def compute_references(source: Source, **options: object) -> References:
+    """The instructor's values of every hidden check of ``source``, from a clean kernel (no sandbox).
+
+    Run once per grading run and per chapter; each submission is compared with these.
+
+    Raises
+    ------
+    MarkupError
+        The instructor notebook does not pass its own hidden checks, a cell of it
+        raises, or a value cannot be brought out as plain data (the message names
+        the notebook, exercise, cell and check).
+    """
+    options = {k: v for k, v in options.items() if k in ("kernel", "cell_timeout", "total_timeout", "smoke")}
+    record = execute_plan(source.nb, source, **options)  # type: ignore[arg-type]
+    name = str(source.path)
+    if record.stopped:
+        raise MarkupError(f"{name}: the instructor notebook could not be run to compute the expected values: "
+                          f"{record.stopped}")
+    if record.notes:
+        raise MarkupError(f"{name}: the instructor notebook must run without errors to compute the expected "
+                          f"values: {'; '.join(record.notes)}")
+    references: References = {}
+    for ex in source.graded:
+        for k, test in enumerate(ex.hidden_tests):
+            where = f"{name}: hidden test of {ex.id} (cell {test.index})"
+            values = record.values[(ex.id, k)]
+            if isinstance(values, str):
+                raise MarkupError(f"{where}: no values from the instructor notebook ({values or 'not run'})")
+            refs: list = []
+            for check, value in zip(test.checks, values):
+                here = f"{where}, line {check.line}"
+                if check.kind == "raises":
+                    why = hidden.check_raised(value, check.exception)
+                    refs.append(None)
+                elif check.kind == "expect_that":
+                    why = hidden.check_predicate(value, _predicate(check))
+                    refs.append(None)
+                else:
+                    why = f"raised {value.type}: {value.message}" if isinstance(value, hidden.Raised) else ""
+                    refs.append(value)
+                if why:
+                    raise MarkupError(f"{here}: the instructor's solution fails its own check `{check.expr}` "
+                                      f"({why})")
+            references[(ex.id, k)] = refs
+    return references
+
+
+def score_test(test: HiddenTest, values: list | str, refs: list) -> str:
+    """``""`` when every check of a hidden-test cell passes, else what the student reads (no expected values)."""
+    if isinstance(values, str):
+        return values or "hidden test not run"
+    for check, value, ref in zip(test.checks, values, refs):
+        if isinstance(value, hidden.Raised) and check.kind != "raises":
+            return _test_message(value.type, value.message, False, "")
+        if check.kind == "expect":
+            why = hidden.compare(value, ref, atol=check.atol, rtol=check.rtol)
+        elif check.kind == "expect_that":
+            why = hidden.check_predicate(value, _predicate(check))
+        else:
+            why = hidden.check_raised(value, check.exception)
+        if why:
+            return f"a hidden test failed: {why}"
+    return ""
+
+
+def run_submission(nb: nbformat.NotebookNode, source: Source, result: SubmissionResult, *,
+                   references: References | None = None, **options: object) -> RunRecord:
+    """Run one submission in a fresh kernel, compare its values in this process, fill ``result``.
+
+    ``references`` (from :func:`compute_references`) are computed here when not given.
+    """
+    if references is None:
+        references = compute_references(source, **options)  # without the sandbox: the instructor's code
+    record = execute_plan(nb, source, **options)  # type: ignore[arg-type]
+    result.notes.extend(record.notes)
+    issues = [f"{n} cell(s) {what}" for what, n in record.counts.items() if n]
+    if record.stopped:
+        issues.append(f"stopped: {record.stopped}")
+    result.status = "; ".join(issues) or "ok"
+    scores = {}
+    for ex in source.graded:
+        points, failures, not_run = 0.0, [], 0
+        for k, test in enumerate(ex.hidden_tests):
+            values = record.values[(ex.id, k)]
+            if values == "":
+                not_run += 1
+                continue
+            why = score_test(test, values, references[(ex.id, k)])
+            if why:
+                failures.append(why)
+            else:
+                points += test.points
+        if failures:
+            unique = list(dict.fromkeys(failures))
+            message = (f"{len(failures)} of {len(ex.hidden_tests)} hidden tests failed: " if
+                       len(ex.hidden_tests) > 1 else "") + "; ".join(unique)
+        elif not_run:
+            message = f"hidden tests not run: {record.stopped}" if record.stopped else "hidden tests not run"
+        else:
+            message = "all hidden tests passed"
+        scores[ex.id] = ExerciseScore(ex.id, points, ex.points, message)
+    result.scores = scores
+    return record
+
+
 # ---------------------------------------------------------------- a whole class
-def grade_file(path: Path, sources: dict[str, Source], **options: object) -> SubmissionResult:
-    """Grade one submission file; never raises for anything the file contains."""
+def grade_file(path: Path, sources: dict[str, Source], *, references: dict[str, References] | None = None,
+               sandbox: Sandbox | None = None, **options: object) -> SubmissionResult:
+    """Grade one submission file; never raises for anything the file contains.
+
+    ``references`` maps a chapter stem to its :func:`compute_references` (computed
+    here when missing); ``sandbox`` runs the kernel under bwrap (``None``: no sandbox).
+    """
     start = time.monotonic()
     nb, reason = read_submission(path)
     meta_source = None
@@ -433,7 +630,7 @@ def grade_file(path: Path, sources: dict[str, Source], **options: object) -> Sub
         meta = nb.metadata.get("medkit", {})
         meta_source = meta.get("source") if isinstance(meta, dict) else None
     student, stem = identify(path, meta_source, sources)
-    result = SubmissionResult(path, student, stem)
+    result = SubmissionResult(path, student, stem, sandbox=sandbox.name if sandbox else "none")
     if stem is None:
         result.status = (f"cannot tell which chapter this is: name it STUDENT_STEM.ipynb with STEM one of "
                          f"{', '.join(sorted(sources))}")
@@ -444,7 +641,8 @@ def grade_file(path: Path, sources: dict[str, Source], **options: object) -> Sub
         source = sources[stem]
         found = audit(nb, source)
         result.notes.extend(long for _, long in found)
-        run_submission(nb, source, result, **options)  # type: ignore[arg-type]
+        refs = (references or {}).get(stem)
+        run_submission(nb, source, result, references=refs, sandbox=sandbox, **options)  # type: ignore[arg-type]
         if found:
             shorts = "; ".join(short for short, _ in found)
             result.status = shorts if result.status == "ok" else f"{result.status}; {shorts}"
@@ -467,7 +665,8 @@ def write_grades(results: list[SubmissionResult], sources: dict[str, Source], ou
     """Write ``out`` (CSV: one row per student) and return its exercise columns.
 
     Columns: ``student``, one per graded exercise of every chapter handed in, ``total``,
-    ``max`` and ``status`` (``ok`` or the reasons, ``;``-separated). A chapter a
+    ``max``, ``status`` (``ok`` or the reasons, ``;``-separated) and ``sandbox`` (what the
+    student's code ran in: ``bwrap``, or ``none`` when graded with ``--no-sandbox``). A chapter a
     student did not hand in scores 0 with a status saying so; when a student hands
     in the same chapter twice, the file given last counts.
     """
@@ -488,7 +687,7 @@ def write_grades(results: list[SubmissionResult], sources: dict[str, Source], ou
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["student", *columns, "total", "max", "status"])
+        writer.writerow(["student", *columns, "total", "max", "status", "sandbox"])
         for student in sorted(by_student):
             chapters = by_student[student]
             row, status = [], []
@@ -506,8 +705,9 @@ def write_grades(results: list[SubmissionResult], sources: dict[str, Source], ou
                 points = score.points if score else 0.0
                 total += points
                 row.append(fmt_points(points))
+            boxes = sorted({r.sandbox for r in [*chapters.values(), *unmatched.get(student, [])]})
             writer.writerow([student, *row, fmt_points(total), fmt_points(sum(maxima.values())),
-                             "; ".join(status) or "ok"])
+                             "; ".join(status) or "ok", "+".join(boxes)])
     return columns
 
 
@@ -524,7 +724,7 @@ def write_feedback(results: list[SubmissionResult], feedback_dir: Path) -> list[
             chapter = r.source or "unknown chapter"
             lines += [f"## {chapter} ({r.path.name})", "",
                       f"Score: **{fmt_points(r.total)} / {fmt_points(r.max_total)}**"
-                      f" (graded in {r.seconds:.1f} s; status: {r.status})", ""]
+                      f" (graded in {r.seconds:.1f} s; status: {r.status}; sandbox: {r.sandbox})", ""]
             if r.scores:
                 lines += ["| exercise | points | why |", "|---|---|---|"]
                 for s in r.scores.values():
@@ -543,9 +743,19 @@ def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name) or "unnamed"
 
 
+NO_SANDBOX_WARNING = """\
+*************************************************************************************
+* medkit grade --no-sandbox: student code runs as YOU, with your files and network. *
+* A submission can read the instructor notebooks and the other submissions, change  *
+* files (grades.csv included) and leave processes behind. Use it only on a machine  *
+* or in a container holding nothing but this class (see book/instructors.md).       *
+*************************************************************************************"""
+
+
 def grade(submissions: list[Path], source_dir: Path, out: Path, *, feedback_dir: Path | None = None,
           kernel: str = KERNEL, cell_timeout: float = CELL_TIMEOUT, total_timeout: float = TOTAL_TIMEOUT,
-          smoke: bool = False, jobs: int = 1, log=print) -> list[SubmissionResult]:
+          smoke: bool = False, jobs: int = 1, sandbox: bool = True, memory_limit: int = DEFAULT_MEMORY,
+          log=print, warn=None) -> list[SubmissionResult]:
     """Grade ``submissions`` against the instructor notebooks in ``source_dir``; write the CSV and feedback.
 
     Parameters
@@ -562,28 +772,58 @@ def grade(submissions: list[Path], source_dir: Path, out: Path, *, feedback_dir:
         Set the chapters' smaller CI parameters (notebook metadata ``medkit.smoke``) after the parameters cell.
     jobs
         How many submissions to grade at once (each in its own process and kernel).
-    log
-        Where progress lines go.
+    sandbox
+        Run each submission's kernel under bwrap (:mod:`medkit.sandbox`); ``False`` runs it
+        as the grading user (``--no-sandbox``) after printing a warning through ``warn``.
+    memory_limit
+        Bytes of address space one kernel may use (prlimit, with or without the sandbox).
+    log, warn
+        Where progress lines and the no-sandbox warning go (``warn`` defaults to stderr).
 
     Raises
     ------
     FileNotFoundError, MarkupError, ValueError
-        Problems of the grading set-up (no instructor notebooks, broken markup, unknown kernel),
-        never of a submission.
+        Problems of the grading set-up (no instructor notebooks, broken markup, an
+        instructor notebook failing its own hidden checks, unknown kernel), never of a submission.
+    SandboxUnavailable
+        ``sandbox=True`` and bwrap is missing or not permitted on this machine.
     """
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
+    warn = warn or (lambda text: print(text, file=sys.stderr))
     if cell_timeout <= 0 or total_timeout <= 0:
         raise ValueError(f"timeouts must be positive, got --timeout {cell_timeout} and --total-timeout {total_timeout}")
     try:
-        KernelSpecManager().get_kernel_spec(kernel)
+        spec = KernelSpecManager().get_kernel_spec(kernel)
     except NoSuchKernel:
         raise ValueError(f"no Jupyter kernel named {kernel!r} is installed (see `jupyter kernelspec list`)") from None
     if jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {jobs}")
     sources = load_sources(source_dir)
     files = expand(submissions)
-    options = dict(kernel=kernel, cell_timeout=cell_timeout, total_timeout=total_timeout, smoke=smoke)
+    feedback_dir = feedback_dir or out.parent / "feedback"
+    protected = tuple(Path(p) for p in [source_dir, *submissions, *files, out, feedback_dir])
+    limits = Limits(memory=memory_limit)
+    box = Sandbox.detect(spec.argv, list(protected)) if sandbox else None
+    if box is None:
+        warn(NO_SANDBOX_WARNING)
+    # The instructor's values, once per chapter handed in, from a clean kernel outside the sandbox.
+    needed = []
+    for path in files:
+        nb, _ = read_submission(path)
+        if nb is not None:
+            meta = nb.metadata.get("medkit", {})
+            stem = identify(path, meta.get("source") if isinstance(meta, dict) else None, sources)[1]
+            if stem is not None and stem not in needed:
+                needed.append(stem)
+    run_options = dict(kernel=kernel, cell_timeout=cell_timeout, total_timeout=total_timeout, smoke=smoke)
+    references: dict[str, References] = {}
+    for stem in needed:
+        start = time.monotonic()
+        references[stem] = compute_references(sources[stem], **run_options)
+        log(f"expected values of {stem}: {sum(len(v) for v in references[stem].values())} check(s) from the "
+            f"instructor notebook in {time.monotonic() - start:.1f} s")
+    options = dict(run_options, sandbox=box, limits=limits, protected=protected, references=references)
     results: list[SubmissionResult | None] = [None] * len(files)
 
     def report(k: int, result: SubmissionResult) -> None:
@@ -609,11 +849,12 @@ def grade(submissions: list[Path], source_dir: Path, out: Path, *, feedback_dir:
                     result = future.result()
                 except Exception as exc:  # noqa: BLE001 - a worker that died must not end the run
                     result = SubmissionResult(files[k], files[k].stem, None,
-                                              status=f"grading failed: {type(exc).__name__}: {_short(str(exc))}")
+                                              status=f"grading failed: {type(exc).__name__}: {_short(str(exc))}",
+                                              sandbox=box.name if box else "none")
                 report(k, result)
     results = [r for r in results if r is not None]
     write_grades(results, sources, out)
-    write_feedback(results, feedback_dir or out.parent / "feedback")
+    write_feedback(results, feedback_dir)
     return results
 
 
@@ -634,15 +875,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="submissions graded at once, each in its own kernel (default 1)")
     parser.add_argument("--smoke", action="store_true",
                         help="use the chapters' smaller CI parameters (faster grading of long chapters)")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="run student code as you, without bwrap (unsafe: it can read the solutions and "
+                             "change files; see book/instructors.md)")
+    parser.add_argument("--memory-limit", default="8G",
+                        help="address space one kernel may use, e.g. 4G or 512M (default 8G)")
 
 
 def main(args: argparse.Namespace) -> int:
     try:
+        memory = parse_size(args.memory_limit)
         results = grade(list(args.submissions), args.source_dir, args.out, feedback_dir=args.feedback_dir,
                         kernel=args.kernel, cell_timeout=args.timeout, total_timeout=args.total_timeout,
-                        smoke=args.smoke, jobs=args.jobs)
+                        smoke=args.smoke, jobs=args.jobs, sandbox=not args.no_sandbox, memory_limit=memory)
+    except SandboxUnavailable as exc:
+        print(f"error: cannot sandbox the submissions: {exc}\n"
+              "Nothing was graded. Without a sandbox a submission can read the solutions and change the grades; "
+              "to grade anyway, add --no-sandbox (book/instructors.md explains the risk).", file=sys.stderr)
+        return 2
     except (FileNotFoundError, MarkupError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {args.out} ({len(results)} submission(s))")
+    print(f"wrote {args.out} ({len(results)} submission(s), sandbox: {results[0].sandbox if results else '-'})")
     return 0

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from medkit import REPO_ROOT
+from medkit.errata import load_rows as _errata_rows_from_file
 
 REFERENCE_PATH = REPO_ROOT / "reproducibility" / "expected.json"
 SECTIONS = ("full", "smoke")
@@ -104,6 +105,7 @@ class Check:
     status: str  # ok, DRIFT, MISSING, NEW, FAILED, NO REFERENCE, NOT RUN
     detail: str = ""
     section: str = ""
+    tol_source: str = ""  # where the tolerance comes from: measured (calibration) or stated
 
     @property
     def failed(self) -> bool:
@@ -230,7 +232,11 @@ def compare(results: dict[str, Any], reference: dict[str, Any], *, only: list[st
                                     "not compared: it belongs to " + ", ".join(changed) + " (checked there)",
                                     section))
                 continue
-            checks.append(_check_value(stem, name, ref, got, tol, kind, section))
+            check = _check_value(stem, name, ref, got, tol, kind, section)
+            cal = ref.get("calibration") or {}
+            check.tol_source = (f"any outcome of {cal['n']} calibration runs" if "allowed" in cal else
+                                f"measured: {cal['n']} calibration runs" if cal else f"stated for {kind}")
+            checks.append(check)
         if not kinds:
             for name in got_values:
                 if name not in ref_values:
@@ -605,11 +611,11 @@ def report_markdown(results: dict[str, Any], reference: dict[str, Any], notebook
             continue
         title = chapter_title(notebook_dir / f"{stem}.ipynb")
         lines += [f"## {title}", "", f"`notebooks/{stem}.ipynb`, compared with the `{mine[0].section or '–'}` "
-                  "reference.", "", "| Value | Kind | Expected | Got | Tolerance | Status |",
-                  "|---|---|---|---|---|---|"]
-        for c in mine:
-            lines.append(f"| `{c.name}` | {c.kind or '–'} | {_md_value(c.expected)} | {_md_value(c.got)} | "
-                         f"{format_tol(c)} | {_md_status(c)} |")
+                  "reference.", "", "| Status | Value | Kind | Expected | Got | Tolerance | From |",
+                  "|---|---|---|---|---|---|---|"]
+        for c in sorted(mine, key=lambda c: not c.failed):  # failures first
+            lines.append(f"| {_md_status(c)} | `{c.name}` | {c.kind or '–'} | {_md_value(c.expected)} | "
+                         f"{_md_value(c.got)} | {format_tol(c)} | {c.tol_source or '–'} |")
         lines.append("")
     sections = {c.stem: c.section for c in checks if c.section}
     calibrated = []
@@ -636,22 +642,10 @@ class Erratum:
     printed_same: bool = False  # the chapter states the article prints exactly the recomputed value
 
 
-#: Every worked example of the article the kit recomputes. Rows whose notebook or keys do not exist
-#: (yet) are left out of the page; erratum boxes found in the chapters but not listed here are
-#: added at the end of the table.
-ERRATA: list[Erratum] = [
-    Erratum("01_cross_entropy", "Cross-entropy of $y = (0, 1)$, $\\hat{y} = (0.9, 0.1)$", "4.1",
-            "ce_article_printed", "ce_article_example"),
-    Erratum("02_gradient_descent", "Gradient of the loss at $\\theta = (1, 2)$, $x = (1, 2)$, $y = (2, 4)$",
-            "4.2", "gd_article_printed_grad", "gd_article_grad"),
-    Erratum("02_gradient_descent", "One gradient-descent step with $\\alpha = 0.1$", "4.2",
-            "gd_article_printed_update", "gd_article_update"),
-    Erratum("03_fusion", "Concatenation of $(1, 2, 3)$, $(4, 5, 6)$, $(7, 8, 9)$", "4.3", None, "fusion_concat",
-            section="The source article's example", printed_same=True),
-    *[Erratum("04_metrics", f"{label} of the four-patient table", "4.4", f"metrics_article_{key}_printed",
-              f"metrics_article_{key}", section="The source article's example")
-      for key, label in (("accuracy", "Accuracy"), ("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"))],
-]
+#: Every worked example of the article the kit recomputes, from ``book/errata.json`` (see
+#: :mod:`medkit.errata`). Rows whose notebook or keys do not exist (yet) are left out of the page;
+#: erratum boxes found in the chapters but not listed here are added at the end of the table.
+ERRATA: list[Erratum] = [Erratum(**row) for row in _errata_rows_from_file()]
 
 _ADMONITION = re.compile(r":::+\{admonition\}\s*(Erratum[^\n]*)\n(.*?)\n:::+", re.S)
 _GLUE_REF = re.compile(r"\{glue(?::text|:any)?\}`([A-Za-z_][\w]*)(?::[^`]*)?`")
@@ -837,8 +831,12 @@ def main(args: argparse.Namespace) -> int:
                  if nb.stem in reference.get(section, {})]
         print(f"calibrating the '{section}' reference of {', '.join(stems)}: {len(VARIANTS)} kernel variants x "
               f"{args.seed_bases} seed base(s) per notebook", flush=True)
-        new = calibrate(reference, section, stems, seed_bases=args.seed_bases, notebook_dir=notebook_dir,
-                        log=lambda line: print(line, flush=True))
+        calibrated = calibrate(reference, section, stems, seed_bases=args.seed_bases, notebook_dir=notebook_dir,
+                               log=lambda line: print(line, flush=True))
+        # Calibration takes long: merge into the file as it is now, so that edits made meanwhile survive.
+        new = load_reference(args.reference)
+        for stem in stems:
+            new[section][stem] = calibrated[section][stem]
         write_reference(new, args.reference)
         for stem in stems:
             cal = new[section][stem].get("calibration")

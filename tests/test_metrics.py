@@ -196,7 +196,8 @@ def test_bootstrap_is_seeded_and_brackets_the_estimate():
     assert a.low <= a.estimate <= a.high
     assert a.estimate == pytest.approx(sk.roc_auc_score(y, s))
     assert a.n_valid == 300
-    est, low, high, n_valid = a  # unpacks as a tuple
+    est, low, high, n_valid, alpha = a  # unpacks as a tuple
+    assert alpha == 0.05
     assert low < high
 
 
@@ -292,3 +293,38 @@ def test_bootstrap_ci_label_follows_alpha():
     assert "90% CI" in str(metrics.bootstrap_ci(metrics.roc_auc, y, s, n_boot=50, alpha=0.1))
     with pytest.raises(ValueError, match="shape"):
         metrics.paired_bootstrap(metrics.roc_auc, y, {"a": s[:10]})
+
+# ---------------------------------------------------------------- proportion_ci against scipy.stats.binomtest
+@EXAMPLES
+@given(n=st.integers(1, 400), frac=st.floats(0, 1), level=st.sampled_from([0.8, 0.9, 0.95, 0.99]))
+def test_proportion_ci_matches_scipy_binomtest(n, frac, level):
+    from scipy.stats import binomtest
+
+    k = int(round(frac * n))
+    for method, scipy_method in (("wilson", "wilson"), ("clopper-pearson", "exact"), ("exact", "exact")):
+        got = metrics.proportion_ci(k, n, method=method, alpha=1 - level)
+        want = binomtest(k, n).proportion_ci(confidence_level=level, method=scipy_method)
+        assert got.estimate == pytest.approx(k / n)
+        assert got.low == pytest.approx(want.low, abs=1e-9)
+        assert got.high == pytest.approx(want.high, abs=1e-9)
+        assert 0.0 <= got.low <= got.estimate <= got.high <= 1.0
+
+
+def test_proportion_ci_the_issue_example_and_the_ends():
+    exact = metrics.proportion_ci(18, 19, method="clopper-pearson")
+    assert (round(exact.low, 3), round(exact.high, 3)) == (0.740, 0.999)
+    assert metrics.proportion_ci(0, 7, method="exact").low == 0.0
+    assert metrics.proportion_ci(7, 7, method="exact").high == 1.0
+    # the exact interval is never narrower than Wilson's at the ends, and Wilson is never degenerate
+    for k, n in ((0, 7), (7, 7), (1, 30)):
+        w, e = metrics.proportion_ci(k, n), metrics.proportion_ci(k, n, method="exact")
+        assert w.high - w.low > 0 and e.high - e.low >= w.high - w.low - 1e-12
+
+
+@pytest.mark.parametrize("k, n, method, alpha, match", [
+    (3, 0, "wilson", 0.05, "n >= 1"), (5, 4, "wilson", 0.05, "0 <= k <= n"), (-1, 4, "wilson", 0.05, "0 <= k"),
+    (2.5, 4, "wilson", 0.05, "integers"), (1, 4, "wald", 0.05, "method"), (1, 4, "wilson", 1.5, "alpha"),
+])
+def test_proportion_ci_rejects_bad_arguments(k, n, method, alpha, match):
+    with pytest.raises(ValueError, match=match):
+        metrics.proportion_ci(k, n, method=method, alpha=alpha)

@@ -1,0 +1,67 @@
+"""The rows of the errata table (``book/errata.json``), read for :mod:`medkit.repro`.
+
+The table on the errata page lists every worked example of the source article
+that a chapter recomputes. Its rows are data, kept next to the page they
+describe; the values in them are glue keys, never numbers: the chapters compute
+the values and :func:`medkit.repro.errata_rows` fills them in at build time.
+
+Examples
+--------
+>>> rows = load_rows()
+>>> rows[0]["stem"], rows[0]["correct"]
+('01_cross_entropy', 'ce_article_example')
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from medkit import REPO_ROOT
+
+ERRATA_FILE = REPO_ROOT / "book" / "errata.json"
+REQUIRED = ("stem", "example", "article_section", "printed", "correct")
+OPTIONAL = {"section": None, "printed_same": False}
+
+
+def load_rows(path: str | Path = ERRATA_FILE) -> list[dict[str, Any]]:
+    """The errata rows as dicts with the fields of :class:`medkit.repro.Erratum`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The JSON file: ``{"rows": [{"stem": ..., "example": ..., "article_section": ...,
+        "printed": key or null, "correct": key, "section": heading or null,
+        "printed_same": bool}, ...]}``.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ValueError
+        A row lacks a required field, has an unknown one, or a field of the wrong type
+        (the message names the row).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"errata file {path} not found.")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    rows = data.get("rows") if isinstance(data, dict) else None
+    if not isinstance(rows, list):
+        raise ValueError(f"{path}: expected an object with a list 'rows'.")
+    out = []
+    for i, row in enumerate(rows):
+        where = f"{path.name}, row {i + 1}"
+        if not isinstance(row, dict):
+            raise ValueError(f"{where}: a row must be an object, got {type(row).__name__}.")
+        missing = [k for k in REQUIRED if k not in row]
+        unknown = sorted(set(row) - set(REQUIRED) - set(OPTIONAL))
+        if missing or unknown:
+            raise ValueError(f"{where}: missing field(s) {missing}, unknown field(s) {unknown}.")
+        for key in ("stem", "example", "article_section", "correct"):
+            if not isinstance(row[key], str) or not row[key]:
+                raise ValueError(f"{where}: '{key}' must be a non-empty string.")
+        if row["printed"] is not None and not isinstance(row["printed"], str):
+            raise ValueError(f"{where}: 'printed' must be a glue key or null.")
+        out.append({**OPTIONAL, **row})
+    return out
