@@ -1018,3 +1018,79 @@ def check_ks_statistic(func: Callable[..., Any]) -> CheckResult:
                 return _verdict(ex, "wrong", f"D is a difference of two probabilities: it lies in [0, 1]; got {value}.")
             return _verdict(ex, "wrong", f"wrong on {hint}.")
     return _verdict(ex, "correct", "D matches scipy.stats.ks_2samp, ties and unequal sizes included.")
+
+
+def check_shift_reading(answer: Any) -> CheckResult:
+    """Exercise dp-ex3 (conceptual): why a shift can leave AUROC unchanged and still move the decisions.
+
+    ``answer`` is the letter of the statement chosen ("a", "b" or "c"). A wrong
+    letter gets the reason that statement does not hold, not the right letter.
+
+    Examples
+    --------
+    >>> check_shift_reading(...).status
+    [dp-ex3] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    'not done'
+    """
+    ex = "dp-ex3"
+    if is_unanswered(answer):
+        return _not_done(ex)
+    if not isinstance(answer, str) or answer.strip().lower() not in ("a", "b", "c"):
+        return _verdict(ex, "wrong", f"answer with one letter, 'a', 'b' or 'c'; got {answer!r}.")
+    letter = answer.strip().lower()
+    if letter == "b":
+        return _verdict(ex, "wrong", "both numbers were computed on the same new patients, from site A's and site "
+                                     "B's files: the split is not what differs.")
+    if letter == "c":
+        return _verdict(ex, "wrong", "the bundle keeps the threshold chosen at export (preprocessing.json); "
+                                     "nothing recomputes it at a new site, which has no labels to do it with.")
+    return _verdict(ex, "correct", "AUROC only sees the order of the probabilities; a threshold sees their values.")
+
+
+def check_domain_auroc(func: Callable[..., Any]) -> CheckResult:
+    """Exercise dp-ex4: ``domain_auroc(reference, new, seed)`` -> cross-validated AUROC of a domain classifier.
+
+    Checked on samples from one distribution (the AUROC must stay near 0.5: a
+    classifier scored on the rows it was fitted on would not) and on shifted
+    samples (near 1), and for the same value on a second call with the same seed.
+
+    Examples
+    --------
+    >>> check_domain_auroc(None).status
+    [dp-ex4] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    'not done'
+    """
+    ex = "dp-ex4"
+    rng = np.random.default_rng(11)
+    same_a, same_b = rng.normal(size=(60, 20)), rng.normal(size=(60, 20))
+    shifted = rng.normal(size=(60, 20)) + np.linspace(0, 1.5, 20)
+    got, verdict = call_student(ex, func, same_a, same_b, 0)
+    if verdict is not None:
+        return verdict
+    value, verdict = _as_float(ex, got)
+    if verdict is not None:
+        return verdict
+    if not 0.0 <= value <= 1.0:
+        return _verdict(ex, "wrong", f"an AUROC lies in [0, 1]; got {value}.")
+    if value > 0.75:
+        return _verdict(ex, "wrong", f"two samples of the same distribution give {value:.2f}: the classifier is "
+                                     "probably scored on the rows it was fitted on. Score each row with a model "
+                                     "fitted without it (cross_val_predict).")
+    if value < 0.25:
+        return _verdict(ex, "wrong", f"two samples of the same distribution give {value:.2f}: are the scores "
+                                     "those of the 'new' class (label 1 for the new rows)?")
+    got, verdict = call_student(ex, func, same_a, shifted, 0)
+    if verdict is not None:
+        return verdict
+    value_shift, verdict = _as_float(ex, got)
+    if verdict is not None:
+        return verdict
+    if value_shift < 0.85:
+        return _verdict(ex, "wrong", f"clearly shifted samples give only {value_shift:.2f}: label the new rows 1, "
+                                     "the reference rows 0, and compute the AUROC of the out-of-fold scores.")
+    again, verdict = call_student(ex, func, same_a, same_b, 0)
+    if verdict is not None:
+        return verdict
+    if not _close(float(again), value, rel=1e-9, abs_=1e-12):
+        return _verdict(ex, "wrong", "two calls with the same seed differ: pass the seed to the fold splitter.")
+    return _verdict(ex, "correct", "near 0.5 when nothing moved, near 1 when the samples differ, reproducible.")
