@@ -29,9 +29,9 @@ sys.path.insert(0, str(REPO / "tests" / "fixtures" / "grading"))
 
 from make_fixtures import PATCHER, reader_code  # noqa: E402
 
-from medkit import grading  # noqa: E402
-from medkit.sandbox import SandboxUnavailable  # noqa: E402
-from medkit.student import student_version  # noqa: E402
+from medkit.classroom import grade as grading  # noqa: E402
+from medkit.classroom.sandbox import SandboxUnavailable  # noqa: E402
+from medkit.classroom.student import student_version  # noqa: E402
 
 STEM = "01_cross_entropy"
 

@@ -1,9 +1,16 @@
 """medkit: the helper package of the multimodal-medicine teaching kit.
 
 Each chapter of the book teaches code that lives here, one module per concept:
-``losses``, ``optim``, ``fusion``, ``metrics``, ``data``, ``models``, ``train``,
-``plots``, ``exercises``; and the tooling behind the two commands: ``runner``
-(papermill), ``site`` (Jupyter Book), ``cli`` (``python -m medkit``).
+``losses``, ``optim``, ``fusion``, ``metrics``, ``data``, ``synth``, ``models``,
+``train``, ``plots``, ``exercises`` (the self-checks), ``glue`` and ``deploy``.
+
+Two subpackages hold what is not taught, named after their users:
+
+- :mod:`medkit.book`: what authors and CI use to run, check and publish the
+  book (``runner``, ``site``, ``repro``, ``calibration``, ``warmup``,
+  ``errata`` and the command line ``cli``, i.e. ``python -m medkit``);
+- :mod:`medkit.classroom`: what instructors use to hand out and grade the
+  exercises (``markup``, ``student``, ``grade``, ``sandbox``, ``hidden``).
 
 Modules are imported lazily so that ``import medkit`` stays fast and does not
 pull in TensorFlow for a chapter that only needs numpy.
@@ -19,10 +26,12 @@ __version__ = "0.1.0"
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-_SUBMODULES = {
-    "losses", "optim", "fusion", "metrics", "data", "models", "train", "plots",
-    "exercises", "glue", "runner", "site", "repro", "grading", "student", "cli", "deploy", "synth",
-}
+#: The taught modules, reachable as ``medkit.<name>`` without importing them first.
+#: ``book`` and ``classroom`` are imported explicitly (``from medkit.book import runner``).
+_SUBMODULES = (
+    "losses", "optim", "fusion", "metrics", "data", "synth", "models", "train", "plots",
+    "exercises", "glue", "deploy",
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -1,3 +1,3 @@
-from medkit.cli import main
+from medkit.book.cli import main
 
 raise SystemExit(main())

@@ -3,7 +3,7 @@
 This writes exactly what :func:`myst_nb.glue` writes — a display output whose
 metadata ``scrapbook.name`` is the key and whose MIME types carry the
 ``application/papermill.record/`` prefix — so ``{glue:text}`key``` in the
-book's markdown and ``medkit.runner`` (which fills ``_build/results.json``)
+book's markdown and ``medkit.book.runner`` (which fills ``_build/results.json``)
 both read it. Two differences:
 
 * numpy scalars and arrays are turned into plain Python numbers and lists

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medkit import calibration, repro
-from medkit.calibration import derive, derive_entry, false_alarms
+from medkit.book import calibration, repro
+from medkit.book.calibration import derive, derive_entry, false_alarms
 
 STEM = "06_multimodal_model"
 

@@ -23,7 +23,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from medkit import cli, data, deploy, models, synth, train  # noqa: E402
+from medkit import data, deploy, models, synth, train  # noqa: E402
+from medkit.book import cli  # noqa: E402
 
 from data_fixtures import read_rows, write_rows  # noqa: E402
 

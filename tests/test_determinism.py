@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from medkit import repro
-from medkit.runner import discover_notebooks
+from medkit.book import repro
+from medkit.book.runner import discover_notebooks
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("notebooks")]
 

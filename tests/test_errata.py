@@ -1,12 +1,12 @@
-"""The errata table's rows (book/errata.json): valid, loaded by medkit.repro, and every key glued by a chapter."""
+"""The errata table's rows (book/errata.json): valid, loaded by medkit.book.repro, and every key glued by a chapter."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from medkit import repro
-from medkit.errata import ERRATA_FILE, load_rows
+from medkit.book import repro
+from medkit.book.errata import ERRATA_FILE, load_rows
 
 
 def test_rows_load_and_feed_repro():

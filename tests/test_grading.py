@@ -22,9 +22,11 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
-from medkit import cli, grading
-from medkit.exmarkup import collect_exercises
-from medkit.sandbox import Sandbox, SandboxUnavailable
+import medkit
+from medkit.book import cli
+from medkit.classroom import grade as grading
+from medkit.classroom.markup import collect_exercises
+from medkit.classroom.sandbox import Sandbox, SandboxUnavailable
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "grading"
 SOURCE_DIR = FIXTURES / "source"
@@ -154,7 +156,7 @@ def test_feedback_explains_without_revealing(graded):
 def test_one_submission_cannot_touch_another(tmp_path):
     """Each submission runs in its own kernel and its own temporary directory (no instructor notebooks)."""
     source = nbformat.read(SOURCE_DIR / "00_fixture.ipynb", as_version=4)
-    from medkit.student import student_version
+    from medkit.classroom.student import student_version
 
     student = student_version(source, "00_fixture")
     writer = nbformat.from_dict(nbformat.v4.new_notebook(cells=list(student.cells), metadata=student.metadata))
@@ -424,10 +426,10 @@ def test_the_student_kernel_never_receives_the_expected_values(monkeypatch):
 
 # ---------------------------------------------------------------- the sandbox's set-up, without kernels
 def test_missing_bwrap_refuses_to_grade_loudly(tmp_path, capsys, monkeypatch):
-    import medkit.sandbox
+    import medkit.classroom.sandbox
 
     real_which = shutil.which
-    monkeypatch.setattr(medkit.sandbox.shutil, "which", lambda name, *a, **k: None if name == "bwrap"
+    monkeypatch.setattr(medkit.classroom.sandbox.shutil, "which", lambda name, *a, **k: None if name == "bwrap"
                         else real_which(name, *a, **k))
     out = tmp_path / "grades.csv"
     code = cli.main(["grade", str(SUBMISSIONS / "alice_00_fixture.ipynb"), "--out", str(out),
@@ -452,8 +454,8 @@ def test_sandbox_binds_are_an_allow_list(tmp_path):
         assert not SOURCE_DIR.resolve().is_relative_to(path)
     cmd = box.command(tmp_path, tmp_path, ["true"])
     assert "--unshare-all" in cmd and "--clearenv" in cmd and "--die-with-parent" in cmd
-    # a protected path inside a bound directory is refused
-    package = Path(grading.__file__).resolve().parent
+    # a protected path inside a bound directory (the medkit package) is refused
+    package = Path(medkit.__file__).resolve().parent
     with pytest.raises(SandboxUnavailable, match="would have to show"):
         Sandbox.detect(argv, [package / "notebooks"])
 
@@ -474,7 +476,7 @@ def test_a_reference_failing_its_own_check_stops_the_run(tmp_path, capsys):
 def test_codec_round_trip_and_refusals():
     import numpy as np
 
-    from medkit import hidden
+    from medkit.classroom import hidden
 
     value = {"a": [1, 2.5, float("nan"), float("-inf"), None, True, "x"], "b": np.arange(6.0).reshape(2, 3),
              "c": np.float32(0.5), "d": (1 + 2j), "e": np.array([True, False])}
@@ -497,7 +499,7 @@ def test_codec_round_trip_and_refusals():
 def test_compare_is_strict_where_it_matters():
     import numpy as np
 
-    from medkit.hidden import Raised, check_predicate, check_raised, compare
+    from medkit.classroom.hidden import Raised, check_predicate, check_raised, compare
 
     assert compare(1.6094379, 1.6094379124341003, atol=1e-6) == ""
     assert compare(1.6094, 1.6094379124341003, atol=1e-6) == "wrong value"
@@ -516,9 +518,9 @@ def test_compare_is_strict_where_it_matters():
 
 
 def test_hidden_test_markup_is_parsed_not_run():
-    from medkit.exmarkup import MarkupError, parse_hidden_test
+    from medkit.classroom.markup import MarkupError, parse_hidden_test
 
-    checks = parse_hidden_test("from medkit.hidden import expect, expect_that, raises\n"
+    checks = parse_hidden_test("from medkit.classroom.hidden import expect, expect_that, raises\n"
                                "expect(f(np.array([1.0])), atol=1e-6, rtol=0)\n"
                                "expect_that(g(2), lambda v: v > 0)\n"
                                "with raises(np.linalg.LinAlgError):\n    h([])\n")
@@ -528,7 +530,9 @@ def test_hidden_test_markup_is_parsed_not_run():
     assert checks[1].predicate == "lambda v: v > 0"
     for source, fragment in [("assert f(1) == 2", "an `assert` statement"), ("x = f(1)", "an `assign` statement"),
                              ("expect(f(1), atol=tol)", "number literal"), ("expect_that(x, np.isfinite)", "lambda"),
-                             ("import os\nexpect(x)", "`import` statement"), ("", "no check"),
+                             ("import os\nexpect(x)", "`import os`: a hidden test imports only from medkit"),
+                             ("from medkit.hidden import expect\nexpect(x)",
+                              r"imports only from medkit\.classroom\.hidden"), ("", "no check"),
                              ("with raises(ValueError):\n    x = 1", "single expression")]:
         with pytest.raises(MarkupError, match=fragment):
             parse_hidden_test(source, "nb, cell 3")

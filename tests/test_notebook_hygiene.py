@@ -6,7 +6,7 @@ import ast
 import nbformat
 import pytest
 
-from medkit.runner import discover_notebooks
+from medkit.book.runner import discover_notebooks
 
 NOTEBOOKS = discover_notebooks()
 

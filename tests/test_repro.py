@@ -9,8 +9,8 @@ import sys
 import nbformat
 import pytest
 
-from medkit import repro
-from medkit.runner import discover_notebooks, smoke_parameters
+from medkit.book import repro
+from medkit.book.runner import discover_notebooks, smoke_parameters
 
 
 def cli(*args):

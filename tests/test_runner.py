@@ -8,7 +8,7 @@ import sys
 import nbformat
 import pytest
 
-from medkit import runner
+from medkit.book import runner
 
 
 def medkit_cli(*args, cwd=None):

@@ -17,7 +17,7 @@ import nbformat
 import pytest
 import yaml
 
-from medkit.runner import discover_notebooks
+from medkit.book.runner import discover_notebooks
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("notebooks")]
 

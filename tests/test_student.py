@@ -7,9 +7,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from medkit import cli
-from medkit.exmarkup import MarkupError, collect_exercises, exercise_of, has_marker, role_of, stub_solution
-from medkit.student import student_version
+from medkit.book import cli
+from medkit.classroom.markup import MarkupError, collect_exercises, exercise_of, has_marker, role_of, stub_solution
+from medkit.classroom.student import student_version
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medkit import cli, synth
+from medkit import synth
+from medkit.book import cli
 from medkit.synth import file_hashes, generate_cohort
 
 from data_fixtures import read_rows

@@ -7,8 +7,8 @@ import sys
 import nbformat
 import pytest
 
-from medkit.runner import discover_notebooks
-from medkit.site import strip_for_publication
+from medkit.book.runner import discover_notebooks
+from medkit.book.site import strip_for_publication
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,9 @@
-"""The rows of the errata table (``book/errata.json``), read for :mod:`medkit.repro`.
+"""The rows of the errata table (``book/errata.json``), read for :mod:`medkit.book.repro`.
 
 The table on the errata page lists every worked example of the source article
 that a chapter recomputes. Its rows are data, kept next to the page they
 describe; the values in them are glue keys, never numbers: the chapters compute
-the values and :func:`medkit.repro.errata_rows` fills them in at build time.
+the values and :func:`medkit.book.repro.errata_rows` fills them in at build time.
 
 Examples
 --------
@@ -25,7 +25,7 @@ OPTIONAL = {"section": None, "printed_same": False}
 
 
 def load_rows(path: str | Path = ERRATA_FILE) -> list[dict[str, Any]]:
-    """The errata rows as dicts with the fields of :class:`medkit.repro.Erratum`.
+    """The errata rows as dicts with the fields of :class:`medkit.book.repro.Erratum`.
 
     Parameters
     ----------

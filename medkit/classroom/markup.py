@@ -11,7 +11,7 @@ tag:
 - ``self-check``: a call to a ``medkit.exercises.check_*`` function, kept for
   students;
 - ``hidden-test`` (with ``remove-cell``): ``expect(...)``, ``expect_that(...)``
-  and ``with raises(...):`` checks worth ``"points"`` (see :mod:`medkit.hidden`),
+  and ``with raises(...):`` checks worth ``"points"`` (see :mod:`medkit.classroom.hidden`),
   removed from student versions; the grader evaluates their expressions in the
   student's kernel and compares the values in its own process.
 
@@ -277,15 +277,15 @@ def has_marker(source: str) -> bool:
     return bool(ANY_MARKER.search(source))
 
 
-HIDDEN_MODULE = "medkit.hidden"
+HIDDEN_MODULE = "medkit.classroom.hidden"
 _CHECK_NAMES = ("expect", "expect_that", "raises")
 
 
 def parse_hidden_test(source: str, where: str = "hidden test") -> list[Check]:
     """The checks of a hidden-test cell, read with :mod:`ast` (nothing is executed).
 
-    A hidden-test cell holds, besides ``from medkit.hidden import ...`` lines,
-    only these statements (see :mod:`medkit.hidden`):
+    A hidden-test cell holds, besides ``from medkit.classroom.hidden import ...`` lines,
+    only these statements (see :mod:`medkit.classroom.hidden`):
 
     - ``expect(EXPR)`` or ``expect(EXPR, atol=A, rtol=R)`` with number literals;
     - ``expect_that(EXPR, lambda v: ...)``;
@@ -312,9 +312,9 @@ def parse_hidden_test(source: str, where: str = "hidden test") -> list[Check]:
     >>> parse_hidden_test("assert f(1) == 2", "cell 7")
     Traceback (most recent call last):
     ...
-    medkit.exmarkup.MarkupError: cell 7, line 1: an `assert` statement; hidden tests hold only expect(EXPR, atol=..., rtol=...), expect_that(EXPR, lambda v: ...) and `with raises(Error): EXPR` (the old `assert` markup ran inside the student's kernel, where the student's code can change what it checks)
+    medkit.classroom.markup.MarkupError: cell 7, line 1: an `assert` statement; hidden tests hold only expect(EXPR, atol=..., rtol=...), expect_that(EXPR, lambda v: ...) and `with raises(Error): EXPR` (the old `assert` markup ran inside the student's kernel, where the student's code can change what it checks)
     """
-    from medkit.hidden import DEFAULT_ATOL, DEFAULT_RTOL
+    from medkit.classroom.hidden import DEFAULT_ATOL, DEFAULT_RTOL
 
     usage = ("hidden tests hold only expect(EXPR, atol=..., rtol=...), expect_that(EXPR, lambda v: ...) and "
              "`with raises(Error): EXPR`")
@@ -342,6 +342,9 @@ def parse_hidden_test(source: str, where: str = "hidden test") -> list[Check]:
     for stmt in tree.body:
         if isinstance(stmt, ast.ImportFrom) and stmt.module == HIDDEN_MODULE:
             continue
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            raise fail(stmt, f"`{seg(stmt)}`: a hidden test imports only from {HIDDEN_MODULE} "
+                             f"(`from {HIDDEN_MODULE} import expect, expect_that, raises`)")
         if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and isinstance(stmt.value.func, ast.Name):
             call, name = stmt.value, stmt.value.func.id
             if name == "expect":

@@ -12,13 +12,13 @@ import sys
 
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("medkit.runner", "execute the notebooks with papermill into _build/executed/"),
-    "site": ("medkit.site", "build the Jupyter Book site from the executed notebooks into _build/html"),
-    "warmup": ("medkit.warmup", "compile librosa's numba kernels once so notebooks start fast"),
+    "run": ("medkit.book.runner", "execute the notebooks with papermill into _build/executed/"),
+    "site": ("medkit.book.site", "build the Jupyter Book site from the executed notebooks into _build/html"),
+    "warmup": ("medkit.book.warmup", "compile librosa's numba kernels once so notebooks start fast"),
     "synth": ("medkit.synth", "write a synthetic multimodal pneumonia cohort"),
-    "repro": ("medkit.repro", "compare glued values with reproducibility/expected.json"),
-    "student": ("medkit.student", "write student versions of the notebooks (solutions stubbed)"),
-    "grade": ("medkit.grading", "grade student submissions into grades.csv"),
+    "repro": ("medkit.book.repro", "compare glued values with reproducibility/expected.json"),
+    "student": ("medkit.classroom.student", "write student versions of the notebooks (solutions stubbed)"),
+    "grade": ("medkit.classroom.grade", "grade student submissions into grades.csv"),
     "predict": ("medkit.deploy", "predict new patients from raw files with an exported model bundle"),
 }
 
@@ -34,12 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, (module_name, help_text) in COMMANDS.items():
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         if name == wanted:
-            try:
-                modules[name] = importlib.import_module(module_name)
-            except ModuleNotFoundError as exc:
-                if exc.name != module_name:
-                    raise
-                parser.error(f"command {name!r} is not available yet ({module_name} is missing)")
+            modules[name] = importlib.import_module(module_name)
             modules[name].add_arguments(cmd)
     args = parser.parse_args(argv)
     return int(modules[args.command].main(args) or 0)

@@ -22,7 +22,8 @@ from pathlib import Path
 import nbformat
 
 from medkit import REPO_ROOT
-from medkit.runner import BUILD_DIR, discover_notebooks
+from medkit.book import repro
+from medkit.book.runner import BUILD_DIR, discover_notebooks
 
 STAGED_FILES = ("_config.yml", "_toc.yml")
 STAGED_DIRS = ("book",)
@@ -78,12 +79,8 @@ def stage(build_dir: Path = BUILD_DIR) -> Path:
     for notebook in discover_notebooks():
         nb = strip_for_publication(nbformat.read(executed_dir / notebook.name, as_version=4))
         nbformat.write(nb, staging / "notebooks" / notebook.name)
-    try:
-        from medkit import repro  # the execution report page, when that module exists
-    except ImportError:
-        repro = None
-    if repro is not None and hasattr(repro, "write_report_page"):
-        repro.write_report_page(staging, results)
+    # The execution report page is in _toc.yml, so the site cannot be built without it: no fallback.
+    repro.write_report_page(staging, results)
     return staging
 
 

@@ -301,7 +301,7 @@ class WrappedKernelManager(AsyncKernelManager):
         return self.command_prefix + super().format_kernel_cmd(extra_arguments)
 
 
-def main_check() -> int:  # pragma: no cover - a manual diagnosis: python -m medkit.sandbox
+def main_check() -> int:  # pragma: no cover - a manual diagnosis: python -m medkit.classroom.sandbox
     """Print whether the sandbox works for the ``medkit`` kernel, and its binds."""
     from jupyter_client.kernelspec import KernelSpecManager
 

@@ -3,7 +3,7 @@
 A hidden-test cell (tagged ``hidden-test`` and ``remove-cell``, metadata
 ``"medkit": {"exercise": ID, "points": P}``) holds only these statements::
 
-    from medkit.hidden import expect, expect_that, raises
+    from medkit.classroom.hidden import expect, expect_that, raises
 
     expect(binary_ce(np.array([1.0, 0.0]), np.array([0.9, 0.2])), atol=1e-6)
     expect_that(binary_ce(np.array([1.0]), np.array([0.0])), lambda v: np.isfinite(v))
@@ -18,8 +18,8 @@ A hidden-test cell (tagged ``hidden-test`` and ``remove-cell``, metadata
 - ``with raises(ExceptionType): EXPR``: evaluating ``EXPR`` raises that type
   (or a subclass).
 
-How a cell is used. The grader (:mod:`medkit.grading`) never runs the cell
-anywhere. It parses it (:func:`medkit.exmarkup.parse_hidden_test`), sends only
+How a cell is used. The grader (:mod:`medkit.classroom.grade`) never runs the cell
+anywhere. It parses it (:func:`medkit.classroom.markup.parse_hidden_test`), sends only
 the *expressions* to the student's kernel, gets back their values as plain
 data (JSON with base64 arrays: no pickle, nothing that can carry code), and
 compares them in its own process with the values the instructor notebook
@@ -382,9 +382,9 @@ def probe_source(expressions: list[str]) -> str:
     Examples
     --------
     >>> print(probe_source(["answer"]))
-    __import__("medkit.hidden", fromlist=["probe"]).probe(["answer"])
+    __import__("medkit.classroom.hidden", fromlist=["probe"]).probe(["answer"])
     """
-    return f'__import__("medkit.hidden", fromlist=["probe"]).probe({json.dumps(expressions)})'
+    return f'__import__("medkit.classroom.hidden", fromlist=["probe"]).probe({json.dumps(expressions)})'
 
 
 # ---------------------------------------------------------------- in the instructor notebook
@@ -400,7 +400,7 @@ def expect(value: Any, *, atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL
     >>> expect(object())
     Traceback (most recent call last):
     ...
-    medkit.hidden.ValueTransportError: a value of type object (only numbers, strings, lists, dicts and numeric numpy arrays cross)
+    medkit.classroom.hidden.ValueTransportError: a value of type object (only numbers, strings, lists, dicts and numeric numpy arrays cross)
     """
     _check_tolerances(atol, rtol)
     roundtrip(value)

@@ -186,7 +186,7 @@ def run_variants(stem: str, *, smoke: bool, seed_bases: int, notebook_dir: Path,
     fails stops the calibration with the notebook's error: a spread measured
     on the runs that happened to work would be a wrong spread.
     """
-    from medkit.runner import smoke_parameters
+    from medkit.book.runner import smoke_parameters
 
     notebook = notebook_dir / f"{stem}.ipynb"
     params = smoke_parameters(notebook) if smoke else {}

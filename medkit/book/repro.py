@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from medkit import REPO_ROOT
-from medkit.errata import load_rows as _errata_rows_from_file
+from medkit.book.errata import load_rows as _errata_rows_from_file
 
 REFERENCE_PATH = REPO_ROOT / "reproducibility" / "expected.json"
 SECTIONS = ("full", "smoke")
@@ -165,7 +165,7 @@ def _numeric_container(value: Any) -> bool:
 
 def smoke_parameters_of(stem: str, notebook_dir: Path | None = None) -> dict[str, Any] | None:
     """The smoke parameters the notebook declares, or ``None`` if the notebook is not there."""
-    from medkit.runner import NOTEBOOK_DIR, smoke_parameters
+    from medkit.book.runner import NOTEBOOK_DIR, smoke_parameters
 
     path = (notebook_dir or NOTEBOOK_DIR) / f"{stem}.ipynb"
     return smoke_parameters(path) if path.exists() else None
@@ -313,7 +313,7 @@ def format_tol(check: Check) -> str:
 
 def calibration_markdown(reference: dict[str, Any], section: str, stems: list[str]) -> list[str]:
     """The report page's section on measured spreads: per calibrated value its runs, tolerance and power."""
-    from medkit.calibration import detectable_change, false_alarms
+    from medkit.book.calibration import detectable_change, false_alarms
 
     lines: list[str] = []
     for stem in stems:
@@ -643,7 +643,7 @@ class Erratum:
 
 
 #: Every worked example of the article the kit recomputes, from ``book/errata.json`` (see
-#: :mod:`medkit.errata`). Rows whose notebook or keys do not exist (yet) are left out of the page;
+#: :mod:`medkit.book.errata`). Rows whose notebook or keys do not exist (yet) are left out of the page;
 #: erratum boxes found in the chapters but not listed here are added at the end of the table.
 ERRATA: list[Erratum] = [Erratum(**row) for row in _errata_rows_from_file()]
 
@@ -769,7 +769,7 @@ def errata_table(results: dict[str, Any], notebook_dir: Path) -> str:
 
 
 def write_report_page(staging: Path, results: dict[str, Any]) -> Path:
-    """Write the generated pages into the staged book (``medkit.site`` calls this).
+    """Write the generated pages into the staged book (``medkit.book.site`` calls this).
 
     - ``book/execution_report.md``: every notebook, its duration, status and values against the reference;
     - ``book/errata.md``: the marker line ``<!-- errata-table -->`` is replaced by the table of every
@@ -797,7 +797,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smoke", action="store_true",
                         help="with --run: smoke parameters, into _build/smoke; with --update: the smoke section")
     parser.add_argument("--update", action="store_true",
-                        help="rewrite the reference from the results (prints the diff; exits 0)")
+                        help="rewrite the reference from the results and print the diff; exits 1 when some "
+                             "values could not be recorded (each is printed as 'not recorded'), else 0")
     parser.add_argument("--force", action="store_true",
                         help="with --update: record runs whose parameters are not the section's")
     parser.add_argument("--only", action="append", metavar="PATTERN",
@@ -819,11 +820,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from medkit.runner import BUILD_DIR, NOTEBOOK_DIR, discover_notebooks, run, select_notebooks
+    from medkit.book.runner import BUILD_DIR, NOTEBOOK_DIR, discover_notebooks, run, select_notebooks
 
     notebook_dir = args.notebook_dir or NOTEBOOK_DIR
     if args.calibrate:
-        from medkit.calibration import VARIANTS, calibrate
+        from medkit.book.calibration import VARIANTS, calibrate
 
         section = "smoke" if args.smoke else "full"
         reference = load_reference(args.reference)

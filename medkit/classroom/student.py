@@ -25,7 +25,7 @@ from pathlib import Path
 
 import nbformat
 
-from medkit.exmarkup import (
+from medkit.classroom.markup import (
     HIDDEN_TEST_TAG,
     SOLUTION_TAG,
     MarkupError,
@@ -84,7 +84,7 @@ def student_version(nb: nbformat.NotebookNode, source_stem: str, name: str = "no
     Raises
     ------
     MarkupError
-        The notebook breaks the exercise markup (see :mod:`medkit.exmarkup`).
+        The notebook breaks the exercise markup (see :mod:`medkit.classroom.markup`).
 
     Examples
     --------

@@ -1,7 +1,7 @@
 """``python -m medkit grade SUBMISSION... --out grades.csv``: grade student notebooks.
 
 Each submission is run on its own: a fresh kernel (``medkit`` unless
-``--kernel`` says otherwise), sandboxed by bubblewrap (:mod:`medkit.sandbox`;
+``--kernel`` says otherwise), sandboxed by bubblewrap (:mod:`medkit.classroom.sandbox`;
 ``--no-sandbox`` runs it as the grading user, with a warning), whose working
 directory is a new temporary directory holding a copy of the source directory's
 data files (never its notebooks), removed afterwards. Its code cells run in the
@@ -10,7 +10,7 @@ a cell that runs longer than ``--timeout`` seconds is interrupted, and the whole
 submission stops after ``--total-timeout`` seconds.
 
 Hidden tests are compared outside the student's code. Each hidden-test cell of
-the *instructor* notebook lists checks (:mod:`medkit.hidden`); after the
+the *instructor* notebook lists checks (:mod:`medkit.classroom.hidden`); after the
 student's last cell of that exercise (at the end if the student deleted them)
 only the checks' expressions are sent to the kernel, their values come back as
 plain data (JSON, base64 arrays) and are compared in this process with the
@@ -52,8 +52,8 @@ import numpy as np
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, DeadKernelError
 
-from medkit import hidden
-from medkit.exmarkup import (
+from medkit.classroom import hidden
+from medkit.classroom.markup import (
     HIDDEN_TEST_TAG,
     SOLUTION_TAG,
     Check,
@@ -66,15 +66,15 @@ from medkit.exmarkup import (
     exercise_of,
     role_of,
 )
-from medkit.hidden import MIME, probe_source
-from medkit.sandbox import DEFAULT_MEMORY, Limits, Sandbox, SandboxUnavailable, WrappedKernelManager, parse_size
+from medkit.classroom.hidden import MIME, probe_source
+from medkit.classroom.sandbox import DEFAULT_MEMORY, Limits, Sandbox, SandboxUnavailable, WrappedKernelManager, parse_size
 
 KERNEL = "medkit"
 CELL_TIMEOUT = 60.0
 TOTAL_TIMEOUT = 600.0
 PROBE_TIMEOUT = 5.0  # how long a kernel may take to answer after an interrupt before it counts as stuck
 TIMEOUT_ENAME = "CellTimeout"
-_QUIET = logging.getLogger("medkit.grading.nbclient")
+_QUIET = logging.getLogger("medkit.classroom.grade.nbclient")
 _QUIET.addHandler(logging.NullHandler())
 _QUIET.propagate = False
 
@@ -283,7 +283,7 @@ def _plan(nb: nbformat.NotebookNode, source: Source, smoke: bool) -> list[tuple[
     ``("test", (exercise, k, HiddenTest), probe cell)``.
 
     A hidden-test cell is never sent to a kernel: its place in the plan is taken by a
-    probe that evaluates its expressions only (:func:`medkit.hidden.probe_source`).
+    probe that evaluates its expressions only (:func:`medkit.classroom.hidden.probe_source`).
     """
     plan: list[tuple[str, object, nbformat.NotebookNode]] = []
     code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code" and role_of(c) != HIDDEN_TEST_TAG]
@@ -328,7 +328,7 @@ class RunRecord:
     """What running a notebook's plan in one kernel produced.
 
     ``values[(exercise, k)]`` is the list of decoded values of hidden-test cell ``k``'s
-    expressions (a :class:`medkit.hidden.Raised` where one raised), or a string: why no
+    expressions (a :class:`medkit.classroom.hidden.Raised` where one raised), or a string: why no
     values came back (the probe timed out, raised, answered garbage, or never ran).
     """
 
@@ -773,7 +773,7 @@ def grade(submissions: list[Path], source_dir: Path, out: Path, *, feedback_dir:
     jobs
         How many submissions to grade at once (each in its own process and kernel).
     sandbox
-        Run each submission's kernel under bwrap (:mod:`medkit.sandbox`); ``False`` runs it
+        Run each submission's kernel under bwrap (:mod:`medkit.classroom.sandbox`); ``False`` runs it
         as the grading user (``--no-sandbox``) after printing a warning through ``warn``.
     memory_limit
         Bytes of address space one kernel may use (prlimit, with or without the sandbox).
