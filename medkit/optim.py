@@ -39,7 +39,6 @@ __all__ = [
 ]
 
 Model = Literal["linear", "logistic"]
-_EPS = 1e-12
 
 
 def _features(X: ArrayLike) -> NDArray[np.float64]:

@@ -92,3 +92,36 @@ def test_parse_value_reads_literals_and_falls_back_to_strings():
     assert runner.parse_value("3") == 3
     assert runner.parse_value("['concat', 'gated']") == ["concat", "gated"]
     assert runner.parse_value("mirrored") == "mirrored"
+
+
+def _result(stem, status="ok"):
+    return runner.NotebookResult(stem=stem, status=status, duration_s=1.5, values={"x": 1}, parameters={})
+
+
+def test_write_results_merges_with_the_entries_of_notebooks_not_run(tmp_path):
+    path = tmp_path / "results.json"
+    runner.write_results([_result("01_a"), _result("02_b")], path)
+    runner.write_results([_result("02_b", status="failed")], path)
+    data = json.loads(path.read_text())
+    assert list(data) == ["01_a", "02_b"]
+    assert data["01_a"]["status"] == "ok" and data["02_b"]["status"] == "failed"
+
+
+@pytest.mark.parametrize("text", ["{\"01_a\": {\"status\": ", "[1, 2]", "{\"01_a\": 3}"])
+def test_a_corrupt_results_file_is_an_error_naming_it_and_is_kept(tmp_path, text):
+    path = tmp_path / "results.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=f"{path}: "):
+        runner.write_results([_result("01_a")], path)
+    assert path.read_text() == text  # not overwritten: it holds other notebooks' entries
+    # and a run stops before executing anything (the notebook does not even exist)
+    with pytest.raises(ValueError, match=f"{path}: "):
+        runner.run([tmp_path / "99_missing.ipynb"], build_dir=tmp_path)
+
+
+def test_the_run_command_refuses_a_corrupt_results_file(tmp_path):
+    (tmp_path / "results.json").write_text("not json")
+    proc = medkit_cli("run", "--only", "01", "--build-dir", str(tmp_path))
+    assert proc.returncode == 1
+    assert f"error: {tmp_path / 'results.json'}: not valid JSON" in proc.stderr
+    assert not (tmp_path / "executed").exists()

@@ -122,14 +122,38 @@ def execute_notebook(notebook: Path, out_dir: Path, parameters: dict[str, Any], 
     return NotebookResult(notebook.stem, status, duration, values, error, parameters)
 
 
+def read_results(results_path: Path) -> dict[str, Any]:
+    """The entries of an existing ``results.json`` (``{}`` when there is none yet).
+
+    Raises
+    ------
+    ValueError
+        The file is not valid JSON or not an object of notebook entries; the
+        message names the file (delete it to start afresh, or restore it).
+    """
+    if not results_path.exists():
+        return {}
+    try:
+        data = json.loads(results_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{results_path}: not valid JSON ({exc}); delete it to start afresh, "
+                         "or restore it, then run again") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise ValueError(f"{results_path}: expected an object of notebook entries, got something else; "
+                         "delete it to start afresh, or restore it, then run again")
+    return data
+
+
 def write_results(results: list[NotebookResult], results_path: Path) -> None:
-    """Merge ``results`` into ``results.json`` (notebooks not run this time keep their entries)."""
-    data: dict[str, Any] = {}
-    if results_path.exists():
-        try:
-            data = json.loads(results_path.read_text())
-        except json.JSONDecodeError:
-            data = {}
+    """Merge ``results`` into ``results.json`` (notebooks not run this time keep their entries).
+
+    Raises
+    ------
+    ValueError
+        An existing ``results.json`` is corrupt (see :func:`read_results`): it is
+        not overwritten, since it holds the entries of notebooks not run this time.
+    """
+    data = read_results(results_path)
     for r in results:
         entry: dict[str, Any] = {"duration_s": r.duration_s, "status": r.status, "values": r.values,
                                  "parameters": r.parameters}
@@ -151,6 +175,7 @@ def run(
 ) -> list[NotebookResult]:
     """Execute ``notebooks`` (in parallel up to ``jobs``) and write ``build_dir/results.json``."""
     out_dir = build_dir / "executed"
+    read_results(build_dir / "results.json")  # a corrupt file stops the run before it starts, not after
     plans = []
     for nb in notebooks:
         params = smoke_parameters(nb) if smoke else {}
@@ -187,6 +212,11 @@ def main(args: argparse.Namespace) -> int:
         print(f"no notebooks found in {args.notebook_dir}", file=sys.stderr)
         return 1
     overrides = {name: parse_value(value) for name, value in args.parameter}
+    try:
+        read_results(args.build_dir / "results.json")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     results = run(notebooks, build_dir=args.build_dir, smoke=args.smoke, overrides=overrides,
                   jobs=args.jobs, timeout=args.timeout)
     failed = [r for r in results if r.status != "ok"]
