@@ -651,12 +651,13 @@ def scalar_shortcuts(cohort: Cohort, split: str | None = None) -> dict[str, floa
     idx = np.arange(len(cohort)) if split is None else cohort.indices(split)
     labels = cohort.labels[idx]
     images = [load_image(cohort.image_paths[i], size=128) for i in idx]
-    sounds = [sf.read(str(cohort.audio_paths[i]), dtype="float32")[0] for i in idx]
+    reads = [sf.read(str(cohort.audio_paths[i]), dtype="float32") for i in idx]
+    sounds = [samples for samples, _ in reads]
     scalars = {
         "image_mean_brightness": [im.mean() for im in images],
         "image_contrast_std": [im.std() for im in images],
         "audio_rms_energy": [np.sqrt(np.mean(s ** 2)) for s in sounds],
-        "audio_duration_s": [len(s) for s in sounds],
+        "audio_duration_s": [len(samples) / rate for samples, rate in reads],
         "note_length_chars": [len(cohort.texts[i]) for i in idx],
         "note_length_tokens": [len(tokenize(cohort.texts[i])) for i in idx],
         "image_file_bytes": [Path(cohort.image_paths[i]).stat().st_size for i in idx],
