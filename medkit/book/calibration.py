@@ -47,7 +47,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -55,6 +54,7 @@ from typing import Any
 ALPHA = 0.05  # family-wise false-alarm rate per notebook
 FLOOR = 0.002  # the smallest tolerance of a calibrated number
 SEED_STEP = 100  # seed bases: seed, seed + 100, ...
+BUILD_ROOT = Path(__file__).resolve().parents[2] / "_build" / "calibration"
 
 #: Kernel variants: name -> environment. The first is the default set-up.
 VARIANTS: dict[str, dict[str, str]] = {
@@ -178,7 +178,7 @@ def false_alarms(values: dict[str, dict[str, Any]]) -> tuple[int, int, dict[str,
 
 
 def run_variants(stem: str, *, smoke: bool, seed_bases: int, notebook_dir: Path,
-                 variants: dict[str, dict[str, str]] = VARIANTS, jobs: int = 1,
+                 variants: dict[str, dict[str, str]] = VARIANTS, build_root: Path | None = None,
                  log: Any = print) -> list[dict[str, Any]]:
     """Execute notebook ``stem`` once per (variant, seed base) in fresh processes; return the runs.
 
@@ -198,29 +198,66 @@ def run_variants(stem: str, *, smoke: bool, seed_bases: int, notebook_dir: Path,
         if base_seed is None:
             break  # no seed parameter: only the kernel variants
     runs: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix=f"calibrate-{stem}-") as tmp:
-        for i, (name, env, seed) in enumerate(plans):
-            build = Path(tmp) / f"run{i}"
-            cmd = [sys.executable, "-m", "medkit", "run", "--only", stem, "--notebook-dir", str(notebook_dir),
-                   "--build-dir", str(build)]
-            if smoke:
-                cmd.append("--smoke")
-            if seed is not None and seed != base_seed:
-                cmd += ["-p", "seed", str(seed)]
-            start = time.perf_counter()
-            proc = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True)
-            seconds = time.perf_counter() - start
-            results_path = build / "results.json"
-            entry = json.loads(results_path.read_text()).get(stem, {}) if results_path.exists() else {}
-            if proc.returncode != 0 or entry.get("status") != "ok":
-                raise SystemExit(f"calibration run of {stem} ({name}, seed {seed}) failed: "
-                                 f"{entry.get('error') or proc.stderr[-2000:]}")
-            runs.append({"variant": name, "seed": seed, "duration_s": round(seconds, 1),
-                         "values": entry["values"], "params": {**params, **({} if seed in (None, base_seed)
-                                                                           else {"seed": seed})}})
-            log(f"  {stem} [{'smoke' if smoke else 'full'}] run {i + 1}/{len(plans)}: {name}, seed {seed}: "
-                f"{seconds:.0f} s")
+    root = (build_root or BUILD_ROOT) / ("smoke" if smoke else "full") / stem
+    for i, (name, env, seed) in enumerate(plans):
+        # Each run keeps its results under _build/calibration/, keyed by what it ran: a calibration that
+        # stops half-way resumes, and a run is reused only if the notebook, the package and the data are
+        # byte for byte those it ran with.
+        build = root / f"{_slug(name)}-seed{seed}"
+        done = build / "calibration-run.json"
+        fingerprint = code_fingerprint(notebook)
+        if done.exists():
+            saved = json.loads(done.read_text())
+            if saved.get("fingerprint") == fingerprint:
+                runs.append(saved["run"])
+                log(f"  {stem} [{'smoke' if smoke else 'full'}] run {i + 1}/{len(plans)}: {name}, seed {seed}: "
+                    "reused (same code and data)")
+                continue
+        cmd = [sys.executable, "-m", "medkit", "run", "--only", stem, "--notebook-dir", str(notebook_dir),
+               "--build-dir", str(build)]
+        if smoke:
+            cmd.append("--smoke")
+        if seed is not None and seed != base_seed:
+            cmd += ["-p", "seed", str(seed)]
+        if (build / "results.json").exists():
+            (build / "results.json").unlink()
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        results_path = build / "results.json"
+        entry = json.loads(results_path.read_text()).get(stem, {}) if results_path.exists() else {}
+        if proc.returncode != 0 or entry.get("status") != "ok":
+            raise SystemExit(f"calibration run of {stem} ({name}, seed {seed}) failed: "
+                             f"{entry.get('error') or proc.stderr[-2000:]}")
+        if code_fingerprint(notebook) != fingerprint:
+            raise SystemExit(f"calibration of {stem}: the notebook, the package or the data changed while run "
+                             f"{i + 1} was executing; run the calibration again (finished runs are reused)")
+        run = {"variant": name, "seed": seed, "duration_s": round(seconds, 1), "values": entry["values"],
+               "params": {**params, **({} if seed in (None, base_seed) else {"seed": seed})}}
+        done.write_text(json.dumps({"fingerprint": fingerprint, "run": run}))
+        runs.append(run)
+        log(f"  {stem} [{'smoke' if smoke else 'full'}] run {i + 1}/{len(plans)}: {name}, seed {seed}: "
+            f"{seconds:.0f} s")
     return runs
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
+
+
+def code_fingerprint(notebook: Path) -> str:
+    """SHA-256 of what a run's values depend on: the notebook, the taught modules and the bundled data."""
+    import hashlib
+
+    from medkit import REPO_ROOT
+
+    digest = hashlib.sha256()
+    files = [notebook, *sorted((REPO_ROOT / "medkit").glob("*.py")),
+             *sorted((REPO_ROOT / "data_samples").glob("*.csv"))]
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _default_seed(notebook: Path) -> int | None:
