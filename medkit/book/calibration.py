@@ -35,7 +35,7 @@ Examples
 --------
 >>> entry = derive_entry({"value": 0.9, "tol": 0.05, "kind": "trained"}, [0.90, 0.91, 0.89, 0.905], m=1)
 >>> entry["calibration"]["n"], round(entry["tol"], 4)
-(4, 0.0373)
+(4, 0.0304)
 >>> derive_entry({"value": "late", "tol": 0.0, "kind": "trained"}, ["late", "concat"], m=1)["calibration"]
 {'allowed': ['concat', 'late'], 'n': 2}
 """
