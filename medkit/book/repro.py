@@ -411,8 +411,10 @@ def dumps_reference(reference: dict[str, Any]) -> str:
         notebooks = []
         for stem, entry in sorted(reference.get(section, {}).items()):
             values = ",\n".join(f"        {one(name)}: {one(v)}" for name, v in entry.get("values", {}).items())
+            extra = "".join(f"      {one(key)}: {one(value)},\n" for key, value in entry.items()
+                            if key not in ("parameters", "values"))  # e.g. the notebook's calibration runs
             notebooks.append(f"    {one(stem)}: {{\n      \"parameters\": {one(entry.get('parameters', {}))},\n"
-                             f"      \"values\": {{\n{values}\n      }}\n    }}")
+                             f"{extra}      \"values\": {{\n{values}\n      }}\n    }}")
         body = ",\n".join(notebooks)
         parts.append(f"  {one(section)}: {{\n{body}\n  }}" if notebooks else f"  {one(section)}: {{}}")
     text = "{\n" + ",\n".join(parts) + "\n}\n"
