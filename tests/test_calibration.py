@@ -183,3 +183,37 @@ def test_shuffled_labels_are_flagged(tmp_path):
         writer.writerows(rows)
     failed = {c.name for c in _smoke_failures(_run_smoke(tmp_path, cohort))}
     assert {"test_auroc_fused", "test_auroc_audio"} & failed
+
+
+def test_calibrate_runs_the_variants_and_resumes(tmp_path):
+    """End to end on a tiny notebook whose 'trained' value depends on the seed: runs, spread, resume."""
+    import nbformat
+
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("seed = 0", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(
+                    "import numpy as np\nfrom medkit.glue import glue\n"
+                    "value = 0.8 + 0.01 * np.random.default_rng(seed).normal()\n"
+                    "glue('score', float(value), display=False)\n"
+                    "glue('choice', 'a' if value > 0.8 else 'b', display=False)")]
+    nb.metadata["kernelspec"] = {"name": "medkit", "display_name": "Python (medkit)", "language": "python"}
+    nbformat.write(nb, notebooks / "99_tiny.ipynb")
+    reference = {"full": {"99_tiny": {"parameters": {}, "values": {
+        "score": {"value": 0.8, "tol": 0.05, "kind": "trained"},
+        "choice": {"value": "a", "tol": 0.0, "kind": "trained"}}}}, "smoke": {}}
+    variants = dict(list(calibration.VARIANTS.items())[:2])
+    lines: list[str] = []
+    new = calibration.calibrate(reference, "full", ["99_tiny"], seed_bases=2, notebook_dir=notebooks,
+                                variants=variants, build_root=tmp_path / "runs", log=lines.append)
+    entry = new["full"]["99_tiny"]
+    runs = entry["values"]["score"]["calibration"]["runs"]
+    expected = [0.8 + 0.01 * np.random.default_rng(s).normal() for s in (0, 0, 100, 100)]
+    assert runs == pytest.approx(expected, abs=1e-12)  # the seed bases really reached the notebook
+    assert [r["seed"] for r in entry["calibration"]["runs"]] == [0, 0, 100, 100]
+    assert set(entry["values"]["choice"]["calibration"]["allowed"]) <= {"a", "b"}
+    again: list[str] = []
+    calibration.calibrate(reference, "full", ["99_tiny"], seed_bases=2, notebook_dir=notebooks,
+                          variants=variants, build_root=tmp_path / "runs", log=again.append)
+    assert all("reused" in line for line in again)

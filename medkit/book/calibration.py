@@ -279,7 +279,8 @@ def _default_seed(notebook: Path) -> int | None:
 
 
 def calibrate(reference: dict[str, Any], section: str, stems: list[str], *, seed_bases: int,
-              notebook_dir: Path, log: Any = print) -> dict[str, Any]:
+              notebook_dir: Path, variants: dict[str, dict[str, str]] = VARIANTS,
+              build_root: Path | None = None, log: Any = print) -> dict[str, Any]:
     """Run the variants of each notebook and return the reference with its ``section`` calibrated."""
     new = json.loads(json.dumps(reference))
     for stem in stems:
@@ -291,7 +292,7 @@ def calibrate(reference: dict[str, Any], section: str, stems: list[str], *, seed
             log(f"  {stem}: no trained values, nothing to calibrate")
             continue
         runs = run_variants(stem, smoke=section == "smoke", seed_bases=seed_bases, notebook_dir=notebook_dir,
-                            log=log)
+                            variants=variants, build_root=build_root, log=log)
         entry["values"] = derive(entry["values"], [r["values"] for r in runs])
         flagged, n, _ = false_alarms(entry["values"])
         entry["calibration"] = {
