@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import nbformat
+import numpy as np
 import pytest
 
 from medkit.book import repro
@@ -196,11 +197,18 @@ def test_the_committed_reference_is_well_formed():
     assert set(repro.SECTIONS) <= set(reference)
     for section in repro.SECTIONS:
         for stem, nb in reference[section].items():
-            assert set(nb) == {"parameters", "values"}, (section, stem)
+            assert {"parameters", "values"} <= set(nb) <= {"parameters", "values", "calibration"}, (section, stem)
             for name, e in nb["values"].items():
                 assert {"value", "tol", "kind"} <= set(e), (section, stem, name)
                 assert e["kind"] in repro.KINDS, (section, stem, name, e["kind"])
                 assert e["tol"] >= 0
+                if "calibration" in e:  # measured, never typed: the tolerance follows from the runs
+                    assert e["kind"] == "trained", (section, stem, name)
+                    cal = e["calibration"]
+                    assert ("allowed" in cal) != ("center" in cal), (section, stem, name)
+                    if "center" in cal:
+                        assert cal["center"] == pytest.approx(float(np.mean(cal["runs"])))
+                        assert cal["n"] == len(cal["runs"]) >= 3
                 if e["kind"] == "closed-form":
                     assert e["tol"] <= 1e-9, f"{stem}:{name} is closed-form: its tolerance must be 1e-9 or tighter"
     assert reference["full"]["01_cross_entropy"]["values"]["ce_article_example"] == {

@@ -131,8 +131,10 @@ def derive(values: dict[str, dict[str, Any]], runs: list[dict[str, Any]]) -> dic
         # reference's choice, since it is only compared when that choice is made again.
         deps = values[name].get("depends_on") or []
         deps = [deps] if isinstance(deps, str) else deps
-        same = [r for r in runs if all(r.get(d) == values[d]["value"] for d in deps if d in values)]
-        out[name] = derive_entry(values[name], [r[name] for r in (same if len(same) >= 3 else runs)], m)
+        ids = [i for i, r in enumerate(runs) if all(r.get(d) == values[d]["value"] for d in deps if d in values)]
+        ids = ids if len(ids) >= 3 else list(range(len(runs)))
+        out[name] = derive_entry(values[name], [runs[i][name] for i in ids], m)
+        out[name]["calibration"]["run_ids"] = ids  # which of the notebook's runs these are
     return out
 
 
@@ -148,30 +150,33 @@ def false_alarms(values: dict[str, dict[str, Any]]) -> tuple[int, int, dict[str,
     """Leave-one-out check of the calibration runs: ``(runs flagged, runs, flags per value)``.
 
     Each run is compared with the tolerances the *other* runs give (same
-    rule, same Bonferroni factor): the fraction flagged estimates the
-    check's false-alarm rate on a machine like those of the calibration.
+    rule, same Bonferroni factor): the fraction of runs with at least one
+    flag estimates the check's false-alarm rate on a machine like those of
+    the calibration. A value measured on a subset of the runs (one that
+    belongs to a choice) is checked on the runs of that subset.
     """
-    calibrated = {n: e for n, e in values.items() if "calibration" in e and "runs" in e["calibration"]
-                  or "allowed" in (e.get("calibration") or {})}
-    numbers = {n: e["calibration"]["runs"] for n, e in calibrated.items() if "runs" in e["calibration"]}
-    n_runs = min((len(r) for r in numbers.values()), default=0)
-    if n_runs < 4:
-        return 0, n_runs, {}
+    numbers = {n: e["calibration"] for n, e in values.items()
+               if "runs" in (e.get("calibration") or {}) and "center" in e["calibration"]}
+    if not numbers:
+        return 0, 0, {}
     m = len(numbers)
+    all_ids = sorted({i for c in numbers.values() for i in c.get("run_ids", range(len(c["runs"])))})
     flags: dict[str, int] = {}
-    flagged_runs = 0
-    for i in range(n_runs):
-        any_flag = False
-        for name, runs in numbers.items():
-            others = runs[:i] + runs[i + 1:]
+    flagged_ids: set[int] = set()
+    for name, cal in numbers.items():
+        runs = cal["runs"]
+        ids = cal.get("run_ids", list(range(len(runs))))
+        if len(runs) < 4:
+            continue
+        for k, run_id in enumerate(ids):
+            others = runs[:k] + runs[k + 1:]
             sd = statistics.stdev(others)
             q = t_quantile(1 - ALPHA / (2 * m), len(others) - 1)
             tol = max(q * sd * math.sqrt(1 + 1 / len(others)), FLOOR)
-            if abs(runs[i] - statistics.fmean(others)) > tol:
+            if abs(runs[k] - statistics.fmean(others)) > tol:
                 flags[name] = flags.get(name, 0) + 1
-                any_flag = True
-        flagged_runs += any_flag
-    return flagged_runs, n_runs, flags
+                flagged_ids.add(run_id)
+    return len(flagged_ids), len(all_ids), flags
 
 
 # --------------------------------------------------------------------------- running
