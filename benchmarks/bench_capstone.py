@@ -95,7 +95,7 @@ def main() -> None:
                 flops[name] = forward_flops(run.model, x)
             epochs = len(run.history["loss"])
             rate = 3 * flops[name] * n_train * epochs / run.seconds / 1e9
-            print(f"{s:>4} {name:>8} {epochs:>6} {run.seconds:>8.1f} {run.samples_per_s:>10.0f} {rate:>8.2f} "
+            print(f"{s:>4} {name:>8} {epochs:>6} {run.seconds:>8.1f} {run.samples_per_s:>10.0f} {rate:>8.3f} "
                   f"{100 * rate / tf_rate:>10.1f}%")
         if first is None:
             first = (runs, emb)
