@@ -3,9 +3,9 @@
 The kernel of a submission is started as::
 
     bwrap --unshare-all --die-with-parent --clearenv --setenv ... \\
+          --dev /dev --proc /proc --tmpfs /tmp \\
           --ro-bind /usr /usr ... (system and Python directories, read-only) \\
           --ro-bind <venv> <venv> --ro-bind <medkit package> <medkit package> \\
-          --dev /dev --proc /proc --tmpfs /tmp \\
           --bind <work root> <work root> --chdir <work dir> \\
       -- prlimit --as=<memory> --nproc=<processes> --fsize=<file size> --core=0 \\
       -- <kernel python> -m ipykernel_launcher -f <work root>/.kernel/kernel.json
@@ -234,13 +234,15 @@ class Sandbox:
         env.update({k: os.environ[k] for k in PASSED_ENV if k in os.environ})
         for key, value in env.items():
             cmd += ["--setenv", key, value]
+        # The empty /tmp first: a checkout or virtual environment that lives under /tmp is then bound on
+        # top of it instead of being hidden by it.
+        cmd += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
         for kind, p in self.binds():
             if kind == "symlink":
                 cmd += ["--symlink", os.readlink(p), p]
             else:
                 cmd += ["--ro-bind", p, p]
-        cmd += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-                "--bind", str(root), str(root), "--chdir", str(workdir), "--"]
+        cmd += ["--bind", str(root), str(root), "--chdir", str(workdir), "--"]
         return cmd + (limits.prefix() if limits else []) + list(argv)
 
     name = "bwrap"  # what grades.csv's sandbox column says
