@@ -1094,3 +1094,64 @@ def check_domain_auroc(func: Callable[..., Any]) -> CheckResult:
     if not _close(float(again), value, rel=1e-9, abs_=1e-12):
         return _verdict(ex, "wrong", "two calls with the same seed differ: pass the seed to the fold splitter.")
     return _verdict(ex, "correct", "near 0.5 when nothing moved, near 1 when the samples differ, reproducible.")
+
+
+# ---------------------------------------------------------------- chapter 6, more exercises
+def check_one_se_reason(answer: Any) -> CheckResult:
+    """Exercise mm-ex3 (conceptual): why chapter 6 chooses the fusion with the one-standard-error rule.
+
+    ``answer`` is the letter of the statement chosen ("a", "b" or "c").
+
+    Examples
+    --------
+    >>> check_one_se_reason("b").status
+    [mm-ex3] correct: among near-ties the best validation score is mostly luck; the simplest variant within the noise is the choice that other seeds and machines repeat.
+    'correct'
+    """
+    return _check_choice(
+        "mm-ex3", answer, "b",
+        hints={"a": "no variant is always best on the test split: the seed plot shows the order moving "
+                    "between seeds.",
+               "c": "the rule never looks at the test split; choosing to make the test AUROC larger would be "
+                    "selection on the test set."},
+        why="among near-ties the best validation score is mostly luck; the simplest variant within the noise "
+            "is the choice that other seeds and machines repeat.")
+
+
+def check_paired_auroc_difference(func: Callable[..., Any]) -> CheckResult:
+    """Exercise mm-ex4: ``paired_auroc_difference(y, p_a, p_b, n_boot, seed)`` -> ``(difference, low, high)``.
+
+    The oracle is :func:`medkit.metrics.paired_bootstrap` with
+    :func:`medkit.metrics.percentile_ci` on the same resamples
+    (``np.random.default_rng(seed).integers(0, n, size=(n_boot, n))``).
+
+    Examples
+    --------
+    >>> check_paired_auroc_difference(None).status
+    [mm-ex4] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    'not done'
+    """
+    from medkit import metrics as _metrics
+
+    ex = "mm-ex4"
+    rng = np.random.default_rng(7)
+    y = np.array([0, 1] * 30)
+    p_a = y + rng.normal(0, 1.0, y.size)
+    p_b = p_a + rng.normal(0, 0.8, y.size)
+    got, verdict = call_student(ex, func, y, p_a, p_b, 300, 1)
+    if verdict is not None:
+        return verdict
+    try:
+        difference, low, high = (float(v) for v in got)
+    except (TypeError, ValueError):
+        return _verdict(ex, "wrong", "return three numbers: (difference, low, high).")
+    est, boot = _metrics.paired_bootstrap(_metrics.roc_auc, y, {"a": p_a, "b": p_b}, n_boot=300, seed=1)
+    want = _metrics.percentile_ci(boot["a"] - boot["b"], est["a"] - est["b"])
+    if not math.isclose(difference, want.estimate, abs_tol=1e-9):
+        return _verdict(ex, "wrong", "the difference is AUROC(p_a) - AUROC(p_b) on all patients, before any "
+                                     "resampling.")
+    if not (math.isclose(low, want.low, abs_tol=1e-9) and math.isclose(high, want.high, abs_tol=1e-9)):
+        return _verdict(ex, "wrong", "the interval differs: draw all resamples at once with "
+                                     "rng.integers(0, n, size=(n_boot, n)), score *both* models on each row "
+                                     "of patients, and take the 2.5th and 97.5th percentiles of the differences.")
+    return _verdict(ex, "correct", "a paired interval: both models scored on the same resampled patients.")

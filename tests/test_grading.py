@@ -536,3 +536,15 @@ def test_hidden_test_markup_is_parsed_not_run():
                              ("with raises(ValueError):\n    x = 1", "single expression")]:
         with pytest.raises(MarkupError, match=fragment):
             parse_hidden_test(source, "nb, cell 3")
+
+
+def test_a_predicate_continued_over_several_lines_compiles_on_its_own():
+    """Chapter 6's mask check spans lines inside expect_that(...): the extracted lambda must still compile."""
+    from medkit.classroom.markup import parse_hidden_test
+
+    source = ("expect_that(make_mask(10),\n"
+              "            lambda m: len(m) == 10\n"
+              "            and min(m) >= 0)\n")
+    (check,) = parse_hidden_test(source)
+    predicate = eval(compile(check.predicate, "<predicate>", "eval"))  # noqa: S307 - test input
+    assert predicate([0] * 10) and not predicate([0] * 9)

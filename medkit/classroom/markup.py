@@ -324,7 +324,10 @@ def parse_hidden_test(source: str, where: str = "hidden test") -> list[Check]:
         raise MarkupError(f"{where}, line {exc.lineno}: not valid Python ({exc.msg})") from None
 
     def seg(node: ast.AST) -> str:
-        return ast.get_source_segment(source, node) or ast.unparse(node)
+        text = ast.get_source_segment(source, node) or ast.unparse(node)
+        # An expression continued over several lines is only valid inside the call it came from:
+        # parentheses keep it valid on its own (a multi-line lambda predicate, say).
+        return f"({text})" if "\n" in text else text
 
     def fail(node: ast.AST, what: str) -> MarkupError:
         return MarkupError(f"{where}, line {getattr(node, 'lineno', '?')}: {what}")
