@@ -428,6 +428,20 @@ def check_encode_tokens(func: Callable[..., Any]) -> CheckResult:
     return _verdict(ex, "correct", "pads, truncates and maps unknown words to OOV like medkit.data.encode_texts.")
 
 
+def _check_true_false_cases(exercise: str, func: Callable[..., Any], cases: list[tuple[str, str, bool]],
+                            hint: Callable[[str, str, bool], str]) -> CheckResult | None:
+    """Call ``func(text, finding)`` on each case; the first wrong, non-boolean or failed answer's verdict, else None."""
+    for text, finding, want in cases:
+        got, verdict = call_student(exercise, func, text, finding)
+        if verdict is not None:
+            return verdict
+        if not isinstance(got, (bool, np.bool_)):
+            return _verdict(exercise, "wrong", f"return True or False, not {type(got).__name__}.")
+        if bool(got) != want:
+            return _verdict(exercise, "wrong", hint(text, finding, want))
+    return None
+
+
 def check_is_negated(func: Callable[..., Any]) -> CheckResult:
     """Exercise mod-ex2: ``is_negated(sentence, finding)`` -> True when a negation cue precedes the finding.
 
@@ -448,16 +462,14 @@ def check_is_negated(func: Callable[..., Any]) -> CheckResult:
         ("Coarse crackles over the left lower zone, no wheeze.", "crackles", False),
         ("Bedside ultrasound shows an area of consolidation.", "consolidation", False),
     ]
-    for sentence, finding, want in cases:
-        got, verdict = call_student(ex, func, sentence, finding)
-        if verdict is not None:
-            return verdict
-        if not isinstance(got, (bool, np.bool_)):
-            return _verdict(ex, "wrong", f"return True or False, not {type(got).__name__}.")
-        if bool(got) != want:
-            hint = ("a cue *after* the finding does not negate it" if not want and "no" in sentence.lower()
-                    else "look for the cues before the finding, case-insensitively")
-            return _verdict(ex, "wrong", f"wrong on {sentence!r} (finding {finding!r}): {hint}.")
+    def hint(sentence: str, finding: str, want: bool) -> str:
+        why = ("a cue *after* the finding does not negate it" if not want and "no" in sentence.lower()
+               else "look for the cues before the finding, case-insensitively")
+        return f"wrong on {sentence!r} (finding {finding!r}): {why}."
+
+    verdict = _check_true_false_cases(ex, func, cases, hint)
+    if verdict is not None:
+        return verdict
     return _verdict(ex, "correct", "your rule handles cues before the finding, case and cues that come after it.")
 
 
@@ -773,15 +785,11 @@ def check_flag_affirmed(func: Callable[..., Any], negation_auroc: Any = None,
         ("Chest clear, no crackles or wheeze. Crackles on the right after coughing.", "crackles", True),
         ("Negative for consolidation.", "consolidation", False),
     ]
-    for note, finding, want in cases:
-        got, verdict = call_student(ex, func, note, finding)
-        if verdict is not None:
-            return verdict
-        if not isinstance(got, (bool, np.bool_)):
-            return _verdict(ex, "wrong", f"return True or False, not {type(got).__name__}.")
-        if bool(got) != want:
-            return _verdict(ex, "wrong", f"wrong on {note!r}: split the note into sentences and look at each "
-                                         "mention of the finding on its own.")
+    verdict = _check_true_false_cases(
+        ex, func, cases, lambda note, finding, want: f"wrong on {note!r}: split the note into sentences and "
+                                                     "look at each mention of the finding on its own.")
+    if verdict is not None:
+        return verdict
     if texts is None or labels is None:
         return _verdict(ex, "correct", "your rule works sentence by sentence.")
     from sklearn.metrics import roc_auc_score
