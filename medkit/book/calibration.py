@@ -79,6 +79,14 @@ def t_quantile(p: float, df: int) -> float:
     return float(stats.t.ppf(p, df))
 
 
+def tolerance(values: list[float], m: int) -> tuple[float, float, float]:
+    """``(tolerance, q, sd)`` of the rule for a new run, from ``values`` of the runs and ``m`` numbers checked."""
+    n = len(values)
+    sd = statistics.stdev(values)
+    q = t_quantile(1 - ALPHA / (2 * max(m, 1)), n - 1)
+    return max(q * sd * math.sqrt(1 + 1 / n), FLOOR), q, sd
+
+
 def derive_entry(entry: dict[str, Any], runs: list[Any], m: int) -> dict[str, Any]:
     """A reference entry with its calibration (``runs`` are the calibration runs' values of it).
 
@@ -104,9 +112,7 @@ def derive_entry(entry: dict[str, Any], runs: list[Any], m: int) -> dict[str, An
         n = len(values)
         if n < 3:
             raise ValueError(f"{n} run(s): a spread needs at least 3 calibration runs.")
-        sd = statistics.stdev(values)
-        q = t_quantile(1 - ALPHA / (2 * max(m, 1)), n - 1)
-        tol = max(q * sd * math.sqrt(1 + 1 / n), FLOOR)
+        tol, q, sd = tolerance(values, m)
         new["tol"] = tol
         new["calibration"] = {"center": statistics.fmean(values), "sd": sd, "min": min(values),
                               "max": max(values), "n": n, "q": q, "rule": RULE, "runs": values}
@@ -170,9 +176,7 @@ def false_alarms(values: dict[str, dict[str, Any]]) -> tuple[int, int, dict[str,
             continue
         for k, run_id in enumerate(ids):
             others = runs[:k] + runs[k + 1:]
-            sd = statistics.stdev(others)
-            q = t_quantile(1 - ALPHA / (2 * m), len(others) - 1)
-            tol = max(q * sd * math.sqrt(1 + 1 / len(others)), FLOOR)
+            tol, _, _ = tolerance(others, m)
             if abs(runs[k] - statistics.fmean(others)) > tol:
                 flags[name] = flags.get(name, 0) + 1
                 flagged_ids.add(run_id)
