@@ -58,3 +58,25 @@ def glue(name: str, variable: Any, display: bool = True) -> None:
     mime_prefix = "" if display else GLUE_PREFIX
     metadata["scrapbook"] = {"name": name, "mime_prefix": mime_prefix}
     ipy_display({mime_prefix + k: v for k, v in mimebundle.items()}, raw=True, metadata=metadata)
+
+
+def glue_all(values: dict[str, Any]) -> None:
+    """Record several values at once, none of them displayed (one cell per section).
+
+    Parameters
+    ----------
+    values : dict
+        Maps each glue name to its value, e.g. ``{"ce_loss": loss, "n_train": 240}``.
+
+    Examples
+    --------
+    In a notebook cell (tagged ``remove-input`` when it only records values)::
+
+        glue_all({"ce_article_example": loss, "ce_n_classes": 3})
+    """
+    if not isinstance(values, dict):
+        raise TypeError(f"glue_all takes a dict of name -> value, not {type(values).__name__}")
+    for name, value in values.items():
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"glue_all: every name must be a non-empty string, got {name!r}")
+        glue(name, value, display=False)
