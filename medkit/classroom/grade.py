@@ -67,7 +67,15 @@ from medkit.classroom.markup import (
     role_of,
 )
 from medkit.classroom.hidden import MIME, probe_source
-from medkit.classroom.sandbox import DEFAULT_MEMORY, Limits, Sandbox, SandboxUnavailable, WrappedKernelManager, parse_size
+from medkit.classroom.sandbox import (
+    DEFAULT_MEMORY,
+    Limits,
+    Sandbox,
+    SandboxUnavailable,
+    WrappedKernelManager,
+    parse_size,
+)
+from medkit.classroom.slicing import cells_to_skip
 
 KERNEL = "medkit"
 CELL_TIMEOUT = 60.0
@@ -257,8 +265,9 @@ def audit(nb: nbformat.NotebookNode, source: Source) -> list[tuple[str, str]]:
             continue
         retyped = [c for c in cells if c.cell_type != "code"]
         if retyped:
-            notes.append((f"{ex.id} solution cell is {retyped[0].cell_type}",
-                          f"{ex.id}: the solution cell was changed into a {retyped[0].cell_type} cell, so it did not run."))
+            kind = retyped[0].cell_type
+            notes.append((f"{ex.id} solution cell is {kind}",
+                          f"{ex.id}: the solution cell was changed into a {kind} cell, so it did not run."))
             continue
         mine = {n for c in cells for n in defined_names(c.source)}
         lost = [n for n in ex.names if n not in code_names]
@@ -314,6 +323,31 @@ def _plan(nb: nbformat.NotebookNode, source: Source, smoke: bool) -> list[tuple[
     return plan
 
 
+def _without_unneeded(plan: list[tuple[str, object, nbformat.NotebookNode]], nb: nbformat.NotebookNode,
+                       source: Source) -> list[tuple[str, object, nbformat.NotebookNode]]:
+    """``plan`` less the instructor cells no graded exercise depends on (:mod:`medkit.classroom.slicing`).
+
+    Probes, the parameters cell, every exercise cell and every cell whose text is not
+    the instructor's own always run.
+    """
+    instructor = {c.source for c in source.nb.cells
+                  if c.cell_type == "code" and exercise_of(c) not in source.exercises}
+    keep = set()
+    for position, (kind, ref, cell) in enumerate(plan):
+        if kind != "student":
+            keep.add(position)
+            continue
+        original = nb.cells[ref]  # type: ignore[index]
+        if (exercise_of(original) in source.exercises or "parameters" in cell_tags(original)
+                or cell.source not in instructor):
+            keep.add(position)
+    # a probe's cell is one call whose expressions are strings: what it reads is in the expressions
+    texts = ["\n".join(ref[2].expressions) if kind == "test" else cell.source  # type: ignore[index]
+             for kind, ref, cell in plan]
+    skip = cells_to_skip(texts, keep)
+    return [step for position, step in enumerate(plan) if position not in skip]
+
+
 def _describe_student_cell(nb: nbformat.NotebookNode, index: int) -> str:
     cell = nb.cells[index]
     ex = exercise_of(cell)
@@ -336,6 +370,7 @@ class RunRecord:
     notes: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: {"raised": 0, "timed out": 0})
     stopped: str = ""
+    skipped: int = 0  # code cells left out because no graded exercise depends on them
     sent: list[str] = field(default_factory=list)  # every piece of code sent to the kernel, in order
 
 
@@ -383,14 +418,20 @@ def _kernel_manager(kernel: str, root: Path, workdir: Path, sandbox: Sandbox | N
 def execute_plan(nb: nbformat.NotebookNode, source: Source, *, kernel: str = KERNEL,
                  cell_timeout: float = CELL_TIMEOUT, total_timeout: float = TOTAL_TIMEOUT, smoke: bool = False,
                  sandbox: Sandbox | None = None, limits: Limits | None = None,
-                 protected: tuple[Path, ...] = ()) -> RunRecord:
+                 protected: tuple[Path, ...] = (), skip_unneeded: bool = False) -> RunRecord:
     """Run ``nb``'s code cells, with a probe in place of each hidden-test cell, in one fresh kernel.
 
     Used for a submission (in the sandbox when one is given) and for the instructor
-    notebook (the reference values). Never raises for anything the notebook does.
+    notebook (the reference values). ``skip_unneeded`` leaves out the cells no graded
+    exercise depends on (:func:`_without_unneeded`). Never raises for anything the
+    notebook does.
     """
     record = RunRecord()
     plan = _plan(nb, source, smoke)
+    if skip_unneeded:
+        full = len(plan)
+        plan = _without_unneeded(plan, nb, source)
+        record.skipped = full - len(plan)
     for ex in source.graded:
         for k in range(len(ex.hidden_tests)):
             record.values[(ex.id, k)] = ""  # "" = not run
@@ -492,7 +533,8 @@ def _test_message(ename: str, evalue: str, timed_out: bool, what: str) -> str:
     if ename == "AssertionError":
         return "a hidden test failed" + (f": {_short(evalue)}" if evalue else "")
     if ename == "NameError":
-        return f"a hidden test could not find a name ({_short(evalue)}): was a cell deleted, not run, or a name changed?"
+        return (f"a hidden test could not find a name ({_short(evalue)}): was a cell deleted, not run, "
+                "or a name changed?")
     if ename in ("TypeError", "ValueTransportError") and "ellipsis" in evalue:
         return "not done yet (the answer is still `...`)"
     if ename == "NotImplementedError":
@@ -501,7 +543,31 @@ def _test_message(ename: str, evalue: str, timed_out: bool, what: str) -> str:
 
 
 # ---------------------------------------------------------------- reference values and scores
-References = dict  # {(exercise, k): [reference value or None per check]}
+class References(dict):
+    """``{(exercise, k): [reference value or None per check]}`` of one instructor notebook.
+
+    ``skip_unneeded`` is true when the notebook, run without the cells no graded
+    exercise depends on, gave exactly these values: submissions of that chapter are
+    then run the same way (``skipped`` cells fewer).
+    """
+
+    skip_unneeded: bool = False
+    skipped: int = 0
+
+
+def _identical(a: object, b: object) -> bool:
+    """Exact equality of decoded probe values (arrays element-wise, NaN equal to NaN)."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape
+                and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(_identical(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_identical(a[k], b[k]) for k in a)
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return type(a) is type(b) and a == b
+
 
 
 def _predicate(check: Check) -> object:
@@ -524,6 +590,11 @@ def compute_references(source: Source, **options: object) -> References:
     """
     options = {k: v for k, v in options.items() if k in ("kernel", "cell_timeout", "total_timeout", "smoke")}
     record = execute_plan(source.nb, source, **options)  # type: ignore[arg-type]
+    sliced = None
+    if not record.stopped and not record.notes:
+        plan = _plan(source.nb, source, bool(options.get("smoke")))
+        if len(_without_unneeded(plan, source.nb, source)) < len(plan):
+            sliced = execute_plan(source.nb, source, skip_unneeded=True, **options)  # type: ignore[arg-type]
     name = str(source.path)
     if record.stopped:
         raise MarkupError(f"{name}: the instructor notebook could not be run to compute the expected values: "
@@ -531,7 +602,10 @@ def compute_references(source: Source, **options: object) -> References:
     if record.notes:
         raise MarkupError(f"{name}: the instructor notebook must run without errors to compute the expected "
                           f"values: {'; '.join(record.notes)}")
-    references: References = {}
+    references = References()
+    if sliced is not None and not sliced.stopped and not sliced.notes and sliced.values.keys() == record.values.keys():
+        references.skip_unneeded = all(_identical(sliced.values[key], record.values[key]) for key in record.values)
+        references.skipped = sliced.skipped if references.skip_unneeded else 0
     for ex in source.graded:
         for k, test in enumerate(ex.hidden_tests):
             where = f"{name}: hidden test of {ex.id} (cell {test.index})"
@@ -539,7 +613,7 @@ def compute_references(source: Source, **options: object) -> References:
             if isinstance(values, str):
                 raise MarkupError(f"{where}: no values from the instructor notebook ({values or 'not run'})")
             refs: list = []
-            for check, value in zip(test.checks, values):
+            for check, value in zip(test.checks, values, strict=False):
                 here = f"{where}, line {check.line}"
                 if check.kind == "raises":
                     why = hidden.check_raised(value, check.exception)
@@ -561,7 +635,7 @@ def score_test(test: HiddenTest, values: list | str, refs: list) -> str:
     """``""`` when every check of a hidden-test cell passes, else what the student reads (no expected values)."""
     if isinstance(values, str):
         return values or "hidden test not run"
-    for check, value, ref in zip(test.checks, values, refs):
+    for check, value, ref in zip(test.checks, values, refs, strict=False):
         if isinstance(value, hidden.Raised) and check.kind != "raises":
             return _test_message(value.type, value.message, False, "")
         if check.kind == "expect":
@@ -583,7 +657,7 @@ def run_submission(nb: nbformat.NotebookNode, source: Source, result: Submission
     """
     if references is None:
         references = compute_references(source, **options)  # without the sandbox: the instructor's code
-    record = execute_plan(nb, source, **options)  # type: ignore[arg-type]
+    record = execute_plan(nb, source, skip_unneeded=references.skip_unneeded, **options)  # type: ignore[arg-type]
     result.notes.extend(record.notes)
     issues = [f"{n} cell(s) {what}" for what, n in record.counts.items() if n]
     if record.stopped:
@@ -821,8 +895,10 @@ def grade(submissions: list[Path], source_dir: Path, out: Path, *, feedback_dir:
     for stem in needed:
         start = time.monotonic()
         references[stem] = compute_references(sources[stem], **run_options)
+        skipped = (f"; {references[stem].skipped} cell(s) no graded exercise depends on are not run "
+                   f"(checked: the expected values are the same without them)" if references[stem].skipped else "")
         log(f"expected values of {stem}: {sum(len(v) for v in references[stem].values())} check(s) from the "
-            f"instructor notebook in {time.monotonic() - start:.1f} s")
+            f"instructor notebook in {time.monotonic() - start:.1f} s{skipped}")
     options = dict(run_options, sandbox=box, limits=limits, protected=protected, references=references)
     results: list[SubmissionResult | None] = [None] * len(files)
 

@@ -203,7 +203,7 @@ class Sandbox:
                 for child in _importable_children(p):  # a checkout or PYTHONPATH dir: its packages only
                     add(child)
         # a path reached through a symlink (a venv linked into a checkout) needs its target too
-        for kind, p in list(out):
+        for _, p in list(out):
             real = os.path.realpath(p)
             if real != p:
                 add(real)
