@@ -170,7 +170,7 @@ class Bibliography:
 
     def _entry(self, key: str, where: str) -> Any:
         if key not in self.entries:
-            raise ReaderError(f"{where}: {{cite}} names {key!r}, which is not in {BIB_PATH.name}")
+            raise ReaderError(f"{where}: {{cite}} names {key!r}, which is not in book/references.bib")
         return self.entries[key]
 
     def authors(self, key: str, where: str = "") -> str:
