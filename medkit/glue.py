@@ -80,7 +80,7 @@ def glue(name: str, variable: Any, display: bool = True) -> None:
     if reader is None:
         return
     if not display and any(k.startswith("image/") for k in mimebundle):
-        ipy_display({k: v for k, v in mimebundle.items()}, raw=True)
+        ipy_display(dict(mimebundle), raw=True, metadata={})
     note = difference_note(name, plain, reader)
     if note:
         print(note)
