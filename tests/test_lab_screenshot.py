@@ -98,7 +98,7 @@ def shots_dir(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("folder", ["notebooks", "student"])
 def test_jupyterlab_shows_a_readable_chapter(lab_server, chapter, folder, tmp_path):
     url, _root = lab_server
-    page = f"{url}/lab/tree/{folder}/{chapter.name}"
+    page = f"{url}/lab/tree/{folder}/{chapter.name}?reset"  # a fresh workspace: only this chapter open
     dom = chromium(page, "--dump-dom").stdout
     assert "jp-MarkdownOutput" in dom, f"JupyterLab did not render {page} (page of {len(dom)} characters)"
     text = html.unescape(re.sub(r"<[^>]+>", " ", dom))

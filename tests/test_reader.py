@@ -149,7 +149,13 @@ def test_an_edited_copy_is_kept(tmp_path):
     chapter = CHAPTERS[0]
     reader.build_lab(tmp_path, [chapter], executed_dir=None, book_dir=None)
     target = tmp_path / "notebooks" / chapter.name
-    reader.build_lab(tmp_path, [chapter], executed_dir=None, book_dir=None)  # unchanged: rewritten quietly
+    # opened and run in JupyterLab (kernel metadata, outputs): not an edit, rewritten quietly
+    nb = nbformat.read(target, as_version=4)
+    nb.metadata["language_info"] = {"name": "python", "version": "3.11"}
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="ran")]
+    nbformat.write(nb, target)
+    assert reader.build_lab(tmp_path, [chapter], executed_dir=None, book_dir=None).kept == []
+    assert nbformat.read(target, as_version=4).cells[1].outputs == []  # a fresh copy was written
     target.write_text(target.read_text().replace("Cross-entropy loss", "Cross-entropy loss (my notes)"))
     result = reader.build_lab(tmp_path, [chapter], executed_dir=None, book_dir=None)
     assert result.kept == [target] and "(my notes)" in target.read_text()

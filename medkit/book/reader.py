@@ -696,17 +696,29 @@ def doc_linker(source_dir: Path, out_dir: Path, book_out: Path) -> Callable[[str
     return link
 
 
+def _fingerprint(path: Path, text: str) -> str:
+    """The student's work in a file: a notebook's cell sources (not outputs, metadata or view state), else the text."""
+    if path.suffix == ".ipynb":
+        try:
+            cells = json.loads(text).get("cells", [])
+        except ValueError:
+            cells = None
+        if isinstance(cells, list):
+            text = json.dumps([(c.get("cell_type"), "".join(c.get("source", ""))) for c in cells])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _write_if_untouched(path: Path, text: str, manifest: dict[str, str], kept: list[Path]) -> None:
-    digest = hashlib.sha256(text.encode()).hexdigest()
+    """Write ``text`` unless the student changed the copy written last time (running cells is not a change)."""
     key = str(path)
     if path.exists():
-        current = hashlib.sha256(path.read_bytes()).hexdigest()
-        if current != manifest.get(key) and current != digest:
-            kept.append(path)  # the student changed it: never overwrite their work
+        current = _fingerprint(path, path.read_text(encoding="utf-8", errors="replace"))
+        if current not in (manifest.get(key), _fingerprint(path, text)):
+            kept.append(path)  # the student edited it: never overwrite their work
             return
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
-    manifest[key] = digest
+    manifest[key] = _fingerprint(path, text)
 
 
 @dataclass
