@@ -41,8 +41,10 @@ test: $(STAMP) sandbox
 smoke: $(STAMP)
 	$(PY) -m medkit run --smoke -j $(JOBS)
 
+# Reader copies of the chapters (MyST rendered, numbers filled in) in _build/lab/, then JupyterLab there
+# (with --allow-root when run as root). Pass more options with LAB_ARGS="--port 8899 --no-browser".
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(PY) -m medkit lab -- $(LAB_ARGS)
 
 lock:
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

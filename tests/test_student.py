@@ -1,15 +1,16 @@
 """``medkit student``: stubs, removed hidden tests, cleared outputs, and student notebooks that still run."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_notebook
 
 from medkit.book import cli
 from medkit.classroom.markup import MarkupError, collect_exercises, exercise_of, has_marker, role_of, stub_solution
-from medkit.classroom.student import student_version
+from medkit.classroom.student import student_notebook, student_version
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -18,7 +19,8 @@ FIXTURE = REPO / "tests" / "fixtures" / "grading" / "source" / "00_fixture.ipynb
 
 # ---------------------------------------------------------------- stubs
 def test_block_becomes_raise_at_its_indentation():
-    src = ("def f(x, y=2):\n    \"\"\"Doc.\"\"\"\n    # BEGIN SOLUTION\n    z = x * y\n    return z\n    # END SOLUTION\n\n"
+    src = ("def f(x, y=2):\n    \"\"\"Doc.\"\"\"\n    # BEGIN SOLUTION\n    z = x * y\n    return z\n"
+           "    # END SOLUTION\n\n"
            "class A:\n    def g(self):\n        # BEGIN SOLUTION\n        return 1\n        # END SOLUTION")
     out = stub_solution(src, "t-ex1")
     assert out == ("def f(x, y=2):\n    \"\"\"Doc.\"\"\"\n    raise NotImplementedError(\"t-ex1\")\n\n"
@@ -76,9 +78,13 @@ def test_student_version_of_fixture():
                     "fx-ex2": 'def binary_ce(y_true, p):\n    raise NotImplementedError("fx-ex2")'}
     checks = [c.source for c in code if role_of(c) == "self-check"]
     assert checks == ["check_ce_value(answer)", "check_binary_ce(binary_ce)"]
-    md = "\n".join(c.source for c in student.cells if c.cell_type == "markdown")
-    assert ":::" not in md and "**Exercise fx-ex1.**" in md
     assert nbformat.read(FIXTURE, as_version=4).cells[6].source.endswith("# SOLUTION")  # the input is untouched
+    # what `medkit student` writes: the same cells, the MyST markup rendered for JupyterLab
+    written, moved = student_notebook(nb, FIXTURE, FIXTURE.parent)
+    assert moved == []
+    md = "\n".join(c.source for c in written.cells if c.cell_type == "markdown")
+    assert ":::" not in md and "### Exercise 1 (fx-ex1)" in md and "**Your answer to Exercise 1**" in md
+    assert [c.source for c in written.cells if c.cell_type == "code"] == [c.source for c in code]
 
 
 def test_cli_writes_every_chapter(tmp_path, capsys):
@@ -103,6 +109,24 @@ def test_cli_writes_every_chapter(tmp_path, capsys):
         assert student.metadata["medkit"]["source"] == source_path.stem
         assert student.metadata["kernelspec"]["name"] == "medkit"
     assert "exercise(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("copy_data", [False, True])
+def test_student_notebooks_find_their_data_wherever_they_are_written(tmp_path, capsys, copy_data):
+    chapter = REPO / "notebooks" / "06_multimodal_model.ipynb"
+    if not chapter.exists():
+        pytest.skip("chapter 6 is not written yet")
+    out = tmp_path / "elsewhere" / "class"
+    args = ["student", str(out), str(chapter)] + (["--copy-data"] if copy_data else [])
+    assert cli.main(args) == 0
+    printed = capsys.readouterr().out
+    student = nbformat.read(out / chapter.name, as_version=4)
+    params = next(c for c in student.cells if "parameters" in c.metadata.get("tags", []))
+    data_dir = dict(re.findall(r'^(\w+) = "([^"]*)"', params.source, re.MULTILINE))["data_dir"]
+    assert (out / data_dir / "images.csv").is_file(), data_dir
+    assert ("data_samples" == data_dir) == copy_data
+    assert f"data_dir = {data_dir!r}" in printed
+    assert ("--copy-data" in printed) != copy_data  # says what to copy when it did not
 
 
 def test_cli_refuses_to_overwrite_sources(tmp_path, capsys):

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("medkit.synth", "write a synthetic multimodal pneumonia cohort"),
     "repro": ("medkit.book.repro", "compare glued values with reproducibility/expected.json"),
     "student": ("medkit.classroom.student", "write student versions of the notebooks (solutions stubbed)"),
+    "lab": ("medkit.book.reader", "write reader copies of the chapters for JupyterLab and start JupyterLab"),
     "grade": ("medkit.classroom.grade", "grade student submissions into grades.csv"),
     "predict": ("medkit.deploy", "predict new patients from raw files with an exported model bundle"),
 }

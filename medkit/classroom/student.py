@@ -10,21 +10,27 @@ student version has
 - every output and execution count cleared;
 - the self-checks kept (they print "not done yet" for a stub, so the notebook
   still runs top to bottom);
-- the MyST exercise directives turned into plain Markdown (Jupyter does not
-  render ``:::{exercise}``);
 - ``"medkit": {"source": "<stem>"}`` in the notebook metadata, which the grader
   uses to find the instructor notebook a submission came from.
+
+The files ``medkit student`` writes are then made readable in JupyterLab by
+:func:`medkit.book.reader.reader_notebook` (MyST markup rendered, glued numbers
+filled in from the reference run, exercises numbered), and their path
+parameters (``data_dir = "../data_samples"``) are rewritten to hold from the
+folder they are written to (:func:`medkit.book.reader.relocate_paths`); with
+``--copy-data`` the data folder is copied into it, so the folder can be handed
+out as it is.
 """
 from __future__ import annotations
 
 import argparse
 import copy
-import re
 import sys
 from pathlib import Path
 
 import nbformat
 
+from medkit.book import reader
 from medkit.classroom.markup import (
     HIDDEN_TEST_TAG,
     SOLUTION_TAG,
@@ -37,36 +43,6 @@ from medkit.classroom.markup import (
 )
 
 NOTEBOOK_DIR = Path("notebooks")
-
-_EXERCISE_OPEN = re.compile(r"^:::\{exercise\}[ \t]*$")
-_LABEL = re.compile(r"^:label:[ \t]*(?P<label>\S+)[ \t]*$")
-_SOLUTION_START = re.compile(r"^:::\{solution-start\}[ \t]*(?P<label>\S+)")
-_SOLUTION_END = re.compile(r"^:::\{solution-end\}")
-
-
-def _plain_markdown(source: str) -> str | None:
-    """Markdown a student reads in Jupyter for an exercise-directive cell; ``None`` drops the cell.
-
-    Cells that are not exercise directives come back unchanged.
-    """
-    lines = source.strip().splitlines()
-    if not lines:
-        return source
-    if _SOLUTION_END.match(lines[0]):
-        return None
-    start = _SOLUTION_START.match(lines[0])
-    if start:
-        return f"**Your answer to {start.group('label')}** (replace the stub in the next cell):"
-    if _EXERCISE_OPEN.match(lines[0]) and lines[-1].strip() == ":::":
-        body = lines[1:-1]
-        label = ""
-        if body and _LABEL.match(body[0]):
-            label = " " + _LABEL.match(body[0]).group("label")
-            body = body[1:]
-        body = [line for line in body if not line.startswith(":class:")]
-        return "\n".join([f"**Exercise{label}.**", *body]).rstrip()
-    return source
-
 
 def student_version(nb: nbformat.NotebookNode, source_stem: str, name: str = "notebook") -> nbformat.NotebookNode:
     """The student version of an instructor notebook (the input is not modified).
@@ -109,11 +85,6 @@ def student_version(nb: nbformat.NotebookNode, source_stem: str, name: str = "no
                                   "be handed out)")
             cell.outputs = []
             cell.execution_count = None
-        elif cell.cell_type == "markdown":
-            text = _plain_markdown(cell.source)
-            if text is None:
-                continue
-            cell.source = text
         # Execution records (papermill, nbclient timing) say nothing useful to a student.
         for key in ("execution", "papermill", "collapsed", "scrolled"):
             cell.metadata.pop(key, None)
@@ -127,8 +98,38 @@ def student_version(nb: nbformat.NotebookNode, source_stem: str, name: str = "no
     return out
 
 
-def write_student_versions(out_dir: Path, notebooks: list[Path]) -> list[Path]:
-    """Write the student version of each notebook into ``out_dir`` (same file names); return the paths.
+def student_notebook(nb: nbformat.NotebookNode, path: Path, out_dir: Path, copy_data: bool = False,
+                     bib: reader.Bibliography | None = None,
+                     ) -> tuple[nbformat.NotebookNode, list[tuple[str, str, str]]]:
+    """The student version of the chapter at ``path`` as written into ``out_dir``: stubbed, readable, its paths moved.
+
+    Returns the notebook and the path parameters that were rewritten, as
+    ``(name, old, new)``.
+
+    Raises
+    ------
+    MarkupError
+        The notebook breaks the exercise markup.
+    medkit.book.reader.ReaderError
+        The text quotes a glued value that has no reference value, or cites an unknown work.
+    """
+    student = student_version(nb, path.stem, str(path))
+    moved = reader.relocate_paths(student, path.parent, out_dir, copy_into=out_dir if copy_data else None)
+    try:
+        values = reader.reference_values(path.stem)
+    except reader.ReaderError:
+        values = {}  # a chapter without a reference run: fine as long as its text quotes no glued value
+    origin = "the reference run (reproducibility/expected.json)"
+    out = reader.reader_notebook(student, path.stem, values=values, origin=origin, bib=bib, student=True,
+                                 doc_link=reader.doc_linker(path.parent, out_dir, reader.BOOK_DIR))
+    return out, moved
+
+
+def write_student_versions(out_dir: Path, notebooks: list[Path], copy_data: bool = False,
+                           ) -> list[tuple[Path, list[tuple[str, str, str]]]]:
+    """Write the student version of each notebook into ``out_dir`` (same file names).
+
+    Returns ``(path written, path parameters rewritten)`` per notebook.
 
     Raises
     ------
@@ -136,17 +137,20 @@ def write_student_versions(out_dir: Path, notebooks: list[Path]) -> list[Path]:
         A notebook does not exist.
     MarkupError
         A notebook breaks the markup; nothing is written for it.
+    medkit.book.reader.ReaderError
+        A notebook quotes a glued value with no reference value, or cites an unknown work.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    bib = reader.Bibliography.load()
     written = []
     for path in notebooks:
         if not path.is_file():
             raise FileNotFoundError(f"notebook {path} does not exist")
         nb = nbformat.read(path, as_version=4)
-        student = student_version(nb, path.stem, str(path))
+        student, moved = student_notebook(nb, path, out_dir, copy_data, bib)
         target = out_dir / path.name
         nbformat.write(student, target)
-        written.append(target)
+        written.append((target, moved))
     return written
 
 
@@ -154,6 +158,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("outdir", type=Path, help="directory to write the student notebooks into")
     parser.add_argument("notebooks", type=Path, nargs="*",
                         help=f"instructor notebooks (default: every {NOTEBOOK_DIR}/*.ipynb)")
+    parser.add_argument("--copy-data", action="store_true",
+                        help="copy the data folders the chapters read (data_samples/) into OUTDIR, so OUTDIR "
+                             "can be handed out as it is")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -166,12 +173,18 @@ def main(args: argparse.Namespace) -> int:
             print(f"refusing to overwrite the instructor notebook {path}: choose another OUTDIR", file=sys.stderr)
             return 2
     try:
-        written = write_student_versions(Path(args.outdir), notebooks)
-    except (MarkupError, FileNotFoundError) as exc:
+        written = write_student_versions(Path(args.outdir), notebooks, copy_data=args.copy_data)
+    except (MarkupError, FileNotFoundError, reader.ReaderError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    for path in written:
+    for path, moved in written:
         nb = nbformat.read(path, as_version=4)
         n_ex = len({exercise_of(c) for c in nb.cells if exercise_of(c)})
         print(f"{path}: {n_ex} exercise(s)")
+        for name, old, new in moved:
+            print(f"  {name} = {new!r} (was {old!r}: the path from {args.outdir})")
+    if any(moved for _, moved in written) and not args.copy_data:
+        print(f"note: the paths above hold as long as {args.outdir} stays where it is, beside this repository. "
+              "To hand the folder out, run again with --copy-data (it copies data_samples/ into it), "
+              "or copy data_samples/ next to the notebooks and set data_dir in their first cell.")
     return 0
