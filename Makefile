@@ -26,6 +26,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m ipykernel install --sys-prefix --name medkit --display-name "Python (medkit)" >/dev/null
+	$(PY) -m medkit lab --kernel-only
 	@echo "warming librosa's numba cache (about 20 s the first time)"
 	$(PY) -m medkit warmup
 	@touch $(STAMP)
