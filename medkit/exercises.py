@@ -1,7 +1,7 @@
 """Self-checks for the chapters' exercises.
 
 Each ``check_*`` function takes what the student wrote (a value or a
-function), prints a verdict, and returns a :class:`CheckResult`. A check tells
+function), prints a one-line verdict (``[ok] Exercise 1.1: ...``), and returns a :class:`CheckResult`. A check tells
 what is off (a wrong shape, a sign, a case that fails) without printing the
 expected answer. It never raises: an exercise left as ``...``, ``None`` or a
 stub that raises ``NotImplementedError`` is reported as "not done yet", so a
@@ -19,9 +19,41 @@ from typing import Any, Callable
 import numpy as np
 
 
+#: Chapter of each exercise-id prefix: exercise ``ce-ex2`` is Exercise 1.2 on the page.
+CHAPTER_OF_PREFIX = {"ce": 1, "gd": 2, "fusion": 3, "metrics": 4, "mod": 5, "mm": 6, "dp": 7}
+
+#: The text marker a self-check line starts with, per status (plain ASCII: renders with any font).
+MARKERS = {"correct": "[ok]", "wrong": "[not yet]", "not done": "[to do]"}
+
+
+def exercise_number(exercise: str) -> str:
+    """The number the page shows for an exercise id: ``"ce-ex2"`` -> ``"1.2"`` (chapter.exercise).
+
+    Each chapter titles its exercises ``Exercise (N.K)`` with this number and
+    keeps the id (the ``:label:`` and the cells' ``medkit.exercise`` metadata,
+    which grading reads) unchanged.
+
+    Examples
+    --------
+    >>> exercise_number("ce-ex2"), exercise_number("mm-ex4")
+    ('1.2', '6.4')
+    >>> exercise_number("t-ex1")  # an id outside the book keeps its name
+    't-ex1'
+    """
+    prefix, sep, k = exercise.rpartition("-ex")
+    if sep and prefix in CHAPTER_OF_PREFIX and k.isdigit():
+        return f"{CHAPTER_OF_PREFIX[prefix]}.{int(k)}"
+    return exercise
+
+
 @dataclass(frozen=True)
 class CheckResult:
-    """Outcome of a self-check: ``status`` is ``"correct"``, ``"wrong"`` or ``"not done"``."""
+    """Outcome of a self-check: ``status`` is ``"correct"``, ``"wrong"`` or ``"not done"``.
+
+    The check prints the verdict once, as one line starting with a text marker
+    (``[ok]``, ``[not yet]``, ``[to do]``); in a notebook the returned object
+    then shows nothing more, so each self-check cell prints exactly one line.
+    """
 
     exercise: str
     status: str
@@ -31,22 +63,26 @@ class CheckResult:
     def passed(self) -> bool:
         return self.status == "correct"
 
-    def _repr_markdown_(self) -> str:
-        icon = {"correct": "✅", "wrong": "❌", "not done": "⏳"}[self.status]
-        return f"{icon} **{self.exercise}**: {self.message}"
+    @property
+    def line(self) -> str:
+        """The one line printed for this verdict, e.g. ``[ok] Exercise 1.1: ...``."""
+        return f"{MARKERS[self.status]} Exercise {exercise_number(self.exercise)}: {self.message}"
+
+    def _ipython_display_(self) -> None:
+        """Already printed by the check: show nothing more in a notebook."""
 
     def __str__(self) -> str:
-        return f"[{self.exercise}] {self.status}: {self.message}"
+        return self.line
 
 
 def _verdict(exercise: str, status: str, message: str) -> CheckResult:
     result = CheckResult(exercise, status, message)
-    print(result)
+    print(result.line)
     return result
 
 
 def _not_done(exercise: str) -> CheckResult:
-    return _verdict(exercise, "not done", "not done yet: replace the `...` or the NotImplementedError with your answer.")
+    return _verdict(exercise, "not done", "not done yet; replace the `...` or the NotImplementedError with your answer.")
 
 
 def is_unanswered(answer: Any) -> bool:
@@ -94,7 +130,7 @@ def check_ce_value(answer: Any) -> CheckResult:
     Examples
     --------
     >>> check_ce_value(...).status
-    [ce-ex1] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 1.1: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "ce-ex1"
@@ -177,7 +213,7 @@ def check_gd_gradient(answer: Any) -> CheckResult:
     Examples
     --------
     >>> check_gd_gradient(None).status
-    [gd-ex1] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 2.1: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     from medkit.optim import mse_gradient
@@ -250,7 +286,7 @@ def check_concat_shape(answer: Any) -> CheckResult:
     Examples
     --------
     >>> check_concat_shape(...).status
-    [fusion-ex1] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 3.1: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "fusion-ex1"
@@ -326,7 +362,7 @@ def check_screening_metrics(answer: Any) -> CheckResult:
     Examples
     --------
     >>> check_screening_metrics(None).status
-    [metrics-ex1] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 4.1: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "metrics-ex1"
@@ -398,7 +434,7 @@ def check_encode_tokens(func: Callable[..., Any]) -> CheckResult:
     Examples
     --------
     >>> check_encode_tokens(None).status
-    [mod-ex1] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 5.1: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "mod-ex1"
@@ -448,7 +484,7 @@ def check_is_negated(func: Callable[..., Any]) -> CheckResult:
     Examples
     --------
     >>> check_is_negated(...).status
-    [mod-ex2] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 5.2: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "mod-ex2"
@@ -501,7 +537,7 @@ def check_ce_article_formula(value: Any, slip: Any) -> CheckResult:
     Examples
     --------
     >>> check_ce_article_formula(..., ...).status
-    [ce-ex3] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 1.3: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "ce-ex3"
@@ -531,7 +567,7 @@ def check_ce_two_models(answer: Any) -> CheckResult:
     Examples
     --------
     >>> check_ce_two_models(None).status
-    [ce-ex4] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 1.4: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "ce-ex4"
@@ -560,7 +596,7 @@ def check_gd_mean_convention(answer: Any) -> CheckResult:
     Examples
     --------
     >>> check_gd_mean_convention(...).status
-    [gd-ex3] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 2.3: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     from medkit.optim import gd_step, mse_gradient
@@ -591,7 +627,7 @@ def check_gd_diverging(answer: Any) -> CheckResult:
     Examples
     --------
     >>> check_gd_diverging(None).status
-    [gd-ex4] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 2.4: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     return _check_choice("gd-ex4", answer, "a", {
@@ -611,7 +647,7 @@ def check_order_free_fusions(answer: Any) -> CheckResult:
     Examples
     --------
     >>> check_order_free_fusions(...).status
-    [fusion-ex3] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 3.3: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "fusion-ex3"
@@ -642,7 +678,7 @@ def check_gated_sum(func: Callable[..., Any]) -> CheckResult:
     Examples
     --------
     >>> check_gated_sum(None).status
-    [fusion-ex4] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 3.4: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     from scipy.special import softmax
@@ -681,7 +717,7 @@ def check_article_metrics_fix(answer: Any) -> CheckResult:
     Examples
     --------
     >>> check_article_metrics_fix(None).status
-    [metrics-ex3] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 4.3: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     from medkit.metrics import binary_metrics
@@ -716,7 +752,7 @@ def check_wilson_interval(func: Callable[..., Any]) -> CheckResult:
     Examples
     --------
     >>> check_wilson_interval(...).status
-    [metrics-ex4] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 4.4: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     from medkit.metrics import proportion_ci
@@ -751,7 +787,7 @@ def check_specificity_width(answer: Any) -> CheckResult:
     Examples
     --------
     >>> check_specificity_width(None).status
-    [metrics-ex5] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 4.5: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     return _check_choice("metrics-ex5", answer, "c", {
@@ -774,7 +810,7 @@ def check_flag_affirmed(func: Callable[..., Any], negation_auroc: Any = None,
     Examples
     --------
     >>> check_flag_affirmed(None).status
-    [mod-ex3] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 5.3: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "mod-ex3"
@@ -815,7 +851,7 @@ def check_align_by_id(func: Callable[..., Any]) -> CheckResult:
     Examples
     --------
     >>> check_align_by_id(...).status
-    [mod-ex4] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 5.4: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     import pandas as pd
@@ -855,7 +891,7 @@ def check_vocabulary_from_train(answer: Any) -> CheckResult:
     Examples
     --------
     >>> check_vocabulary_from_train(None).status
-    [mod-ex5] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 5.5: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     return _check_choice("mod-ex5", answer, "b", {
@@ -876,7 +912,7 @@ def check_masked_late_average(func: Callable[..., Any]) -> CheckResult:
     Examples
     --------
     >>> check_masked_late_average(...).status
-    [mm-ex1] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 6.1: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "mm-ex1"
@@ -912,7 +948,7 @@ def check_modality_dropout_mask(func: Callable[..., Any]) -> CheckResult:
     Examples
     --------
     >>> check_modality_dropout_mask(None).status
-    [mm-ex2] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 6.2: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "mm-ex2"
@@ -955,7 +991,7 @@ def check_oov_rate(func: Callable[..., Any]) -> CheckResult:
     Examples
     --------
     >>> check_oov_rate(...).status
-    [dp-ex1] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 7.1: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "dp-ex1"
@@ -999,7 +1035,7 @@ def check_ks_statistic(func: Callable[..., Any]) -> CheckResult:
     Examples
     --------
     >>> check_ks_statistic(None).status
-    [dp-ex2] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 7.2: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     from scipy.stats import ks_2samp
@@ -1037,7 +1073,7 @@ def check_shift_reading(answer: Any) -> CheckResult:
     Examples
     --------
     >>> check_shift_reading(...).status
-    [dp-ex3] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 7.3: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "dp-ex3"
@@ -1065,7 +1101,7 @@ def check_domain_auroc(func: Callable[..., Any]) -> CheckResult:
     Examples
     --------
     >>> check_domain_auroc(None).status
-    [dp-ex4] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 7.4: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "dp-ex4"
@@ -1113,7 +1149,7 @@ def check_one_se_reason(answer: Any) -> CheckResult:
     Examples
     --------
     >>> check_one_se_reason("b").status
-    [mm-ex3] correct: among near-ties the best validation score is mostly luck; the simplest variant within the noise is the choice that other seeds and machines repeat.
+    [ok] Exercise 6.3: among near-ties the best validation score is mostly luck; the simplest variant within the noise is the choice that other seeds and machines repeat.
     'correct'
     """
     return _check_choice(
@@ -1136,7 +1172,7 @@ def check_paired_auroc_difference(func: Callable[..., Any]) -> CheckResult:
     Examples
     --------
     >>> check_paired_auroc_difference(None).status
-    [mm-ex4] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 6.4: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     from medkit import metrics as _metrics
