@@ -86,6 +86,24 @@ def standardise_rows(values: ArrayLike) -> np.ndarray:
     return np.divide(v - v.mean(axis=1, keepdims=True), sd, out=np.zeros_like(v), where=sd > 0)
 
 
+def ci_text(ci: Any, digits: int = 3) -> str:
+    """An estimate and its interval as compact table text: ``0.900 [0.820, 0.960]`` (chapters 4 and 6).
+
+    ``ci`` is anything that unpacks as ``(estimate, low, high, ...)``, such as
+    :class:`medkit.metrics.BootstrapCI` or :class:`medkit.metrics.ProportionCI`;
+    the three numbers get the same number of decimals, so a column lines up.
+
+    Examples
+    --------
+    >>> ci_text((0.9, 0.82, 0.961))
+    '0.900 [0.820, 0.961]'
+    >>> ci_text((0.9, 0.82, 0.961), digits=2)
+    '0.90 [0.82, 0.96]'
+    """
+    estimate, low, high = tuple(ci)[:3]
+    return f"{estimate:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
 # ---------------------------------------------------------------- chapter 2: gradient descent
 def loss_contour(loss_fn: Any, theta0_range: tuple[float, float], theta1_range: tuple[float, float],
                  trajectories: Mapping[str, ArrayLike] | None = None, ax: Any = None, levels: int = 30,
