@@ -82,7 +82,8 @@ def _verdict(exercise: str, status: str, message: str) -> CheckResult:
 
 
 def _not_done(exercise: str) -> CheckResult:
-    return _verdict(exercise, "not done", "not done yet; replace the `...` or the NotImplementedError with your answer.")
+    return _verdict(exercise, "not done",
+                    "not done yet; replace the `...` or the NotImplementedError with your answer.")
 
 
 def is_unanswered(answer: Any) -> bool:
@@ -100,7 +101,7 @@ def call_student(exercise: str, func: Callable[..., Any], *args: Any, **kwargs: 
         return func(*args, **kwargs), None
     except NotImplementedError:
         return None, _not_done(exercise)
-    except Exception as exc:  # a student's bug is feedback, not a crash
+    except Exception as exc:  # noqa: BLE001  (a student's bug is feedback, not a crash)
         return None, _verdict(exercise, "wrong", f"your function raised {type(exc).__name__}: {exc}")
 
 
@@ -142,7 +143,8 @@ def check_ce_value(answer: Any) -> CheckResult:
     if _close(value, correct):
         return _verdict(ex, "correct", "that is the loss for a confident wrong prediction.")
     if _close(value, -math.log(p if CE_EX1["y"] == 0 else 1 - p)):
-        return _verdict(ex, "wrong", "that is the loss as if the label were 1: which probability does the model give to class 0?")
+        return _verdict(ex, "wrong",
+                        "that is the loss as if the label were 1: which probability does the model give to class 0?")
     if _close(value, correct / math.log(10)) or _close(value, correct / math.log(2)):
         return _verdict(ex, "wrong", "right idea, wrong logarithm: cross-entropy in this book uses the natural log.")
     if value < 0:
@@ -178,7 +180,8 @@ def check_binary_ce(func: Callable[..., Any]) -> CheckResult:
     if verdict is not None:
         return verdict
     if not np.all(np.isfinite(np.asarray(extreme, dtype=float))):
-        return _verdict(ex, "wrong", "the values are right, but p = 0 or p = 1 gives inf or nan: clip p away from 0 and 1.")
+        return _verdict(ex, "wrong",
+                        "the values are right, but p = 0 or p = 1 gives inf or nan: clip p away from 0 and 1.")
     return _verdict(ex, "correct", "matches the reference on a batch and stays finite at p = 0 and p = 1.")
 
 
@@ -230,13 +233,17 @@ def check_gd_gradient(answer: Any) -> CheckResult:
     if _allclose(vec, -want):
         return _verdict(ex, "wrong", "right size, wrong sign: differentiate (y_hat - y)^2, not (y - y_hat) alone.")
     if _allclose(vec, 2 * want) or _allclose(vec, -2 * want):
-        return _verdict(ex, "wrong", "off by a factor of 2: remember the 1/n of the mean and the 1/2 in front of the loss.")
+        return _verdict(ex, "wrong",
+                        "off by a factor of 2: remember the 1/n of the mean and the 1/2 in front of the loss.")
     if _allclose(vec, residual) or _allclose(vec, -residual):
         return _verdict(ex, "wrong", "those are per-sample residuals, not a gradient: each partial derivative "
                                      "averages over both samples, and dL/dtheta_1 is weighted by x.")
     if _close(float(vec[0]), float(want[0])):
-        return _verdict(ex, "wrong", "dL/dtheta_0 is right; dL/dtheta_1 is not (the chain rule brings in a factor x_i).")
-    return _verdict(ex, "wrong", "not the gradient: write y_hat_i, then dL/dtheta_j = (1/n) sum (y_hat_i - y_i) * dy_hat_i/dtheta_j.")
+        return _verdict(ex, "wrong",
+                        "dL/dtheta_0 is right; dL/dtheta_1 is not (the chain rule brings in a factor x_i).")
+    return _verdict(ex, "wrong",
+                    "not the gradient: write y_hat_i, then dL/dtheta_j = (1/n) sum (y_hat_i - y_i) * "
+                    "dy_hat_i/dtheta_j.")
 
 
 def check_batch_gd(func: Callable[..., Any]) -> CheckResult:
@@ -304,9 +311,11 @@ def check_concat_shape(answer: Any) -> CheckResult:
     if len(shape) != 2:
         return _verdict(ex, "wrong", f"the result is a 2-D batch; you gave {len(shape)} axes.")
     if shape[0] != n:
-        return _verdict(ex, "wrong", "the number of rows is off: concatenation along the feature axis keeps the patients.")
+        return _verdict(ex, "wrong",
+                        "the number of rows is off: concatenation along the feature axis keeps the patients.")
     if shape[1] in widths:
-        return _verdict(ex, "wrong", "that width is one modality's (or what average/sum would give): concatenation keeps them all.")
+        return _verdict(ex, "wrong",
+                        "that width is one modality's (or what average/sum would give): concatenation keeps them all.")
     return _verdict(ex, "wrong", "the number of rows is right; the width is not.")
 
 
@@ -342,11 +351,13 @@ def check_average_fusion(func: Callable[..., Any]) -> CheckResult:
         return _not_done(ex)
     except ValueError as exc:
         if "3" in str(exc) and "2" in str(exc):
-            return _verdict(ex, "correct", "averages vectors and batches and refuses unequal widths with a clear message.")
+            return _verdict(ex, "correct",
+                            "averages vectors and batches and refuses unequal widths with a clear message.")
         return _verdict(ex, "wrong", f"values are right and unequal widths raise ValueError, but the message ({exc}) "
                                      "does not name the widths 3 and 2: say what is wrong.")
     except Exception as exc:  # noqa: BLE001 - the student's error type is the feedback
-        return _verdict(ex, "wrong", f"unequal widths raise {type(exc).__name__}; raise a ValueError that names the widths.")
+        return _verdict(ex, "wrong",
+                        f"unequal widths raise {type(exc).__name__}; raise a ValueError that names the widths.")
     return _verdict(ex, "wrong", "values are right, but widths 3 and 2 were accepted: raise a ValueError instead.")
 
 
@@ -394,7 +405,8 @@ def check_screening_metrics(answer: Any) -> CheckResult:
             hint = f" (that value is the {swapped[0]})" if swapped else ""
             problems.append(f"{key} is off{hint}")
     if not problems:
-        return _verdict(ex, "correct", "all four match. Note how low the PPV is although sensitivity and specificity are high.")
+        return _verdict(ex, "correct",
+                        "all four match. Note how low the PPV is although sensitivity and specificity are high.")
     return _verdict(ex, "wrong", "; ".join(problems) + ".")
 
 
@@ -407,7 +419,8 @@ def check_auroc_by_ranking(func: Callable[..., Any]) -> CheckResult:
     rng = np.random.default_rng(11)
     cases = {
         "a random case without ties": (rng.integers(0, 2, 30), rng.normal(size=30)),
-        "a case with tied scores": (np.array([0, 1, 0, 1, 1, 0, 0, 1]), np.array([0.2, 0.2, 0.5, 0.5, 0.9, 0.1, 0.9, 0.3])),
+        "a case with tied scores": (np.array([0, 1, 0, 1, 1, 0, 0, 1]),
+                                    np.array([0.2, 0.2, 0.5, 0.5, 0.9, 0.1, 0.9, 0.3])),
         "a perfectly wrong ranking": (np.array([1, 1, 0, 0]), np.array([0.1, 0.2, 0.8, 0.9])),
     }
     for label, (y, s) in cases.items():
@@ -420,10 +433,12 @@ def check_auroc_by_ranking(func: Callable[..., Any]) -> CheckResult:
         want = roc_auc(y, s)
         if not _close(value, want, rel=1e-9, abs_=1e-9):
             if _close(value, 1 - want):
-                return _verdict(ex, "wrong", f"on {label} you get 1 - AUROC: count pairs where the *positive* scores higher.")
+                return _verdict(ex, "wrong",
+                                f"on {label} you get 1 - AUROC: count pairs where the *positive* scores higher.")
             if label == "a case with tied scores":
                 return _verdict(ex, "wrong", "right without ties, off with tied scores: a tied pair counts one half.")
-            return _verdict(ex, "wrong", f"on {label} your value differs from the reference; divide by n_pos * n_neg pairs.")
+            return _verdict(ex, "wrong",
+                            f"on {label} your value differs from the reference; divide by n_pos * n_neg pairs.")
     return _verdict(ex, "correct", "agrees with the area under the ROC curve, ties included.")
 
 
@@ -454,7 +469,8 @@ def check_encode_tokens(func: Callable[..., Any]) -> CheckResult:
         except (TypeError, ValueError):
             return _verdict(ex, "wrong", f"return a list (or array) of integers, not {type(got).__name__}.")
         if len(got_list) != length:
-            return _verdict(ex, "wrong", f"on {label} you return {len(got_list)} ids; every note must give exactly `length`.")
+            return _verdict(ex, "wrong",
+                            f"on {label} you return {len(got_list)} ids; every note must give exactly `length`.")
         if got_list != want:
             if label.startswith("a word missing"):
                 return _verdict(ex, "wrong", "an unknown word must become the OOV index 1, not be dropped or raise.")
@@ -548,14 +564,17 @@ def check_ce_article_formula(value: Any, slip: Any) -> CheckResult:
     want = -sum(q * math.log(q) for q in p)
     if not _close(got, want):
         if _close(got, -math.log(p[1])):
-            return _verdict(ex, "wrong", "that is the correct loss; the exercise asks for the value of the article's formula.")
+            return _verdict(ex, "wrong",
+                            "that is the correct loss; the exercise asks for the value of the article's formula.")
         if _close(got, 0.105, rel=0.05):
             return _verdict(ex, "wrong", "that is the number the article prints, not what its formula evaluates to.")
         if _close(got, -sum(q * math.log10(q) for q in p)):
             return _verdict(ex, "wrong", "use the natural logarithm, as the chapter does.")
-        return _verdict(ex, "wrong", "evaluate the formula term by term: each term is minus a prediction times its log.")
+        return _verdict(ex, "wrong",
+                        "evaluate the formula term by term: each term is minus a prediction times its log.")
     return _check_choice(ex, slip, "b", {
-        "a": "a true swap puts the label inside the logarithm: -0.9 ln 0 - 0.1 ln 1, which is infinite, not this value.",
+        "a": "a true swap puts the label inside the logarithm: -0.9 ln 0 - 0.1 ln 1, "
+             "which is infinite, not this value.",
         "c": "the value you computed uses the natural log, and the formula is still wrong with any base.",
     }, "the formula has the prediction in both places, so it measures the prediction's own uncertainty "
        "(its entropy), whatever the label.")
@@ -618,7 +637,9 @@ def check_gd_mean_convention(answer: Any) -> CheckResult:
         return _verdict(ex, "wrong", "that is the article's printed update, which no convention gives.")
     if _allclose(vec, theta + (want - theta) * -1):
         return _verdict(ex, "wrong", "you stepped along the gradient: the update subtracts alpha times the gradient.")
-    return _verdict(ex, "wrong", "compute the gradient (2/n) sum (y_hat_i - y_i) * dy_hat_i/dtheta_j, then theta - alpha * gradient.")
+    return _verdict(ex, "wrong",
+                    "compute the gradient (2/n) sum (y_hat_i - y_i) * dy_hat_i/dtheta_j, then theta - alpha "
+                    "* gradient.")
 
 
 def check_gd_diverging(answer: Any) -> CheckResult:
@@ -704,7 +725,8 @@ def check_gated_sum(func: Callable[..., Any]) -> CheckResult:
             return _verdict(ex, "correct", "per-patient weights that sum to one; equal logits give the plain average.")
         return _verdict(ex, "wrong", "right on one case, but equal gate logits must give the plain average.")
     if _allclose(got, sum(softmax(logits, axis=0)[:, [m]] * feats[m] for m in range(3))):
-        return _verdict(ex, "wrong", "the softmax runs over the modalities of each patient (axis 1), not over patients.")
+        return _verdict(ex, "wrong",
+                        "the softmax runs over the modalities of each patient (axis 1), not over patients.")
     if _allclose(got, sum(logits[:, [m]] * feats[m] for m in range(3))):
         return _verdict(ex, "wrong", "turn the logits into weights with a softmax first.")
     return _verdict(ex, "wrong", "the values differ: weight modality m of patient i by softmax(gate_logits[i])[m].")
@@ -793,7 +815,8 @@ def check_specificity_width(answer: Any) -> CheckResult:
     return _check_choice("metrics-ex5", answer, "c", {
         "a": "specificity is a ratio over part of the patients only: which part is its denominator?",
         "b": "the positives never enter the specificity TN / (TN + FP).",
-        "d": "true for sensitivity in a rare-disease cohort, but specificity's denominator is the same class every time.",
+        "d": "true for sensitivity in a rare-disease cohort, but specificity's denominator "
+             "is the same class every time.",
     }, "specificity is TN / (TN + FP), a proportion of the negatives: only their number sets its precision.")
 
 
@@ -1148,8 +1171,8 @@ def check_one_se_reason(answer: Any) -> CheckResult:
 
     Examples
     --------
-    >>> check_one_se_reason("b").status
-    [ok] Exercise 6.3: among near-ties the best validation score is mostly luck; the simplest variant within the noise is the choice that other seeds and machines repeat.
+    >>> check_one_se_reason("b").status  # doctest: +ELLIPSIS
+    [ok] Exercise 6.3: among near-ties the best validation score is mostly luck; ...
     'correct'
     """
     return _check_choice(
