@@ -3,8 +3,8 @@
 Each function draws on a given ``ax`` (or a new figure) and returns the axes,
 so a chapter can place several plots side by side. :func:`use_page_style`,
 called once in each chapter's imports cell, sizes every figure for the
-book's text column: at most :data:`PAGE_WIDTH` inches wide at 100 dpi (the
-column is about 700 CSS pixels), drawn as PNG at twice that resolution, with
+book's text column: at most :data:`PAGE_WIDTH` inches wide at 100 dpi (a
+cell's output area is about 610 CSS pixels), drawn as PNG at twice that resolution, with
 no text smaller than :data:`MIN_FONT_PT` points.
 """
 from __future__ import annotations
@@ -16,8 +16,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from numpy.typing import ArrayLike
 
-#: Widest figure in inches: 6.8 in at 100 dpi is 680 CSS pixels, inside the ~700 px column.
-PAGE_WIDTH = 6.8
+#: Widest figure in inches: 6.0 in at 100 dpi is 600 CSS pixels, inside the 612 px a cell's output gets
+#: in the book's column (measured in headless Chromium at a 1200 px window), so no figure is scaled down.
+PAGE_WIDTH = 6.0
 #: Smallest font size (points) any figure uses: ticks, legends and labels.
 MIN_FONT_PT = 9
 #: Figure resolution in dots per inch; PNGs are drawn at twice this ("retina") and shown at this size.
@@ -45,8 +46,8 @@ def use_page_style() -> None:
 
     Sets :data:`PAGE_RC` in :data:`matplotlib.rcParams` and, inside IPython,
     asks the inline backend for "retina" PNGs: twice the pixels, shown at the
-    figure's size, so a 6.8 in wide figure is a 1360 px image displayed
-    680 px wide and a 9 pt label is 12.5 px tall on the page.
+    figure's size, so a 6 in wide figure is a 1200 px image displayed
+    600 px wide and a 9 pt label is 12.5 px tall on the page.
 
     Examples
     --------
@@ -330,7 +331,7 @@ def audio_panels(recordings: Mapping[str, np.ndarray], sr: int, hop_length: int 
     from medkit import data
 
     n = len(recordings)
-    fig, axes = plt.subplots(3, n, figsize=(PAGE_WIDTH, 6.4), squeeze=False, sharex="col")
+    fig, axes = plt.subplots(3, n, figsize=(PAGE_WIDTH, 6.4), squeeze=False, sharex="col", layout="constrained")
     for col, (title, y) in enumerate(recordings.items()):
         t = np.arange(len(y)) / sr
         axes[0, col].plot(t, y, color="#1f5fa8", lw=0.4)
@@ -348,9 +349,8 @@ def audio_panels(recordings: Mapping[str, np.ndarray], sr: int, hop_length: int 
         if col > 0:
             for row in range(3):
                 axes[row, col].tick_params(labelleft=row != 1)
-    fig.tight_layout(h_pad=0.6, w_pad=0.8)
-    fig.colorbar(image, ax=axes[1, :].tolist(), format="%+.0f dB", pad=0.02, fraction=0.04)
-    fig.colorbar(mfcc_image, ax=axes[2, :].tolist(), label="z-score", pad=0.02, fraction=0.04)
+    fig.colorbar(image, ax=axes[1, :].tolist(), format="%+.0f dB", pad=0.02, fraction=0.05)
+    fig.colorbar(mfcc_image, ax=axes[2, :].tolist(), label="z-score", pad=0.02, fraction=0.05)
     return axes
 
 

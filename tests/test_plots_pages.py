@@ -1,7 +1,9 @@
 """Figures, captions, exercise numbers and self-check lines as the page shows them (issue 14)."""
 from __future__ import annotations
 
+import io
 import re
+import struct
 from pathlib import Path
 
 import matplotlib
@@ -56,13 +58,18 @@ def test_figures_fit_the_column_and_their_text_is_legible(name_fig):
     assert width <= plots.PAGE_WIDTH + 1e-9, f"{name}: {width} in wide, the column holds {plots.PAGE_WIDTH} in"
     small = [(t.get_text(), t.get_fontsize()) for t in _texts(fig) if t.get_fontsize() < plots.MIN_FONT_PT]
     assert not small, f"{name}: text under {plots.MIN_FONT_PT} pt: {small[:5]}"
+    # as the page gets it: a tight crop may grow past the figure when text sticks out
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=plots.PAGE_DPI, bbox_inches="tight")
+    png_width = struct.unpack(">I", buffer.getvalue()[16:20])[0]
+    assert png_width <= 612, f"{name}: {png_width} px wide; a cell's output area is 612 px"
 
 
 def test_page_style_draws_twice_the_pixels_and_shows_them_at_the_figure_size():
     assert matplotlib.rcParams["figure.dpi"] == plots.PAGE_DPI
     assert matplotlib.rcParams["savefig.dpi"] == 2 * plots.PAGE_DPI
-    # a full-width figure is at most 700 CSS pixels wide on the page
-    assert plots.PAGE_WIDTH * plots.PAGE_DPI <= 700
+    # a full-width figure fits the 612 CSS pixels of a cell's output area
+    assert plots.PAGE_WIDTH * plots.PAGE_DPI <= 612
 
 
 def test_audio_panels_read_the_features_from_medkit_data(monkeypatch):
