@@ -1,7 +1,7 @@
 """Self-checks for the chapters' exercises.
 
 Each ``check_*`` function takes what the student wrote (a value or a
-function), prints a verdict, and returns a :class:`CheckResult`. A check tells
+function), prints a one-line verdict (``[ok] Exercise 1.1: ...``), and returns a :class:`CheckResult`. A check tells
 what is off (a wrong shape, a sign, a case that fails) without printing the
 expected answer. It never raises: an exercise left as ``...``, ``None`` or a
 stub that raises ``NotImplementedError`` is reported as "not done yet", so a
@@ -19,9 +19,41 @@ from typing import Any, Callable
 import numpy as np
 
 
+#: Chapter of each exercise-id prefix: exercise ``ce-ex2`` is Exercise 1.2 on the page.
+CHAPTER_OF_PREFIX = {"ce": 1, "gd": 2, "fusion": 3, "metrics": 4, "mod": 5, "mm": 6, "dp": 7}
+
+#: The text marker a self-check line starts with, per status (plain ASCII: renders with any font).
+MARKERS = {"correct": "[ok]", "wrong": "[not yet]", "not done": "[to do]"}
+
+
+def exercise_number(exercise: str) -> str:
+    """The number the page shows for an exercise id: ``"ce-ex2"`` -> ``"1.2"`` (chapter.exercise).
+
+    Each chapter titles its exercises ``Exercise (N.K)`` with this number and
+    keeps the id (the ``:label:`` and the cells' ``medkit.exercise`` metadata,
+    which grading reads) unchanged.
+
+    Examples
+    --------
+    >>> exercise_number("ce-ex2"), exercise_number("mm-ex4")
+    ('1.2', '6.4')
+    >>> exercise_number("t-ex1")  # an id outside the book keeps its name
+    't-ex1'
+    """
+    prefix, sep, k = exercise.rpartition("-ex")
+    if sep and prefix in CHAPTER_OF_PREFIX and k.isdigit():
+        return f"{CHAPTER_OF_PREFIX[prefix]}.{int(k)}"
+    return exercise
+
+
 @dataclass(frozen=True)
 class CheckResult:
-    """Outcome of a self-check: ``status`` is ``"correct"``, ``"wrong"`` or ``"not done"``."""
+    """Outcome of a self-check: ``status`` is ``"correct"``, ``"wrong"`` or ``"not done"``.
+
+    The check prints the verdict once, as one line starting with a text marker
+    (``[ok]``, ``[not yet]``, ``[to do]``); in a notebook the returned object
+    then shows nothing more, so each self-check cell prints exactly one line.
+    """
 
     exercise: str
     status: str
@@ -31,22 +63,27 @@ class CheckResult:
     def passed(self) -> bool:
         return self.status == "correct"
 
-    def _repr_markdown_(self) -> str:
-        icon = {"correct": "✅", "wrong": "❌", "not done": "⏳"}[self.status]
-        return f"{icon} **{self.exercise}**: {self.message}"
+    @property
+    def line(self) -> str:
+        """The one line printed for this verdict, e.g. ``[ok] Exercise 1.1: ...``."""
+        return f"{MARKERS[self.status]} Exercise {exercise_number(self.exercise)}: {self.message}"
+
+    def _ipython_display_(self) -> None:
+        """Already printed by the check: show nothing more in a notebook."""
 
     def __str__(self) -> str:
-        return f"[{self.exercise}] {self.status}: {self.message}"
+        return self.line
 
 
 def _verdict(exercise: str, status: str, message: str) -> CheckResult:
     result = CheckResult(exercise, status, message)
-    print(result)
+    print(result.line)
     return result
 
 
 def _not_done(exercise: str) -> CheckResult:
-    return _verdict(exercise, "not done", "not done yet: replace the `...` or the NotImplementedError with your answer.")
+    return _verdict(exercise, "not done",
+                    "not done yet; replace the `...` or the NotImplementedError with your answer.")
 
 
 def is_unanswered(answer: Any) -> bool:
@@ -64,7 +101,7 @@ def call_student(exercise: str, func: Callable[..., Any], *args: Any, **kwargs: 
         return func(*args, **kwargs), None
     except NotImplementedError:
         return None, _not_done(exercise)
-    except Exception as exc:  # a student's bug is feedback, not a crash
+    except Exception as exc:  # noqa: BLE001  (a student's bug is feedback, not a crash)
         return None, _verdict(exercise, "wrong", f"your function raised {type(exc).__name__}: {exc}")
 
 
@@ -94,7 +131,7 @@ def check_ce_value(answer: Any) -> CheckResult:
     Examples
     --------
     >>> check_ce_value(...).status
-    [ce-ex1] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 1.1: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "ce-ex1"
@@ -106,7 +143,8 @@ def check_ce_value(answer: Any) -> CheckResult:
     if _close(value, correct):
         return _verdict(ex, "correct", "that is the loss for a confident wrong prediction.")
     if _close(value, -math.log(p if CE_EX1["y"] == 0 else 1 - p)):
-        return _verdict(ex, "wrong", "that is the loss as if the label were 1: which probability does the model give to class 0?")
+        return _verdict(ex, "wrong",
+                        "that is the loss as if the label were 1: which probability does the model give to class 0?")
     if _close(value, correct / math.log(10)) or _close(value, correct / math.log(2)):
         return _verdict(ex, "wrong", "right idea, wrong logarithm: cross-entropy in this book uses the natural log.")
     if value < 0:
@@ -142,7 +180,8 @@ def check_binary_ce(func: Callable[..., Any]) -> CheckResult:
     if verdict is not None:
         return verdict
     if not np.all(np.isfinite(np.asarray(extreme, dtype=float))):
-        return _verdict(ex, "wrong", "the values are right, but p = 0 or p = 1 gives inf or nan: clip p away from 0 and 1.")
+        return _verdict(ex, "wrong",
+                        "the values are right, but p = 0 or p = 1 gives inf or nan: clip p away from 0 and 1.")
     return _verdict(ex, "correct", "matches the reference on a batch and stays finite at p = 0 and p = 1.")
 
 
@@ -177,7 +216,7 @@ def check_gd_gradient(answer: Any) -> CheckResult:
     Examples
     --------
     >>> check_gd_gradient(None).status
-    [gd-ex1] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 2.1: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     from medkit.optim import mse_gradient
@@ -194,13 +233,17 @@ def check_gd_gradient(answer: Any) -> CheckResult:
     if _allclose(vec, -want):
         return _verdict(ex, "wrong", "right size, wrong sign: differentiate (y_hat - y)^2, not (y - y_hat) alone.")
     if _allclose(vec, 2 * want) or _allclose(vec, -2 * want):
-        return _verdict(ex, "wrong", "off by a factor of 2: remember the 1/n of the mean and the 1/2 in front of the loss.")
+        return _verdict(ex, "wrong",
+                        "off by a factor of 2: remember the 1/n of the mean and the 1/2 in front of the loss.")
     if _allclose(vec, residual) or _allclose(vec, -residual):
         return _verdict(ex, "wrong", "those are per-sample residuals, not a gradient: each partial derivative "
                                      "averages over both samples, and dL/dtheta_1 is weighted by x.")
     if _close(float(vec[0]), float(want[0])):
-        return _verdict(ex, "wrong", "dL/dtheta_0 is right; dL/dtheta_1 is not (the chain rule brings in a factor x_i).")
-    return _verdict(ex, "wrong", "not the gradient: write y_hat_i, then dL/dtheta_j = (1/n) sum (y_hat_i - y_i) * dy_hat_i/dtheta_j.")
+        return _verdict(ex, "wrong",
+                        "dL/dtheta_0 is right; dL/dtheta_1 is not (the chain rule brings in a factor x_i).")
+    return _verdict(ex, "wrong",
+                    "not the gradient: write y_hat_i, then dL/dtheta_j = (1/n) sum (y_hat_i - y_i) * "
+                    "dy_hat_i/dtheta_j.")
 
 
 def check_batch_gd(func: Callable[..., Any]) -> CheckResult:
@@ -250,7 +293,7 @@ def check_concat_shape(answer: Any) -> CheckResult:
     Examples
     --------
     >>> check_concat_shape(...).status
-    [fusion-ex1] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 3.1: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "fusion-ex1"
@@ -268,9 +311,11 @@ def check_concat_shape(answer: Any) -> CheckResult:
     if len(shape) != 2:
         return _verdict(ex, "wrong", f"the result is a 2-D batch; you gave {len(shape)} axes.")
     if shape[0] != n:
-        return _verdict(ex, "wrong", "the number of rows is off: concatenation along the feature axis keeps the patients.")
+        return _verdict(ex, "wrong",
+                        "the number of rows is off: concatenation along the feature axis keeps the patients.")
     if shape[1] in widths:
-        return _verdict(ex, "wrong", "that width is one modality's (or what average/sum would give): concatenation keeps them all.")
+        return _verdict(ex, "wrong",
+                        "that width is one modality's (or what average/sum would give): concatenation keeps them all.")
     return _verdict(ex, "wrong", "the number of rows is right; the width is not.")
 
 
@@ -306,11 +351,13 @@ def check_average_fusion(func: Callable[..., Any]) -> CheckResult:
         return _not_done(ex)
     except ValueError as exc:
         if "3" in str(exc) and "2" in str(exc):
-            return _verdict(ex, "correct", "averages vectors and batches and refuses unequal widths with a clear message.")
+            return _verdict(ex, "correct",
+                            "averages vectors and batches and refuses unequal widths with a clear message.")
         return _verdict(ex, "wrong", f"values are right and unequal widths raise ValueError, but the message ({exc}) "
                                      "does not name the widths 3 and 2: say what is wrong.")
     except Exception as exc:  # noqa: BLE001 - the student's error type is the feedback
-        return _verdict(ex, "wrong", f"unequal widths raise {type(exc).__name__}; raise a ValueError that names the widths.")
+        return _verdict(ex, "wrong",
+                        f"unequal widths raise {type(exc).__name__}; raise a ValueError that names the widths.")
     return _verdict(ex, "wrong", "values are right, but widths 3 and 2 were accepted: raise a ValueError instead.")
 
 
@@ -326,7 +373,7 @@ def check_screening_metrics(answer: Any) -> CheckResult:
     Examples
     --------
     >>> check_screening_metrics(None).status
-    [metrics-ex1] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 4.1: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "metrics-ex1"
@@ -358,7 +405,8 @@ def check_screening_metrics(answer: Any) -> CheckResult:
             hint = f" (that value is the {swapped[0]})" if swapped else ""
             problems.append(f"{key} is off{hint}")
     if not problems:
-        return _verdict(ex, "correct", "all four match. Note how low the PPV is although sensitivity and specificity are high.")
+        return _verdict(ex, "correct",
+                        "all four match. Note how low the PPV is although sensitivity and specificity are high.")
     return _verdict(ex, "wrong", "; ".join(problems) + ".")
 
 
@@ -371,7 +419,8 @@ def check_auroc_by_ranking(func: Callable[..., Any]) -> CheckResult:
     rng = np.random.default_rng(11)
     cases = {
         "a random case without ties": (rng.integers(0, 2, 30), rng.normal(size=30)),
-        "a case with tied scores": (np.array([0, 1, 0, 1, 1, 0, 0, 1]), np.array([0.2, 0.2, 0.5, 0.5, 0.9, 0.1, 0.9, 0.3])),
+        "a case with tied scores": (np.array([0, 1, 0, 1, 1, 0, 0, 1]),
+                                    np.array([0.2, 0.2, 0.5, 0.5, 0.9, 0.1, 0.9, 0.3])),
         "a perfectly wrong ranking": (np.array([1, 1, 0, 0]), np.array([0.1, 0.2, 0.8, 0.9])),
     }
     for label, (y, s) in cases.items():
@@ -384,10 +433,12 @@ def check_auroc_by_ranking(func: Callable[..., Any]) -> CheckResult:
         want = roc_auc(y, s)
         if not _close(value, want, rel=1e-9, abs_=1e-9):
             if _close(value, 1 - want):
-                return _verdict(ex, "wrong", f"on {label} you get 1 - AUROC: count pairs where the *positive* scores higher.")
+                return _verdict(ex, "wrong",
+                                f"on {label} you get 1 - AUROC: count pairs where the *positive* scores higher.")
             if label == "a case with tied scores":
                 return _verdict(ex, "wrong", "right without ties, off with tied scores: a tied pair counts one half.")
-            return _verdict(ex, "wrong", f"on {label} your value differs from the reference; divide by n_pos * n_neg pairs.")
+            return _verdict(ex, "wrong",
+                            f"on {label} your value differs from the reference; divide by n_pos * n_neg pairs.")
     return _verdict(ex, "correct", "agrees with the area under the ROC curve, ties included.")
 
 
@@ -398,7 +449,7 @@ def check_encode_tokens(func: Callable[..., Any]) -> CheckResult:
     Examples
     --------
     >>> check_encode_tokens(None).status
-    [mod-ex1] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 5.1: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "mod-ex1"
@@ -418,7 +469,8 @@ def check_encode_tokens(func: Callable[..., Any]) -> CheckResult:
         except (TypeError, ValueError):
             return _verdict(ex, "wrong", f"return a list (or array) of integers, not {type(got).__name__}.")
         if len(got_list) != length:
-            return _verdict(ex, "wrong", f"on {label} you return {len(got_list)} ids; every note must give exactly `length`.")
+            return _verdict(ex, "wrong",
+                            f"on {label} you return {len(got_list)} ids; every note must give exactly `length`.")
         if got_list != want:
             if label.startswith("a word missing"):
                 return _verdict(ex, "wrong", "an unknown word must become the OOV index 1, not be dropped or raise.")
@@ -448,7 +500,7 @@ def check_is_negated(func: Callable[..., Any]) -> CheckResult:
     Examples
     --------
     >>> check_is_negated(...).status
-    [mod-ex2] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 5.2: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "mod-ex2"
@@ -501,7 +553,7 @@ def check_ce_article_formula(value: Any, slip: Any) -> CheckResult:
     Examples
     --------
     >>> check_ce_article_formula(..., ...).status
-    [ce-ex3] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 1.3: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "ce-ex3"
@@ -512,14 +564,17 @@ def check_ce_article_formula(value: Any, slip: Any) -> CheckResult:
     want = -sum(q * math.log(q) for q in p)
     if not _close(got, want):
         if _close(got, -math.log(p[1])):
-            return _verdict(ex, "wrong", "that is the correct loss; the exercise asks for the value of the article's formula.")
+            return _verdict(ex, "wrong",
+                            "that is the correct loss; the exercise asks for the value of the article's formula.")
         if _close(got, 0.105, rel=0.05):
             return _verdict(ex, "wrong", "that is the number the article prints, not what its formula evaluates to.")
         if _close(got, -sum(q * math.log10(q) for q in p)):
             return _verdict(ex, "wrong", "use the natural logarithm, as the chapter does.")
-        return _verdict(ex, "wrong", "evaluate the formula term by term: each term is minus a prediction times its log.")
+        return _verdict(ex, "wrong",
+                        "evaluate the formula term by term: each term is minus a prediction times its log.")
     return _check_choice(ex, slip, "b", {
-        "a": "a true swap puts the label inside the logarithm: -0.9 ln 0 - 0.1 ln 1, which is infinite, not this value.",
+        "a": "a true swap puts the label inside the logarithm: -0.9 ln 0 - 0.1 ln 1, "
+             "which is infinite, not this value.",
         "c": "the value you computed uses the natural log, and the formula is still wrong with any base.",
     }, "the formula has the prediction in both places, so it measures the prediction's own uncertainty "
        "(its entropy), whatever the label.")
@@ -531,7 +586,7 @@ def check_ce_two_models(answer: Any) -> CheckResult:
     Examples
     --------
     >>> check_ce_two_models(None).status
-    [ce-ex4] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 1.4: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "ce-ex4"
@@ -560,7 +615,7 @@ def check_gd_mean_convention(answer: Any) -> CheckResult:
     Examples
     --------
     >>> check_gd_mean_convention(...).status
-    [gd-ex3] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 2.3: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     from medkit.optim import gd_step, mse_gradient
@@ -582,7 +637,9 @@ def check_gd_mean_convention(answer: Any) -> CheckResult:
         return _verdict(ex, "wrong", "that is the article's printed update, which no convention gives.")
     if _allclose(vec, theta + (want - theta) * -1):
         return _verdict(ex, "wrong", "you stepped along the gradient: the update subtracts alpha times the gradient.")
-    return _verdict(ex, "wrong", "compute the gradient (2/n) sum (y_hat_i - y_i) * dy_hat_i/dtheta_j, then theta - alpha * gradient.")
+    return _verdict(ex, "wrong",
+                    "compute the gradient (2/n) sum (y_hat_i - y_i) * dy_hat_i/dtheta_j, then theta - alpha "
+                    "* gradient.")
 
 
 def check_gd_diverging(answer: Any) -> CheckResult:
@@ -591,7 +648,7 @@ def check_gd_diverging(answer: Any) -> CheckResult:
     Examples
     --------
     >>> check_gd_diverging(None).status
-    [gd-ex4] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 2.4: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     return _check_choice("gd-ex4", answer, "a", {
@@ -611,7 +668,7 @@ def check_order_free_fusions(answer: Any) -> CheckResult:
     Examples
     --------
     >>> check_order_free_fusions(...).status
-    [fusion-ex3] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 3.3: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "fusion-ex3"
@@ -642,7 +699,7 @@ def check_gated_sum(func: Callable[..., Any]) -> CheckResult:
     Examples
     --------
     >>> check_gated_sum(None).status
-    [fusion-ex4] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 3.4: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     from scipy.special import softmax
@@ -668,7 +725,8 @@ def check_gated_sum(func: Callable[..., Any]) -> CheckResult:
             return _verdict(ex, "correct", "per-patient weights that sum to one; equal logits give the plain average.")
         return _verdict(ex, "wrong", "right on one case, but equal gate logits must give the plain average.")
     if _allclose(got, sum(softmax(logits, axis=0)[:, [m]] * feats[m] for m in range(3))):
-        return _verdict(ex, "wrong", "the softmax runs over the modalities of each patient (axis 1), not over patients.")
+        return _verdict(ex, "wrong",
+                        "the softmax runs over the modalities of each patient (axis 1), not over patients.")
     if _allclose(got, sum(logits[:, [m]] * feats[m] for m in range(3))):
         return _verdict(ex, "wrong", "turn the logits into weights with a softmax first.")
     return _verdict(ex, "wrong", "the values differ: weight modality m of patient i by softmax(gate_logits[i])[m].")
@@ -681,7 +739,7 @@ def check_article_metrics_fix(answer: Any) -> CheckResult:
     Examples
     --------
     >>> check_article_metrics_fix(None).status
-    [metrics-ex3] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 4.3: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     from medkit.metrics import binary_metrics
@@ -716,7 +774,7 @@ def check_wilson_interval(func: Callable[..., Any]) -> CheckResult:
     Examples
     --------
     >>> check_wilson_interval(...).status
-    [metrics-ex4] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 4.4: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     from medkit.metrics import proportion_ci
@@ -751,13 +809,14 @@ def check_specificity_width(answer: Any) -> CheckResult:
     Examples
     --------
     >>> check_specificity_width(None).status
-    [metrics-ex5] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 4.5: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     return _check_choice("metrics-ex5", answer, "c", {
         "a": "specificity is a ratio over part of the patients only: which part is its denominator?",
         "b": "the positives never enter the specificity TN / (TN + FP).",
-        "d": "true for sensitivity in a rare-disease cohort, but specificity's denominator is the same class every time.",
+        "d": "true for sensitivity in a rare-disease cohort, but specificity's denominator "
+             "is the same class every time.",
     }, "specificity is TN / (TN + FP), a proportion of the negatives: only their number sets its precision.")
 
 
@@ -774,7 +833,7 @@ def check_flag_affirmed(func: Callable[..., Any], negation_auroc: Any = None,
     Examples
     --------
     >>> check_flag_affirmed(None).status
-    [mod-ex3] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 5.3: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "mod-ex3"
@@ -815,7 +874,7 @@ def check_align_by_id(func: Callable[..., Any]) -> CheckResult:
     Examples
     --------
     >>> check_align_by_id(...).status
-    [mod-ex4] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 5.4: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     import pandas as pd
@@ -855,7 +914,7 @@ def check_vocabulary_from_train(answer: Any) -> CheckResult:
     Examples
     --------
     >>> check_vocabulary_from_train(None).status
-    [mod-ex5] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 5.5: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     return _check_choice("mod-ex5", answer, "b", {
@@ -876,7 +935,7 @@ def check_masked_late_average(func: Callable[..., Any]) -> CheckResult:
     Examples
     --------
     >>> check_masked_late_average(...).status
-    [mm-ex1] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 6.1: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "mm-ex1"
@@ -912,7 +971,7 @@ def check_modality_dropout_mask(func: Callable[..., Any]) -> CheckResult:
     Examples
     --------
     >>> check_modality_dropout_mask(None).status
-    [mm-ex2] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 6.2: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "mm-ex2"
@@ -955,7 +1014,7 @@ def check_oov_rate(func: Callable[..., Any]) -> CheckResult:
     Examples
     --------
     >>> check_oov_rate(...).status
-    [dp-ex1] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 7.1: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "dp-ex1"
@@ -999,7 +1058,7 @@ def check_ks_statistic(func: Callable[..., Any]) -> CheckResult:
     Examples
     --------
     >>> check_ks_statistic(None).status
-    [dp-ex2] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 7.2: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     from scipy.stats import ks_2samp
@@ -1037,7 +1096,7 @@ def check_shift_reading(answer: Any) -> CheckResult:
     Examples
     --------
     >>> check_shift_reading(...).status
-    [dp-ex3] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 7.3: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "dp-ex3"
@@ -1065,7 +1124,7 @@ def check_domain_auroc(func: Callable[..., Any]) -> CheckResult:
     Examples
     --------
     >>> check_domain_auroc(None).status
-    [dp-ex4] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 7.4: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     ex = "dp-ex4"
@@ -1112,8 +1171,8 @@ def check_one_se_reason(answer: Any) -> CheckResult:
 
     Examples
     --------
-    >>> check_one_se_reason("b").status
-    [mm-ex3] correct: among near-ties the best validation score is mostly luck; the simplest variant within the noise is the choice that other seeds and machines repeat.
+    >>> check_one_se_reason("b").status  # doctest: +ELLIPSIS
+    [ok] Exercise 6.3: among near-ties the best validation score is mostly luck; ...
     'correct'
     """
     return _check_choice(
@@ -1136,7 +1195,7 @@ def check_paired_auroc_difference(func: Callable[..., Any]) -> CheckResult:
     Examples
     --------
     >>> check_paired_auroc_difference(None).status
-    [mm-ex4] not done: not done yet: replace the `...` or the NotImplementedError with your answer.
+    [to do] Exercise 6.4: not done yet; replace the `...` or the NotImplementedError with your answer.
     'not done'
     """
     from medkit import metrics as _metrics
