@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-keras = pytest.importorskip("keras")
+import keras
 
-from medkit import fusion  # noqa: E402  (imports Keras)
+from medkit import fusion
 
 # Keras' own convert_to_numpy triggers numpy 2's copy-keyword deprecation; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -120,7 +120,7 @@ def test_projection_layers_use_their_dense_weights():
     layer = fusion.AverageFusion(projection_dim=2)
     out = keras.ops.convert_to_numpy(layer(to_tensors(x)))
     projected = [xi @ keras.ops.convert_to_numpy(p.kernel) + keras.ops.convert_to_numpy(p.bias)
-                 for xi, p in zip(x, layer.projections)]
+                 for xi, p in zip(x, layer.projections, strict=True)]
     np.testing.assert_allclose(out, fusion.average_fusion(projected), rtol=1e-5, atol=1e-6)
 
 

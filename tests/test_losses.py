@@ -7,10 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from medkit import losses
+import keras
+import tensorflow as tf
 
-keras = pytest.importorskip("keras")
-tf = pytest.importorskip("tensorflow")
+from medkit import losses
 
 EXTREME = [0.0, 1.0, 1e-12, 1 - 1e-12, 0.5]
 probability = st.one_of(st.sampled_from(EXTREME), st.floats(0.0, 1.0))
