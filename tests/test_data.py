@@ -118,11 +118,24 @@ def test_audio_is_resampled_to_the_requested_rate(tmp_path: Path, rate: int) -> 
     assert data.load_audio(tmp_path / "tone.wav", sr=8000, duration=1.0).shape == (8000,)  # trimmed
 
 
-def test_mfcc_and_log_mel_shapes() -> None:
+def test_mfcc_and_log_mel_shapes_and_values() -> None:
     y = np.random.default_rng(0).normal(size=24000).astype(np.float32)
-    assert data.mfcc(y, 8000, n_mfcc=13).shape == (13, 94)
+    c = data.mfcc(y, 8000, n_mfcc=13)
+    assert c.shape == (13, 94)
+    # Oracle by hand: MFCCs are an orthonormal DCT of 40 log-mel energies in dB. Twice the amplitude is
+    # 4x the power, +10 log10(4) dB in every band, so c0 grows by that times sqrt(40) and the rest stay.
+    louder = data.mfcc(2 * y, 8000, n_mfcc=13)
+    np.testing.assert_allclose(louder[0] - c[0], 10 * np.log10(4) * np.sqrt(40), rtol=1e-4)
+    np.testing.assert_allclose(louder[1:], c[1:], atol=2e-3)
     mel = data.log_mel(y, 8000, n_mels=32)
     assert mel.shape == (32, 94) and mel.max() == pytest.approx(0.0)
+    # A 440 Hz tone is loudest in the mel band centred nearest 440 Hz (Slaney's mel scale, linear below
+    # 1 kHz: 200/3 Hz per mel; band i is centred on the (i + 1)-th of n_mels + 2 equally spaced mels).
+    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(8000) / 8000)).astype(np.float32)
+    mel_of = lambda f: f / (200 / 3) if f < 1000 else 15 + np.log(f / 1000) / (np.log(6.4) / 27)  # noqa: E731
+    mels = np.linspace(0, mel_of(4000), 32 + 2)[1:-1]
+    centres = np.where(mels < 15, mels * 200 / 3, 1000 * np.exp((mels - 15) * np.log(6.4) / 27))
+    assert int(data.log_mel(tone, 8000, n_mels=32).mean(axis=1).argmax()) == int(np.argmin(np.abs(centres - 440)))
 
 
 # ------------------------------------------------------------------ text

@@ -87,9 +87,12 @@ def test_article_example_is_minus_log_of_true_class_probability():
     assert keras_cce([0, 1], [0.9, 0.1], False) == pytest.approx(2.302585092994046, abs=1e-9)
 
 
-def test_extreme_probabilities_are_finite():
-    assert np.isfinite(losses.binary_cross_entropy([1.0, 0.0], [0.0, 1.0]))
-    assert np.isfinite(losses.categorical_cross_entropy([[0, 1]], [[1.0, 0.0]]))
+def test_extreme_probabilities_are_clipped_to_a_finite_loss():
+    # by hand: a certain wrong answer costs -ln(eps) with eps = 1e-7, Keras' clipping constant
+    assert losses.binary_cross_entropy([1.0, 0.0], [0.0, 1.0]) == pytest.approx(-np.log(1e-7), rel=1e-6)
+    assert losses.categorical_cross_entropy([[0, 1]], [[1.0, 0.0]]) == pytest.approx(-np.log(1e-7), rel=1e-6)
+    assert losses.binary_cross_entropy([1.0, 0.0], [1.0, 0.0]) == pytest.approx(-np.log1p(-1e-7), rel=1e-6)
+    assert losses.binary_cross_entropy([1.0], [0.0], eps=1e-3) == pytest.approx(-np.log(1e-3))
     assert losses.binary_cross_entropy([0.0], [800.0], from_logits=True) == pytest.approx(800.0)
 
 
