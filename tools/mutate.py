@@ -188,7 +188,10 @@ class _Mutator(ast.NodeTransformer):
     def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
         self.generic_visit(node)
         if isinstance(node.op, (ast.USub, ast.Not, ast.Invert)):
-            if self._site(node, f"drop unary {SYMBOL[type(node.op)]}"):
+            operand = ast.unparse(node.operand)
+            operand = operand if len(operand) <= 24 else operand[:21] + "..."
+            space = " " if isinstance(node.op, ast.Not) else ""
+            if self._site(node, f"{SYMBOL[type(node.op)]}{space}{operand} -> {operand}"):
                 return node.operand
         return node
 
