@@ -227,3 +227,19 @@ def test_keras_layers_check_their_inputs_and_projection_width():
         with pytest.raises(ValueError, match="projection_dim"):
             fusion.SumFusion(projection_dim=bad)
     assert fusion.SumFusion(projection_dim=1)([keras.Input((3,)), keras.Input((5,))]).shape == (None, 1)
+
+
+def test_compute_output_shape_keeps_the_batch_dimension():
+    shapes = [(7, 3), (7, 3)]
+    assert fusion.ConcatFusion().compute_output_shape(shapes) == (7, 6)
+    assert fusion.ConcatFusion(projection_dim=2).compute_output_shape(shapes) == (7, 4)
+    assert fusion.SumFusion().compute_output_shape(shapes) == (7, 3)
+    assert fusion.AverageFusion(projection_dim=5).compute_output_shape(shapes) == (7, 5)
+    assert fusion.GatedFusion().compute_output_shape(shapes) == (7, 3)
+    assert fusion.GatedFusion(projection_dim=4, return_gates=True).compute_output_shape(shapes) == ((7, 4), (7, 2))
+
+
+def test_average_of_no_present_modality_is_zero_not_nan():
+    x = [np.full((2, 3), 1.0, "float32"), np.full((2, 3), 3.0, "float32")]
+    out = keras.ops.convert_to_numpy(fusion.AverageFusion()(x, presence=np.array([[0.0, 0.0], [1.0, 0.0]])))
+    np.testing.assert_array_equal(out, [[0.0] * 3, [1.0] * 3])
