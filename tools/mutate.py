@@ -190,6 +190,8 @@ class _Mutator(ast.NodeTransformer):
         if isinstance(node.op, (ast.USub, ast.Not, ast.Invert)):
             operand = ast.unparse(node.operand)
             operand = operand if len(operand) <= 24 else operand[:21] + "..."
+            if not isinstance(node.operand, (ast.Name, ast.Constant, ast.Call, ast.Attribute, ast.Subscript)):
+                operand = f"({operand})"
             space = " " if isinstance(node.op, ast.Not) else ""
             if self._site(node, f"{SYMBOL[type(node.op)]}{space}{operand} -> {operand}"):
                 return node.operand
