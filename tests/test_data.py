@@ -1,7 +1,6 @@
 """medkit.data: loaders on the bundled cohort, DICOM, resampling, features, cache, datasets and bad input."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
@@ -32,11 +31,11 @@ def test_bundled_cohort_loads_aligned(repo_root: Path) -> None:
     assert list(cohort.ids) == sorted(cohort.ids)
     assert set(np.unique(cohort.labels)) == {0, 1} and cohort.labels.dtype.kind == "i"
     assert set(cohort.splits) == {"train", "val", "test"}
-    for pid, image, audio in zip(cohort.ids, cohort.image_paths, cohort.audio_paths):
+    for pid, image, audio in zip(cohort.ids, cohort.image_paths, cohort.audio_paths, strict=True):
         assert image.name == f"{pid}.png" and audio.name == f"{pid}.wav"
     texts = {r["patient_id"]: r for r in read_rows(repo_root / "data_samples" / "texts.csv")}
     assert all(texts[p]["content"] == t and int(texts[p]["label"]) == y
-               for p, t, y in zip(cohort.ids, cohort.texts, cohort.labels))
+               for p, t, y in zip(cohort.ids, cohort.texts, cohort.labels, strict=True))
     summary = cohort.summary()
     assert summary["n_train"] + summary["n_val"] + summary["n_test"] == 400
 
@@ -119,11 +118,24 @@ def test_audio_is_resampled_to_the_requested_rate(tmp_path: Path, rate: int) -> 
     assert data.load_audio(tmp_path / "tone.wav", sr=8000, duration=1.0).shape == (8000,)  # trimmed
 
 
-def test_mfcc_and_log_mel_shapes() -> None:
+def test_mfcc_and_log_mel_shapes_and_values() -> None:
     y = np.random.default_rng(0).normal(size=24000).astype(np.float32)
-    assert data.mfcc(y, 8000, n_mfcc=13).shape == (13, 94)
+    c = data.mfcc(y, 8000, n_mfcc=13)
+    assert c.shape == (13, 94)
+    # Oracle by hand: MFCCs are an orthonormal DCT of 40 log-mel energies in dB. Twice the amplitude is
+    # 4x the power, +10 log10(4) dB in every band, so c0 grows by that times sqrt(40) and the rest stay.
+    louder = data.mfcc(2 * y, 8000, n_mfcc=13)
+    np.testing.assert_allclose(louder[0] - c[0], 10 * np.log10(4) * np.sqrt(40), rtol=1e-4)
+    np.testing.assert_allclose(louder[1:], c[1:], atol=2e-3)
     mel = data.log_mel(y, 8000, n_mels=32)
     assert mel.shape == (32, 94) and mel.max() == pytest.approx(0.0)
+    # A 440 Hz tone is loudest in the mel band centred nearest 440 Hz (Slaney's mel scale, linear below
+    # 1 kHz: 200/3 Hz per mel; band i is centred on the (i + 1)-th of n_mels + 2 equally spaced mels).
+    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(8000) / 8000)).astype(np.float32)
+    mel_of = lambda f: f / (200 / 3) if f < 1000 else 15 + np.log(f / 1000) / (np.log(6.4) / 27)  # noqa: E731
+    mels = np.linspace(0, mel_of(4000), 32 + 2)[1:-1]
+    centres = np.where(mels < 15, mels * 200 / 3, 1000 * np.exp((mels - 15) * np.log(6.4) / 27))
+    assert int(data.log_mel(tone, 8000, n_mels=32).mean(axis=1).argmax()) == int(np.argmin(np.abs(centres - 440)))
 
 
 # ------------------------------------------------------------------ text
@@ -144,7 +156,8 @@ def test_featurize_shapes_cache_and_train_only_vocabulary(small_cohort_dir: Path
     assert features.text.shape == (n, 48) and features.text.dtype == np.int32
     assert features.audio.shape == (n, 13, 94, 1) and features.audio.dtype == np.float32
     assert features.label.tolist() == cohort.labels.tolist() and not features.from_cache
-    train_tokens = {tok for t, s in zip(cohort.texts, cohort.splits) if s == "train" for tok in data.tokenize(t)}
+    train_tokens = {tok for t, s in zip(cohort.texts, cohort.splits, strict=True) if s == "train"
+                    for tok in data.tokenize(t)}
     assert set(features.vocabulary) == train_tokens
     again = data.featurize(cohort, image_size=32, text_len=48, n_mfcc=13, cache_dir=tmp_path)
     assert again.from_cache and again.vocabulary == features.vocabulary
@@ -157,7 +170,8 @@ def test_featurize_shapes_cache_and_train_only_vocabulary(small_cohort_dir: Path
     assert len(train["label"]) == int((cohort.splits == "train").sum())
 
 
-def test_cache_follows_file_content_and_env_variable(cohort_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_follows_file_content_and_env_variable(cohort_copy: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MEDKIT_CACHE", str(tmp_path / "envcache"))
     first = data.featurize(load_cohort(cohort_copy), image_size=16, text_len=16, n_mfcc=8)
     assert len(list((tmp_path / "envcache").glob("*.npz"))) == 1
@@ -192,14 +206,43 @@ def test_make_dataset_feeds_a_multi_input_keras_model(small_cohort_dir: Path, tm
         data.make_dataset(features, "training")
 
 
-def test_shuffling_is_seeded(small_cohort_dir: Path, tmp_path: Path) -> None:
+def _pass_order(dataset, images: np.ndarray, labels: np.ndarray) -> list[int]:
+    """Row indices (into ``images``) of one pass over ``dataset``; each label must travel with its image."""
+    flat = images.reshape(len(images), -1)
+    order = []
+    for x, y in dataset:
+        for image, label in zip(x["image"].numpy(), y.numpy(), strict=True):
+            row = int(np.argmin(np.abs(flat - image.reshape(1, -1)).sum(axis=1)))
+            assert np.array_equal(flat[row], image.reshape(-1)), "an image the split does not hold"
+            assert label == labels[row], f"row {row}: its label was separated from its image"
+            order.append(row)
+    return order
+
+
+def test_shuffling_permutes_the_train_split_reproducibly(small_cohort_dir: Path, tmp_path: Path) -> None:
+    """Oracle: the unshuffled split. A shuffle must be a permutation, move rows, follow its seed, reshuffle."""
     features = data.featurize(load_cohort(small_cohort_dir), image_size=8, text_len=8, n_mfcc=4, cache_dir=tmp_path)
+    train = features.split("train")
+    images, labels = train["image"], train["label"]
+    assert len(np.unique(images.reshape(len(images), -1), axis=0)) == len(images) >= 6  # rows are identifiable
+    n = len(labels)
 
-    def order(seed: int) -> list[float]:
-        return [float(v) for _, y in data.make_dataset(features, "train", batch_size=2, seed=seed) for v in y.numpy()] + \
-               [float(x["image"][0].numpy().sum()) for x, _ in data.make_dataset(features, "train", batch_size=2, seed=seed)]
+    def order(seed: int, **kw) -> list[int]:
+        return _pass_order(data.make_dataset(features, "train", batch_size=2, seed=seed, **kw), images, labels)
 
-    assert order(5) == order(5)
+    assert order(0, shuffle=False) == list(range(n))  # unshuffled: the split's own order
+    first = order(5)
+    assert sorted(first) == list(range(n))  # every patient exactly once
+    assert first != list(range(n))  # the order changed
+    assert order(5) == first  # same seed, same order
+    assert any(order(seed) != first for seed in (6, 7, 8))  # the seed matters
+    dataset = data.make_dataset(features, "train", batch_size=2, seed=5)
+    epochs = [_pass_order(dataset, images, labels) for _ in range(3)]
+    assert all(sorted(e) == list(range(n)) for e in epochs)
+    assert epochs[0] == first and any(e != first for e in epochs[1:])  # reshuffled each epoch
+    val = features.split("val")
+    assert _pass_order(data.make_dataset(features, "val", batch_size=2), val["image"], val["label"]) == \
+        list(range(len(val["label"])))  # evaluation splits keep their order
 
 
 # ------------------------------------------------------------------ bad input
@@ -232,7 +275,8 @@ def test_empty_and_unreadable_audio(cohort_copy: Path) -> None:
     sf.write(cohort_copy / "snd" / "P0004.wav", np.zeros(0, dtype=np.float32), 8000, subtype="PCM_16")
     (cohort_copy / "snd" / "P0005.wav").write_bytes(b"RIFF garbage")
     problems = _problems(cohort_copy)
-    assert [(p.manifest, p.row, p.patient_id) for p in problems] == [("audios.csv", 4, "P0004"), ("audios.csv", 5, "P0005")]
+    assert [(p.manifest, p.row, p.patient_id) for p in problems] == [("audios.csv", 4, "P0004"),
+                                                                     ("audios.csv", 5, "P0005")]
     assert "empty" in problems[0].reason and "unreadable" in problems[1].reason
 
 

@@ -21,12 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
+from medkit import data, deploy, models, synth, train
+from medkit.book import cli
 
-from medkit import data, deploy, models, synth, train  # noqa: E402
-from medkit.book import cli  # noqa: E402
-
-from data_fixtures import read_rows, write_rows  # noqa: E402
+from data_fixtures import read_rows, write_rows
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = dict(image_size=32, text_len=24, n_mfcc=12)
@@ -74,7 +72,8 @@ def test_bundle_holds_everything_preprocessing_needs(trained):
     assert prep["sr"] == 8000 and prep["duration"] == 3.0 and prep["hop_length"] == 256
     assert {t: i + 2 for i, t in enumerate(prep["vocabulary"])} == features.vocabulary
     config = trained["run"].config
-    assert prep["image_mean"] == pytest.approx(config.image_mean) and prep["audio_std"] == pytest.approx(config.audio_std)
+    assert prep["image_mean"] == pytest.approx(config.image_mean)
+    assert prep["audio_std"] == pytest.approx(config.audio_std)
     # The threshold is Youden's J on the validation split, recomputed here with scikit-learn.
     from sklearn.metrics import roc_curve
 
@@ -92,7 +91,7 @@ def test_bundle_holds_everything_preprocessing_needs(trained):
     # The data hash, recomputed from the raw files without medkit.deploy.
     h = hashlib.sha256()
     for pid, label, split, text, image, audio in zip(cohort.ids, cohort.labels, cohort.splits, cohort.texts,
-                                                     cohort.image_paths, cohort.audio_paths):
+                                                     cohort.image_paths, cohort.audio_paths, strict=True):
         h.update(f"{pid}\0{label}\0{split}\0{text}\0".encode())
         h.update(hashlib.sha256(Path(image).read_bytes()).digest())
         h.update(hashlib.sha256(Path(audio).read_bytes()).digest())
@@ -207,7 +206,8 @@ def _note_file(tmp_path: Path, text: str, name: str = "note.txt") -> Path:
 def test_medkit_predict_on_raw_files_gives_the_notebooks_probabilities(trained, tmp_path, capsys):
     """Training-serving skew: raw files through ``medkit predict`` against ``train.predict`` on the features."""
     cohort, run = trained["cohort"], trained["run"]
-    expected = dict(zip(trained["splits"]["test"]["patient_id"], train.predict(run.model, trained["splits"]["test"])))
+    test_split = trained["splits"]["test"]
+    expected = dict(zip(test_split["patient_id"], train.predict(run.model, test_split), strict=True))
     for i in cohort.indices("test")[:3]:
         note = _note_file(tmp_path, cohort.texts[i], f"{cohort.ids[i]}.txt")
         code = cli.main(["predict", str(trained["bundle_dir"]), "--image", str(cohort.image_paths[i]),

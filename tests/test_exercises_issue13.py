@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy.special import softmax
 from scipy.stats import binomtest
@@ -37,7 +36,7 @@ def good_flag(note, finding):
 
 
 def good_align(images, texts):
-    by_id = dict(zip(images["patient_id"], images["path"]))
+    by_id = dict(zip(images["patient_id"], images["path"], strict=True))
     missing = [p for p in texts["patient_id"] if p not in by_id]
     if missing:
         raise ValueError(f"no image for {missing}")
@@ -96,7 +95,8 @@ WRONG = [
     (lambda: ex.check_specificity_width("d"), "sensitivity"),
     (lambda: ex.check_flag_affirmed(lambda note, f: f in note.lower()), "sentence"),
     (lambda: ex.check_align_by_id(lambda images, texts: list(images["path"])), "row order"),
-    (lambda: ex.check_align_by_id(lambda images, texts: [dict(zip(images["patient_id"], images["path"])).get(p, "")
+    (lambda: ex.check_align_by_id(lambda images, texts: [dict(zip(images["patient_id"], images["path"],
+                                                                  strict=True)).get(p, "")
                                                          for p in texts["patient_id"]]), "silently"),
     (lambda: ex.check_vocabulary_from_train("a"), "size"),
 ]

@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-keras = pytest.importorskip("keras")
+import keras
 
-from medkit import fusion  # noqa: E402  (imports Keras)
+from medkit import fusion
 
 # Keras' own convert_to_numpy triggers numpy 2's copy-keyword deprecation; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -120,7 +120,7 @@ def test_projection_layers_use_their_dense_weights():
     layer = fusion.AverageFusion(projection_dim=2)
     out = keras.ops.convert_to_numpy(layer(to_tensors(x)))
     projected = [xi @ keras.ops.convert_to_numpy(p.kernel) + keras.ops.convert_to_numpy(p.bias)
-                 for xi, p in zip(x, layer.projections)]
+                 for xi, p in zip(x, layer.projections, strict=True)]
     np.testing.assert_allclose(out, fusion.average_fusion(projected), rtol=1e-5, atol=1e-6)
 
 
@@ -175,3 +175,71 @@ def test_layers_are_registered_and_round_trip_through_config():
         layer = cls(projection_dim=3, name="x")
         clone = keras.layers.deserialize(keras.layers.serialize(layer))
         assert type(clone) is cls and clone.get_config() == layer.get_config()
+
+
+# ---------------------------------------------------------------- found by mutation testing: defaults, projections
+def test_random_projections_are_seeded_gaussian_with_variance_one_over_width():
+    """The documented distribution, N(0, 1/d_i), checked on many entries; seed 0 is the default."""
+    mats = fusion.random_projections([50, 200], 400)
+    for d, w in zip([50, 200], mats, strict=True):
+        assert w.shape == (d, 400)
+        assert abs(w.mean()) < 4 * np.sqrt(1 / d / w.size)  # four standard errors
+        assert w.var() == pytest.approx(1 / d, rel=0.05)
+    for a, b in zip(mats, fusion.random_projections([50, 200], 400, seed=0), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.allclose(mats[0], fusion.random_projections([50], 400, seed=1)[0])
+    assert fusion.random_projections([3], 1)[0].shape == (3, 1)  # width 1 is a valid target
+
+
+def test_fusions_project_with_seed_0_by_default():
+    feats = [np.arange(6.0).reshape(2, 3), np.ones((2, 4))]
+    for fn in (fusion.concat_fusion, fusion.sum_fusion, fusion.average_fusion):
+        np.testing.assert_array_equal(fn(feats, projection_dim=2), fn(feats, projection_dim=2, seed=0))
+        projected = fusion.project(feats, fusion.random_projections([3, 4], 2, seed=0))
+        np.testing.assert_allclose(fn(feats, projection_dim=2), fn(projected))
+
+
+def test_project_multiplies_each_modality_and_keeps_the_vector_form():
+    x, z = np.array([1.0, 2.0]), np.array([3.0, -1.0, 0.5])
+    a, b = np.arange(6.0).reshape(2, 3), np.arange(9.0).reshape(3, 3)
+    out = fusion.project([x, z], [a, b])
+    assert [o.shape for o in out] == [(3,), (3,)]
+    np.testing.assert_allclose(out[0], x @ a)
+    np.testing.assert_allclose(out[1], z @ b)
+    batch = fusion.project([x[None], z[None]], [a, b])
+    np.testing.assert_allclose(batch[0], (x @ a)[None])
+
+
+def test_a_2d_array_is_a_stack_of_modality_vectors_and_one_modality_is_allowed():
+    np.testing.assert_array_equal(fusion.concat_fusion(np.array(ARTICLE)), fusion.concat_fusion(ARTICLE))
+    np.testing.assert_array_equal(fusion.average_fusion(np.array(ARTICLE)), [4.0, 5.0, 6.0])
+    x = np.array([[1.0, 2.0], [3.0, 4.0]])
+    np.testing.assert_array_equal(fusion.weighted_fusion([x], [1.0]), x)
+    np.testing.assert_array_equal(fusion.weighted_fusion([x], [[0.5], [2.0]]), [[0.5, 1.0], [6.0, 8.0]])
+
+
+def test_keras_layers_check_their_inputs_and_projection_width():
+    with pytest.raises(ValueError, match=r"each input must be \(batch, d\)"):
+        fusion.ConcatFusion()([keras.Input((3, 4)), keras.Input((5,))])
+    with pytest.raises(ValueError, match=r"each input must be \(batch, d\)"):
+        fusion.SumFusion()([keras.Input((None,)), keras.Input((5,))])
+    for bad in (0, -1, 2.0):
+        with pytest.raises(ValueError, match="projection_dim"):
+            fusion.SumFusion(projection_dim=bad)
+    assert fusion.SumFusion(projection_dim=1)([keras.Input((3,)), keras.Input((5,))]).shape == (None, 1)
+
+
+def test_compute_output_shape_keeps_the_batch_dimension():
+    shapes = [(7, 3), (7, 3)]
+    assert fusion.ConcatFusion().compute_output_shape(shapes) == (7, 6)
+    assert fusion.ConcatFusion(projection_dim=2).compute_output_shape(shapes) == (7, 4)
+    assert fusion.SumFusion().compute_output_shape(shapes) == (7, 3)
+    assert fusion.AverageFusion(projection_dim=5).compute_output_shape(shapes) == (7, 5)
+    assert fusion.GatedFusion().compute_output_shape(shapes) == (7, 3)
+    assert fusion.GatedFusion(projection_dim=4, return_gates=True).compute_output_shape(shapes) == ((7, 4), (7, 2))
+
+
+def test_average_of_no_present_modality_is_zero_not_nan():
+    x = [np.full((2, 3), 1.0, "float32"), np.full((2, 3), 3.0, "float32")]
+    out = keras.ops.convert_to_numpy(fusion.AverageFusion()(x, presence=np.array([[0.0, 0.0], [1.0, 0.0]])))
+    np.testing.assert_array_equal(out, [[0.0] * 3, [1.0] * 3])

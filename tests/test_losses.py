@@ -7,10 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from medkit import losses
+import keras
+import tensorflow as tf
 
-keras = pytest.importorskip("keras")
-tf = pytest.importorskip("tensorflow")
+from medkit import losses
 
 EXTREME = [0.0, 1.0, 1e-12, 1 - 1e-12, 0.5]
 probability = st.one_of(st.sampled_from(EXTREME), st.floats(0.0, 1.0))
@@ -87,10 +87,66 @@ def test_article_example_is_minus_log_of_true_class_probability():
     assert keras_cce([0, 1], [0.9, 0.1], False) == pytest.approx(2.302585092994046, abs=1e-9)
 
 
-def test_extreme_probabilities_are_finite():
-    assert np.isfinite(losses.binary_cross_entropy([1.0, 0.0], [0.0, 1.0]))
-    assert np.isfinite(losses.categorical_cross_entropy([[0, 1]], [[1.0, 0.0]]))
+def test_extreme_probabilities_are_clipped_to_a_finite_loss():
+    # by hand: a certain wrong answer costs -ln(eps) with eps = 1e-7, Keras' clipping constant
+    assert losses.binary_cross_entropy([1.0, 0.0], [0.0, 1.0]) == pytest.approx(-np.log(1e-7), rel=1e-6)
+    assert losses.categorical_cross_entropy([[0, 1]], [[1.0, 0.0]]) == pytest.approx(-np.log(1e-7), rel=1e-6)
+    assert losses.binary_cross_entropy([1.0, 0.0], [1.0, 0.0]) == pytest.approx(-np.log1p(-1e-7), rel=1e-6)
+    assert losses.categorical_cross_entropy([[1, 0]], [[1.0, 0.0]]) == pytest.approx(-np.log1p(-1e-7), rel=1e-6)
+    assert losses.binary_cross_entropy([1.0], [0.0], eps=1e-3) == pytest.approx(-np.log(1e-3))
     assert losses.binary_cross_entropy([0.0], [800.0], from_logits=True) == pytest.approx(800.0)
+
+
+def test_sigmoid_and_softmax_match_scipy_at_any_logit():
+    """Oracle: scipy.special. No overflow for huge logits, and a 1-D input is one row."""
+    from scipy.special import expit
+    from scipy.special import log_softmax as sp_log_softmax
+    from scipy.special import softmax as sp_softmax
+
+    z = np.array([-800.0, -30.0, -1.0, 0.0, 1e-9, 0.5, 30.0, 800.0])
+    wide = np.array([[1000.0, -1000.0, 0.0], [3.0, 1.0, 2.0]])
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        np.testing.assert_allclose(losses.sigmoid(z), expit(z), rtol=1e-12, atol=0)
+        np.testing.assert_allclose(losses.log_softmax(wide), sp_log_softmax(wide, axis=-1), rtol=1e-12)
+        np.testing.assert_allclose(losses.log_softmax(wide[0]), sp_log_softmax(wide[0]), rtol=1e-12)
+        np.testing.assert_allclose(losses.softmax(wide[1]), sp_softmax(wide[1]), rtol=1e-12)
+        np.testing.assert_allclose(losses.softmax(wide, axis=0), sp_softmax(wide, axis=0), rtol=1e-12)
+        # the article's formula on huge logits: -log softmax = 2000 for the true class, exact
+        assert losses.categorical_cross_entropy([[0, 1, 0]], wide[:1], from_logits=True) == pytest.approx(2000.0)
+
+
+def test_one_sample_and_higher_rank_inputs():
+    """A 1-D row is one sample; (batch, time, classes) averages over batch x time rows, like Keras."""
+    z = np.array([2.0, -1.0])
+    by_hand = np.log(np.exp(2.0) + np.exp(-1.0)) + 1.0  # logsumexp(z) - z_true
+    assert losses.categorical_cross_entropy([0, 1], z, from_logits=True) == pytest.approx(by_hand, rel=1e-12)
+    p = np.exp(z) / np.exp(z).sum()
+    np.testing.assert_allclose(losses.categorical_cross_entropy_grad([0, 1], z, from_logits=True), p - [0, 1])
+    np.testing.assert_allclose(losses.categorical_cross_entropy_grad([0, 1], p), [0.0, -1.0 / p[1]])
+    rng = np.random.default_rng(0)
+    y3 = np.eye(4)[rng.integers(0, 4, size=(2, 3))]
+    z3 = rng.normal(size=(2, 3, 4))
+    flat = (y3.reshape(6, 4), z3.reshape(6, 4))
+    assert losses.categorical_cross_entropy(y3, z3, from_logits=True) == pytest.approx(
+        losses.categorical_cross_entropy(*flat, from_logits=True), rel=1e-12)
+    assert losses.categorical_cross_entropy(y3, z3, from_logits=True) == pytest.approx(
+        keras_cce(y3.reshape(6, 4), z3.reshape(6, 4), True), rel=1e-6)
+    for from_logits, pred in ((True, z3), (False, losses.softmax(z3))):
+        grad = losses.categorical_cross_entropy_grad(y3, pred, from_logits=from_logits)
+        flat_grad = losses.categorical_cross_entropy_grad(y3.reshape(6, 4), pred.reshape(6, 4), from_logits=from_logits)
+        np.testing.assert_allclose(grad, flat_grad.reshape(2, 3, 4), rtol=1e-12)
+
+
+def test_gradients_are_zero_where_the_clip_is_active():
+    """By hand: at p = 0 or 1 the clipped loss is flat, so the gradient is 0 (and nothing divides by 0)."""
+    with np.errstate(divide="raise", invalid="raise", over="raise"):
+        np.testing.assert_array_equal(losses.binary_cross_entropy_grad([1, 0, 1, 0], [0.0, 1.0, 1.0, 0.0]), 0.0)
+        grad = losses.binary_cross_entropy_grad([1, 0, 1], [0.0, 1.0, 0.5])
+        np.testing.assert_allclose(grad, [0.0, 0.0, (0.5 - 1) / (0.25 * 3)])
+        np.testing.assert_array_equal(losses.categorical_cross_entropy_grad([[0, 1, 0]], [[0.0, 1.0, 0.0]]), 0.0)
+        np.testing.assert_allclose(losses.categorical_cross_entropy_grad([[1, 0, 0], [0, 0, 1]],
+                                                                         [[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]]),
+                                   [[-1 / (0.5 * 2), 0.0, 0.0], [0.0, 0.0, 0.0]])
 
 
 def test_reductions():
@@ -160,6 +216,8 @@ def test_categorical_probability_gradient_matches_finite_differences():
         (lambda: losses.binary_cross_entropy([2, 0], [0.5, 0.5]), "y_true must be probabilities"),
         (lambda: losses.binary_cross_entropy([], []), "empty"),
         (lambda: losses.binary_cross_entropy([1.0], [np.nan]), "nan"),
+        (lambda: losses.binary_cross_entropy([1.0, 0.0], [0.5, np.nan]), "y_pred contains nan"),
+        (lambda: losses.binary_cross_entropy([1.0, np.inf], [0.5, 0.5]), "y_true contains nan or inf"),
         (lambda: losses.categorical_cross_entropy([[0, 1]], [[0.5, 0.6]]), "sum to 1.*sum = 1.1"),
         (lambda: losses.categorical_cross_entropy([[0, 1], [1, 1]], [[0.5, 0.5], [0.5, 0.5]]), "y_true must sum to 1"),
         (lambda: losses.categorical_cross_entropy([[0, 1]], [[0.5, 0.5, 0.0]]), "same shape"),

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
+import keras
 
-from medkit.models import (  # noqa: E402
+from medkit.models import (
     FUSIONS, MODALITIES, LateFusion, ModalityMask, ModelConfig, build_multimodal, config_from_arrays, grad_cam,
     modality_mask, model_modalities, predict_missing,
 )
@@ -27,17 +27,52 @@ def batch(n: int = 5, seed: int = 0) -> dict[str, np.ndarray]:
             "audio": rng.normal(size=(n, 6, 8, 1)).astype("float32")}
 
 
+def _dense(layer, v: np.ndarray) -> np.ndarray:
+    kernel, bias = layer.get_weights()
+    return v @ kernel.astype(np.float64) + bias
+
+
 @pytest.mark.parametrize("fusion", FUSIONS)
-def test_every_fusion_builds_and_outputs_one_probability_per_patient(fusion):
+def test_every_fusion_outputs_the_probability_a_numpy_forward_pass_gives(fusion):
+    """Oracle: the fusion and head recomputed in numpy from the branch embeddings (inference: no dropout)."""
+    from scipy.special import expit, softmax
+
+    from medkit import fusion as fusion_layers
+
     model = build_multimodal(ModelConfig(fusion=fusion, **SHAPES))
-    p = model.predict(batch(), verbose=0)
+    x = batch()
+    p = model.predict(x, verbose=0)
     assert p.shape == (5, 1)
-    assert np.all((p >= 0) & (p <= 1))
     assert model_modalities(model) == list(MODALITIES)
+    if fusion == "gated":  # gates other than the zero initialisation's uniform ones (which make gated = average)
+        gate = model.get_layer("fusion").gate
+        gate.kernel.assign(np.random.default_rng(0).normal(size=gate.kernel.shape).astype("float32"))
+        p = model.predict(x, verbose=0)
+    embeddings = keras.Model(model.inputs, [model.get_layer(f"{m}_embedding").output for m in MODALITIES])
+    emb = [np.asarray(e, np.float64) for e in embeddings.predict(x, verbose=0)]
     if fusion == "late":
         assert isinstance(model.get_layer("probability"), LateFusion)
+        logits = np.concatenate([_dense(model.get_layer(f"{m}_logit"), e)
+                                 for m, e in zip(MODALITIES, emb, strict=True)], axis=1)
+        want = expit(logits).mean(axis=1, keepdims=True)
     else:
-        assert model.get_layer("fusion") is not None
+        layer = model.get_layer("fusion")
+        assert type(layer) is {"concat": fusion_layers.ConcatFusion, "average": fusion_layers.AverageFusion,
+                               "sum": fusion_layers.SumFusion, "gated": fusion_layers.GatedFusion}[fusion]
+        if fusion == "concat":
+            fused = np.concatenate(emb, axis=1)
+        else:
+            projected = [_dense(proj, e) for proj, e in zip(layer.projections, emb, strict=True)]
+            if fusion == "average":
+                fused = np.mean(projected, axis=0)
+            elif fusion == "sum":
+                fused = np.sum(projected, axis=0)
+            else:
+                g = softmax(_dense(layer.gate, np.concatenate(emb, axis=1)), axis=1)
+                fused = sum(g[:, [m]] * projected[m] for m in range(len(MODALITIES)))
+        hidden = np.maximum(_dense(model.get_layer("head_dense"), fused), 0.0)
+        want = expit(_dense(model.get_layer("logit"), hidden))
+    np.testing.assert_allclose(p, want, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("fusion, width", [("concat", 3 * 8), ("average", 8), ("sum", 8), ("gated", 8)])
@@ -158,13 +193,51 @@ def test_models_save_and_load(tmp_path, fusion):
     np.testing.assert_allclose(predict_missing(loaded, x, ["image"]), predict_missing(model, x, ["image"]), rtol=1e-5)
 
 
-def test_grad_cam_heatmaps_are_image_sized_and_scaled():
-    model = build_multimodal(ModelConfig(fusion="concat", **SHAPES))
-    cam = grad_cam(model, batch(3))
+def _cam_model():
+    """A tiny two-modality model whose Grad-CAM is known in closed form: conv maps A_k, global average
+    pooling, a linear logit. d logit / d A_k(i, j) = w_k / (H W), so the map is relu(sum_k w_k A_k), scaled."""
+    from medkit.models import ModalityMask
+
+    image, audio = keras.Input((16, 16, 1), name="image"), keras.Input((4,), name="audio")
+    maps = keras.layers.Conv2D(3, 3, padding="same", activation="relu", name="image_conv3")(image)
+    pooled = keras.layers.GlobalAveragePooling2D()(maps)
+    (pooled, audio_x), _ = ModalityMask(rate=0.0, modalities=["image", "audio"], name="modality_mask")(
+        [pooled, audio])
+    logit = keras.layers.Dense(1, name="logit")(keras.layers.Concatenate()([pooled, audio_x]))
+    model = keras.Model([image, audio], keras.layers.Activation("sigmoid", name="probability")(logit))
+    rng = np.random.default_rng(0)
+    conv = model.get_layer("image_conv3")
+    conv.set_weights([rng.normal(size=w.shape).astype("float32") for w in conv.get_weights()])
+    model.get_layer("logit").set_weights([np.array([[1.5], [-2.0], [0.7], [0.3], [0.3], [0.3], [0.3]], "float32"),
+                                          np.zeros(1, "float32")])
+    return model
+
+
+def test_grad_cam_equals_the_closed_form_map_of_a_pooled_linear_head():
+    model = _cam_model()
+    rng = np.random.default_rng(1)
+    x = {"image": rng.random((3, 16, 16, 1), dtype=np.float32), "audio": rng.normal(size=(3, 4)).astype("float32")}
+    cam = grad_cam(model, x)
     assert cam.shape == (3, 16, 16)
-    assert cam.min() >= 0 and cam.max() <= 1 + 1e-6
+    maps = keras.Model(model.inputs, model.get_layer("image_conv3").output).predict(x, verbose=0).astype(np.float64)
+    w = model.get_layer("logit").get_weights()[0][:3, 0]
+    raw = np.maximum(maps @ w, 0.0)  # same size as the image: the resize is the identity
+    want = raw / raw.reshape(3, -1).max(axis=1)[:, None, None]
+    assert 0.05 < (want == 0).mean() < 0.95  # the ReLU cuts part of each map: signs matter here
+    np.testing.assert_allclose(cam, want, atol=1e-5)
+    # the image's own gradient: other patients in the batch and the other modality do not change a map
+    single = grad_cam(model, {"image": x["image"][1:2], "audio": -x["audio"][1:2]})
+    np.testing.assert_allclose(single[0], cam[1], atol=1e-5)
     with pytest.raises(ValueError, match="no image branch"):
         grad_cam(build_multimodal(ModelConfig(modalities=("audio",), **SHAPES)), batch(3))
+
+
+def test_grad_cam_of_a_multimodal_model_is_image_sized_and_scaled_per_image():
+    model = build_multimodal(ModelConfig(fusion="concat", **SHAPES))
+    cam = grad_cam(model, batch(3))
+    assert cam.shape == (3, 16, 16) and cam.min() >= 0
+    peaks = cam.reshape(3, -1).max(axis=1)
+    assert np.all((peaks == 0) | np.isclose(peaks, 1.0))  # each map scaled to its own maximum (or blank)
 
 
 def _grad_cam_by_finite_differences(model, image, layer="image_conv3", eps=1e-3):
@@ -216,7 +289,7 @@ def test_a_missing_modality_is_left_out_not_zero_filled(fusion):
     layer = layer_class(projection_dim=3, return_gates=True) if fusion == "gated" else layer_class(projection_dim=3)
     out = layer(x, presence=np.array([[1, 0, 1]] * 4, "float32"))
     fused = np.asarray(out[0] if fusion == "gated" else out)
-    projected = [np.asarray(p(xi)) for p, xi in zip(layer.projections, x)]
+    projected = [np.asarray(p(xi)) for p, xi in zip(layer.projections, x, strict=True)]
     if fusion == "average":
         expected = (projected[0] + projected[2]) / 2
     elif fusion == "sum":
@@ -264,7 +337,8 @@ def test_transfer_branch_weights_copies_and_freezes_the_branches():
     assert not any(name.endswith("_logit") for name in copied)  # the late-fusion heads stay fresh
     for name in copied:
         modality = name.split("_")[0]
-        for a, b in zip(fused.get_layer(name).get_weights(), sources[modality].get_layer(name).get_weights()):
+        source_weights = sources[modality].get_layer(name).get_weights()
+        for a, b in zip(fused.get_layer(name).get_weights(), source_weights, strict=True):
             np.testing.assert_array_equal(a, b)
         assert not fused.get_layer(name).trainable
     assert fused.get_layer("image_logit").trainable

@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from medkit import optim
+import tensorflow as tf
 
-tf = pytest.importorskip("tensorflow")
+from medkit import optim
 
 finite = st.floats(-3, 3, allow_nan=False, allow_infinity=False)
 

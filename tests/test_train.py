@@ -10,11 +10,10 @@ import textwrap
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-from sklearn.metrics import brier_score_loss, roc_auc_score  # noqa: E402
+from sklearn.metrics import average_precision_score, brier_score_loss, f1_score, recall_score, roc_auc_score
 
-from medkit.models import ModelConfig  # noqa: E402
-from medkit.train import (  # noqa: E402
+from medkit.models import ModelConfig, predict_missing
+from medkit.train import (
     METRIC_NAMES, choose_threshold, class_weights, evaluate, evaluate_probabilities, fit, make_tf_dataset, predict,
 )
 
@@ -42,14 +41,54 @@ def test_class_weights_balance_the_loss():
         class_weights([0, 0, 0])
 
 
+def indexed_split(n: int) -> dict[str, np.ndarray]:
+    """Rows that carry their own index (in every audio value), labels that are a function of it."""
+    rows = np.arange(n)
+    return {"audio": np.broadcast_to(rows[:, None, None, None], (n, 4, 6, 1)).astype("float32"),
+            "text": np.zeros((n, 6), "int32"), "label": (rows * 7 % 3 == 0).astype(int)}
+
+
+def batches_order(batches) -> tuple[list[int], list[int]]:
+    """Row indices and batch sizes of a sequence of batches; each label must travel with its row."""
+    order, sizes = [], []
+    for x, y in batches:
+        rows = x["audio"].numpy()[:, 0, 0, 0].astype(int)
+        assert np.all(x["audio"].numpy() == rows[:, None, None, None])
+        np.testing.assert_array_equal(y.numpy(), (rows * 7 % 3 == 0).astype(int))  # label paired with its row
+        order += rows.tolist()
+        sizes.append(len(rows))
+    return order, sizes
+
+
 def test_dataset_batches_only_the_requested_modalities_and_shuffles_reproducibly():
-    data = easy_split(10, 0)
+    """Oracle: the row order of the arrays. Shuffling permutes it, differently per seed and per epoch."""
+    n = 10
+    data = indexed_split(n)
+    assert all(list(x) == ["audio"] for x, _ in make_tf_dataset(data, ["audio"], batch_size=4))
     ds = make_tf_dataset(data, ["audio"], batch_size=4, shuffle=True, seed=3)
-    xs, ys = zip(*[(x, y) for x, y in ds])
-    assert list(xs[0]) == ["audio"] and [len(y) for y in ys] == [4, 4, 2]
-    order1 = np.concatenate([y.numpy() for _, y in make_tf_dataset(data, ["audio"], 4, shuffle=True, seed=3)])
-    order2 = np.concatenate([y.numpy() for _, y in make_tf_dataset(data, ["audio"], 4, shuffle=True, seed=3)])
-    np.testing.assert_array_equal(order1, order2)
+    plain, sizes = batches_order(make_tf_dataset(data, ["audio"], 4))
+    assert plain == list(range(n)) and sizes == [4, 4, 2]  # no shuffle: the arrays' order
+
+    first, sizes = batches_order(ds)
+    assert sorted(first) == list(range(n)) and sizes == [4, 4, 2]  # a permutation, batched
+    assert first != list(range(n))  # the order changed
+    assert batches_order(make_tf_dataset(data, ["audio"], 4, shuffle=True, seed=3))[0] == first  # seeded
+    assert any(batches_order(make_tf_dataset(data, ["audio"], 4, shuffle=True, seed=s))[0] != first for s in (4, 5))
+    second, _ = batches_order(ds)
+    assert sorted(second) == list(range(n)) and second != first  # reshuffled for the next epoch
+
+    # repeat=True (what fit uses): epoch e's order depends on (seed, e) only
+    def epochs(seed: int, k: int = 3) -> list[list[int]]:
+        stream = make_tf_dataset(data, ["audio"], 4, shuffle=True, seed=seed, repeat=True)
+        order, sizes = batches_order(stream.take(3 * k))
+        assert sizes == [4, 4, 2] * k
+        return [order[i * n:(i + 1) * n] for i in range(k)]
+
+    a = epochs(3)
+    assert all(sorted(e) == list(range(n)) for e in a)
+    assert a[0] != list(range(n)) and len({tuple(e) for e in a}) > 1
+    assert epochs(3) == a and epochs(4) != a
+    assert batches_order(make_tf_dataset(data, ["audio"], 4, repeat=True).take(6))[0] == list(range(n)) * 2
     with pytest.raises(ValueError, match="lacks"):
         make_tf_dataset(data, ["ecg"])
 
@@ -70,9 +109,16 @@ def test_evaluate_probabilities_matches_sklearn_and_orders_the_ci():
     assert list(table.index) == list(METRIC_NAMES)
     assert table.loc["auroc", "estimate"] == pytest.approx(roc_auc_score(y, p))
     assert table.loc["brier", "estimate"] == pytest.approx(brier_score_loss(y, p))
-    assert (table["ci_low"] <= table["estimate"] + 1e-12).all() and (table["estimate"] <= table["ci_high"] + 1e-12).all()
-    # the F1 pitfall: one sigmoid column is not "everyone positive" here
-    assert table.loc["specificity", "estimate"] > 0
+    assert (table["ci_low"] <= table["estimate"] + 1e-12).all()
+    assert (table["estimate"] <= table["ci_high"] + 1e-12).all()
+    # every threshold metric against scikit-learn at the given threshold (the F1 pitfall: one sigmoid
+    # column is not "everyone positive", so specificity is not 0)
+    flagged = (p >= 0.5).astype(int)
+    assert table.loc["auprc", "estimate"] == pytest.approx(average_precision_score(y, p))
+    assert table.loc["f1", "estimate"] == pytest.approx(f1_score(y, flagged))
+    assert table.loc["sensitivity", "estimate"] == pytest.approx(recall_score(y, flagged))
+    assert table.loc["specificity", "estimate"] == pytest.approx(recall_score(y, flagged, pos_label=0))
+    assert 0 < table.loc["specificity", "estimate"] < 1
 
 
 @pytest.mark.slow
@@ -88,10 +134,17 @@ def test_a_tiny_fused_model_learns_and_evaluates_with_a_validation_threshold(cap
     assert table.attrs["threshold"] == pytest.approx(choose_threshold(val["label"], p_val))
     assert "validation" in table.attrs["threshold_rule"]
     missing = evaluate(result.model, val, threshold=0.5, n_boot=20, missing=("image",))
-    assert 0 <= missing.loc["auroc", "estimate"] <= 1
+    p_no_image = predict_missing(result.model, {m: val[m] for m in ("image", "text", "audio")}, ["image"])
+    assert not np.allclose(p_no_image, p_val)  # the image mattered, so "missing" is a different model
+    assert missing.loc["auroc", "estimate"] == pytest.approx(roc_auc_score(val["label"], p_no_image))
+    assert missing.loc["brier", "estimate"] == pytest.approx(brier_score_loss(val["label"], p_no_image))
     with pytest.raises(ValueError, match="exactly one"):
         evaluate(result.model, val, n_boot=10)
-    assert result.samples_per_s > 0 and 1 <= result.best_epoch <= 8
+    # the restored epoch is the first best validation AUROC, and the model holds that epoch's weights
+    val_auroc = result.history["val_auroc"]
+    assert result.best_epoch == 1 + int(np.argmax(val_auroc)) and result.best_val_auroc == max(val_auroc)
+    assert roc_auc_score(val["label"], p_val) == pytest.approx(result.best_val_auroc, abs=0.02)  # Keras' AUC bins
+    assert result.samples_per_s * result.seconds == pytest.approx(96 * len(result.history["loss"]))
 
 
 @pytest.mark.slow
@@ -100,7 +153,7 @@ def test_two_identical_trainings_give_identical_weights():
     cfg = ModelConfig(fusion="gated", modality_dropout=0.3, **TINY)  # augmentation and dropout randomness included
     a = fit(cfg, train, val, epochs=2, batch_size=16, seed=5, verbose=0)
     b = fit(cfg, train, val, epochs=2, batch_size=16, seed=5, verbose=0)
-    for wa, wb in zip(a.model.get_weights(), b.model.get_weights()):
+    for wa, wb in zip(a.model.get_weights(), b.model.get_weights(), strict=True):
         np.testing.assert_array_equal(wa, wb)
     assert a.history == b.history
 
@@ -113,7 +166,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     sys.path.insert(0, {tests_dir!r})
     from test_train import TINY, easy_split
-    from medkit.models import ModelConfig
+    from medkit.models import ModelConfig, predict_missing
     from medkit.train import fit, predict
     from sklearn.metrics import roc_auc_score
     train, val = easy_split(64, 0), easy_split(32, 1)
@@ -136,7 +189,7 @@ def test_mirrored_strategy_on_two_cpu_devices_matches_one_device(tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT"))
+    line = next(row for row in proc.stdout.splitlines() if row.startswith("RESULT"))
     out = json.loads(line[len("RESULT"):])
     assert out["default"]["replicas"] == 1 and out["mirrored"]["replicas"] == 2
     # Same global batch, gradients summed over replicas: the same training up to float summation order.
@@ -153,7 +206,7 @@ def test_two_stage_training_keeps_the_frozen_branches():
     before = audio.model.get_layer("audio_conv1").get_weights()
     fused = fit(cfg.replace(fusion="gated"), train, val, epochs=2, batch_size=16, verbose=0,
                 init_from={"audio": audio.model})
-    for a, b in zip(fused.model.get_layer("audio_conv1").get_weights(), before):
+    for a, b in zip(fused.model.get_layer("audio_conv1").get_weights(), before, strict=True):
         np.testing.assert_array_equal(a, b)
     assert fused.model.get_layer("image_conv1").trainable  # branches without a source still train
 
@@ -170,7 +223,7 @@ def test_a_pooled_model_trains_exactly_like_a_new_one():
     fresh = fit(cfg, train, val, epochs=2, batch_size=16, seed=1, verbose=0)
     assert len(pool) == 1
     assert reused.history == fresh.history
-    for a, b in zip(reused.model.get_weights(), fresh.model.get_weights()):
+    for a, b in zip(reused.model.get_weights(), fresh.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
