@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import json
 import math
+import platform
 import os
 import statistics
 import subprocess
@@ -287,10 +288,72 @@ def _default_seed(notebook: Path) -> int | None:
     return None
 
 
+def machine() -> str:
+    """This machine's CPU model and core count: other CPUs run other floating-point kernels."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass  # not Linux: platform's answer stands
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def pool(stored: dict[str, dict[str, Any]], fresh: dict[str, dict[str, Any]], offset: int
+         ) -> dict[str, dict[str, Any]]:
+    """One notebook's values calibrated on the stored runs and the fresh runs together.
+
+    Parameters
+    ----------
+    stored : dict
+        The notebook's calibrated values as the reference holds them (runs of earlier machines).
+    fresh : dict
+        The same values calibrated (:func:`derive`) on this machine's runs.
+    offset : int
+        How many runs the stored calibration has: the fresh runs' ids follow them.
+
+    Returns
+    -------
+    dict
+        Numbers get the spread of all runs (:func:`derive_entry`); a choice allows every
+        outcome either calibration saw.
+
+    Examples
+    --------
+    >>> old = derive({"auc": {"value": 0.80, "kind": "trained"}}, [{"auc": v} for v in (0.80, 0.81, 0.79)])
+    >>> new = derive({"auc": {"value": 0.80, "kind": "trained"}}, [{"auc": v} for v in (0.85, 0.86, 0.84)])
+    >>> pooled = pool(old, new, offset=3)["auc"]["calibration"]
+    >>> pooled["n"], round(pooled["center"], 3), pooled["run_ids"]
+    (6, 0.825, [0, 1, 2, 3, 4, 5])
+    """
+    trained = [n for n, e in fresh.items() if e.get("kind") == "trained"]
+    m = sum(_is_number(fresh[n]["value"]) for n in trained)
+    out = dict(fresh)
+    for name in trained:
+        before = stored.get(name, {}).get("calibration")
+        now = fresh[name]["calibration"]
+        if not before:
+            continue
+        ids = list(before.get("run_ids", [])) + [offset + i for i in now.get("run_ids", [])]
+        if "runs" in now and "runs" in before:
+            out[name] = derive_entry(fresh[name], list(before["runs"]) + list(now["runs"]), m)
+        else:
+            out[name] = derive_entry(fresh[name], [*before.get("allowed", []), *now.get("allowed", [])], m)
+            out[name]["calibration"]["n"] = before.get("n", 0) + now.get("n", 0)
+        out[name]["calibration"]["run_ids"] = ids
+    return out
+
+
 def calibrate(reference: dict[str, Any], section: str, stems: list[str], *, seed_bases: int,
               notebook_dir: Path, variants: dict[str, dict[str, str]] = VARIANTS,
-              build_root: Path | None = None, log: Any = print) -> dict[str, Any]:
-    """Run the variants of each notebook and return the reference with its ``section`` calibrated."""
+              build_root: Path | None = None, log: Any = print, add: bool = False) -> dict[str, Any]:
+    """Run the variants of each notebook and return the reference with its ``section`` calibrated.
+
+    ``add`` keeps the stored runs (from other machines) and adds this machine's to them
+    (:func:`pool`); otherwise this machine's runs replace them.
+    """
     new = json.loads(json.dumps(reference))
     for stem in stems:
         entry = new.get(section, {}).get(stem)
@@ -302,10 +365,14 @@ def calibrate(reference: dict[str, Any], section: str, stems: list[str], *, seed
             continue
         runs = run_variants(stem, smoke=section == "smoke", seed_bases=seed_bases, notebook_dir=notebook_dir,
                             variants=variants, build_root=build_root, log=log)
-        entry["values"] = derive(entry["values"], [r["values"] for r in runs])
+        here = machine()
+        listed = [{**{k: r[k] for k in ("variant", "seed", "duration_s")}, "machine": here} for r in runs]
+        stored_runs = (entry.get("calibration") or {}).get("runs", []) if add else []
+        fresh = derive(entry["values"], [r["values"] for r in runs])
+        entry["values"] = pool(entry["values"], fresh, len(stored_runs)) if stored_runs else fresh
         flagged, n, _ = false_alarms(entry["values"])
         entry["calibration"] = {
-            "runs": [{k: r[k] for k in ("variant", "seed", "duration_s")} for r in runs],
+            "runs": [{"machine": "an earlier calibration", **r} for r in stored_runs] + listed,
             "rule": RULE, "alpha": ALPHA, "floor": FLOOR,
             "leave_one_out_false_alarms": f"{flagged} of {n}",
         }

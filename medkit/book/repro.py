@@ -816,6 +816,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="re-execute the notebooks with trained values under kernel variants and seed bases, "
                              "and derive their tolerances from the measured spread (with --smoke: the smoke "
                              "section); writes the reference")
+    parser.add_argument("--add", action="store_true",
+                        help="with --calibrate: add this machine's runs to the stored ones (calibrated on another "
+                             "machine) instead of replacing them, so the spread covers both machines' kernels")
     parser.add_argument("--seed-bases", type=int, default=2, metavar="N",
                         help="with --calibrate: seed bases per kernel variant (default 2)")
     parser.add_argument("--notebook-dir", type=Path, default=None, help=argparse.SUPPRESS)
@@ -835,7 +838,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"calibrating the '{section}' reference of {', '.join(stems)}: {len(VARIANTS)} kernel variants x "
               f"{args.seed_bases} seed base(s) per notebook", flush=True)
         calibrated = calibrate(reference, section, stems, seed_bases=args.seed_bases, notebook_dir=notebook_dir,
-                               log=lambda line: print(line, flush=True))
+                               log=lambda line: print(line, flush=True), add=args.add)
         # Calibration takes long: merge into the file as it is now, so that edits made meanwhile survive.
         new = load_reference(args.reference)
         for stem in stems:
