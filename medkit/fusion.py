@@ -52,6 +52,8 @@ import numpy as np
 from keras import ops
 from numpy.typing import ArrayLike, NDArray
 
+from medkit.validation import check_equal_widths, check_finite, check_positive_int
+
 __all__ = [
     "concat_fusion", "average_fusion", "sum_fusion", "weighted_fusion",
     "random_projections", "project",
@@ -86,8 +88,7 @@ def _as_modalities(features: Sequence[ArrayLike]) -> tuple[list[NDArray[np.float
     for i, a in enumerate(arrays):
         if a.shape[1] == 0:
             raise ValueError(f"modality {i} has width 0.")
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"modality {i} contains nan or inf.")
+        check_finite(a, f"modality {i}")
     return arrays, single
 
 
@@ -102,8 +103,7 @@ def random_projections(widths: Sequence[int], projection_dim: int, seed: int = 0
     >>> [w.shape for w in random_projections([3, 5], 4, seed=0)]
     [(3, 4), (5, 4)]
     """
-    if not isinstance(projection_dim, (int, np.integer)) or projection_dim < 1:
-        raise ValueError(f"projection_dim must be a positive integer; got {projection_dim!r}.")
+    check_positive_int(projection_dim, "projection_dim")
     rng = np.random.default_rng(seed)
     return [rng.normal(0.0, 1.0 / np.sqrt(d), size=(int(d), int(projection_dim))) for d in widths]
 
@@ -120,7 +120,7 @@ def project(features: Sequence[ArrayLike], matrices: Sequence[ArrayLike]) -> lis
     if len(matrices) != len(arrays):
         raise ValueError(f"got {len(arrays)} modalities but {len(matrices)} projection matrices.")
     out = []
-    for i, (a, w) in enumerate(zip(arrays, matrices)):
+    for i, (a, w) in enumerate(zip(arrays, matrices, strict=True)):
         w = np.asarray(w, dtype=np.float64)
         if w.ndim != 2 or w.shape[0] != a.shape[1]:
             raise ValueError(f"projection matrix {i} has shape {w.shape}; modality {i} has width {a.shape[1]}, "
@@ -135,15 +135,8 @@ def _prepared(features: Sequence[ArrayLike], projection_dim: int | None, seed: i
     arrays, single = _as_modalities(features)
     if projection_dim is not None:
         mats = random_projections([a.shape[1] for a in arrays], projection_dim, seed)
-        arrays = [a @ w for a, w in zip(arrays, mats)]
+        arrays = [a @ w for a, w in zip(arrays, mats, strict=True)]
     return arrays, single
-
-
-def _require_equal_widths(arrays: list[NDArray[np.float64]], what: str) -> None:
-    widths = [a.shape[-1] for a in arrays]
-    if len(set(widths)) != 1:
-        raise ValueError(f"{what} needs all modalities to have the same width; got widths {widths}. "
-                         "Pass projection_dim=k to project them to a common width first, or use concat_fusion.")
 
 
 def concat_fusion(features: Sequence[ArrayLike], projection_dim: int | None = None, seed: int = 0
@@ -189,13 +182,13 @@ def sum_fusion(features: Sequence[ArrayLike], projection_dim: int | None = None,
     --------
     >>> sum_fusion([[1, 2, 3], [4, 5, 6]]).tolist()
     [5.0, 7.0, 9.0]
-    >>> sum_fusion([[1, 2], [3]])
+    >>> sum_fusion([[1, 2], [3]])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: sum_fusion needs all modalities to have the same width; got widths [2, 1]. Pass projection_dim=k to project them to a common width first, or use concat_fusion.
+    ValueError: sum_fusion needs all modalities to have the same width; got widths [2, 1]. Pass projection_dim=k ...
     """
     arrays, single = _prepared(features, projection_dim, seed)
-    _require_equal_widths(arrays, "sum_fusion")
+    check_equal_widths([a.shape[-1] for a in arrays], "sum_fusion", "concat_fusion")
     out = np.sum(np.stack(arrays, axis=0), axis=0)
     return out[0] if single else out
 
@@ -212,7 +205,7 @@ def average_fusion(features: Sequence[ArrayLike], projection_dim: int | None = N
     (2, 4)
     """
     arrays, single = _prepared(features, projection_dim, seed)
-    _require_equal_widths(arrays, "average_fusion")
+    check_equal_widths([a.shape[-1] for a in arrays], "average_fusion", "concat_fusion")
     out = np.mean(np.stack(arrays, axis=0), axis=0)
     return out[0] if single else out
 
@@ -229,7 +222,7 @@ def weighted_fusion(features: Sequence[ArrayLike], weights: ArrayLike) -> NDArra
     [2.5, 3.5]
     """
     arrays, single = _as_modalities(features)
-    _require_equal_widths(arrays, "weighted_fusion")
+    check_equal_widths([a.shape[-1] for a in arrays], "weighted_fusion", "concat_fusion")
     w = np.asarray(weights, dtype=np.float64)
     m, n = len(arrays), arrays[0].shape[0]
     if w.shape == (m,):
@@ -260,8 +253,7 @@ class _Fusion(keras.layers.Layer):
 
     def __init__(self, projection_dim: int | None = None, activation: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
-        if projection_dim is not None and (not isinstance(projection_dim, int) or projection_dim < 1):
-            raise ValueError(f"projection_dim must be a positive integer or None; got {projection_dim!r}.")
+        check_positive_int(projection_dim, "projection_dim", allow_none=True)
         self.projection_dim = projection_dim
         self.activation = activation
         self.projections: list[Any] = []
@@ -293,17 +285,15 @@ class _Fusion(keras.layers.Layer):
         if len(inputs) != len(self.input_widths):
             raise ValueError(f"{type(self).__name__} was built for {len(self.input_widths)} modalities; "
                              f"got {len(inputs)}.")
-        out = [p(x) for p, x in zip(self.projections, inputs)] if self.projections else list(inputs)
+        out = [p(x) for p, x in zip(self.projections, inputs, strict=True)] if self.projections else list(inputs)
         if presence is not None:
             presence = ops.cast(presence, out[0].dtype)
             out = [h * presence[:, i:i + 1] for i, h in enumerate(out)]
         return out
 
     def _require_equal(self, widths: list[int]) -> None:
-        if self.projection_dim is None and len(set(widths)) != 1:
-            raise ValueError(f"{type(self).__name__} needs all modalities to have the same width; got widths "
-                             f"{widths}. Pass projection_dim=k to project them to a common width first, "
-                             "or use ConcatFusion.")
+        if self.projection_dim is None:
+            check_equal_widths(widths, type(self).__name__, "ConcatFusion")
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

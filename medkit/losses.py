@@ -26,6 +26,9 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from medkit.validation import (check_choice, check_finite, check_not_empty, check_rows_sum_to_one, check_same_shape,
+                               check_unit_interval)
+
 EPSILON = 1e-7  # the same clipping constant as keras.config.epsilon()
 ROW_SUM_TOLERANCE = 1e-4  # float32 softmax rows are typically off by ~1e-7
 
@@ -35,46 +38,24 @@ Reduction = Literal["mean", "sum", "none"]
 def _as_float_arrays(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     y = np.asarray(y_true, dtype=np.float64)
     p = np.asarray(y_pred, dtype=np.float64)
-    if y.shape != p.shape:
-        raise ValueError(f"y_true and y_pred must have the same shape; got y_true {y.shape} and y_pred {p.shape}.")
-    if y.size == 0:
-        raise ValueError("y_true and y_pred are empty: a loss needs at least one prediction.")
-    if not np.all(np.isfinite(p)):
-        raise ValueError("y_pred contains nan or inf.")
-    if not np.all(np.isfinite(y)):
-        raise ValueError("y_true contains nan or inf.")
+    check_same_shape(y, p, "y_true", "y_pred")
+    check_not_empty(y, "y_true")
+    check_finite(p, "y_pred")
+    check_finite(y, "y_true")
     return y, p
 
 
-def _check_unit_interval(name: str, values: NDArray[np.float64]) -> None:
-    outside = (values < 0) | (values > 1)
-    if np.any(outside):
-        first = tuple(int(i) for i in np.argwhere(outside)[0])
-        raise ValueError(
-            f"{name} must be probabilities in [0, 1]; {int(outside.sum())} value(s) are outside, "
-            f"first at index {first}: {values[first]!r}. Pass from_logits=True if these are logits."
-        )
-
-
-def _check_rows_sum_to_one(name: str, values: NDArray[np.float64]) -> None:
-    sums = values.sum(axis=-1)
-    bad = np.abs(sums - 1.0) > ROW_SUM_TOLERANCE
-    if np.any(bad):
-        first = tuple(int(i) for i in np.argwhere(bad)[0]) if sums.ndim else ()
-        raise ValueError(
-            f"each row of {name} must sum to 1; {int(np.sum(bad))} row(s) do not, "
-            f"first at row {first}: sum = {float(sums[first]):.6g}."
-        )
+def _check_probabilities(name: str, values: NDArray[np.float64]) -> None:
+    check_unit_interval(values, name, "Pass from_logits=True if these are logits.")
 
 
 def _reduce(per_sample: NDArray[np.float64], reduction: Reduction) -> float | NDArray[np.float64]:
+    check_choice(reduction, ("mean", "sum", "none"), "reduction")
     if reduction == "mean":
         return float(per_sample.mean())
     if reduction == "sum":
         return float(per_sample.sum())
-    if reduction == "none":
-        return per_sample
-    raise ValueError(f"reduction must be 'mean', 'sum' or 'none'; got {reduction!r}.")
+    return per_sample
 
 
 def sigmoid(z: ArrayLike) -> NDArray[np.float64]:
@@ -146,11 +127,11 @@ def binary_cross_entropy(
     0.220095
     """
     y, p = _as_float_arrays(y_true, y_pred)
-    _check_unit_interval("y_true", y)
+    _check_probabilities("y_true", y)
     if from_logits:
         per_output = np.maximum(p, 0) - p * y + np.log1p(np.exp(-np.abs(p)))
     else:
-        _check_unit_interval("y_pred", p)
+        _check_probabilities("y_pred", p)
         p = np.clip(p, eps, 1 - eps)
         per_output = -(y * np.log(p) + (1 - y) * np.log1p(-p))
     return _reduce(per_output, reduction)
@@ -191,13 +172,13 @@ def categorical_cross_entropy(
     y, p = _as_float_arrays(y_true, y_pred)
     if y.ndim == 0:
         raise ValueError("categorical cross-entropy needs rows of class scores; got a scalar.")
-    _check_unit_interval("y_true", y)
-    _check_rows_sum_to_one("y_true", y)
+    _check_probabilities("y_true", y)
+    check_rows_sum_to_one(y, "y_true", ROW_SUM_TOLERANCE)
     if from_logits:
         per_row = -(y * log_softmax(p)).sum(axis=-1)
     else:
-        _check_unit_interval("y_pred", p)
-        _check_rows_sum_to_one("y_pred", p)
+        _check_probabilities("y_pred", p)
+        check_rows_sum_to_one(p, "y_pred", ROW_SUM_TOLERANCE)
         per_row = -(y * np.log(np.clip(p, eps, 1 - eps))).sum(axis=-1)
     return _reduce(np.atleast_1d(per_row), reduction)
 
@@ -217,11 +198,11 @@ def binary_cross_entropy_grad(
     [-0.25, 0.25]
     """
     y, p = _as_float_arrays(y_true, y_pred)
-    _check_unit_interval("y_true", y)
+    _check_probabilities("y_true", y)
     n = y.size
     if from_logits:
         return (sigmoid(p) - y) / n
-    _check_unit_interval("y_pred", p)
+    _check_probabilities("y_pred", p)
     inside = (p > eps) & (p < 1 - eps)
     pc = np.clip(p, eps, 1 - eps)
     return np.where(inside, (pc - y) / (pc * (1 - pc) * n), 0.0)
@@ -241,12 +222,12 @@ def categorical_cross_entropy_grad(
     [[0.5, -0.5]]
     """
     y, p = _as_float_arrays(y_true, y_pred)
-    _check_unit_interval("y_true", y)
-    _check_rows_sum_to_one("y_true", y)
+    _check_probabilities("y_true", y)
+    check_rows_sum_to_one(y, "y_true", ROW_SUM_TOLERANCE)
     rows = 1 if y.ndim == 1 else int(np.prod(y.shape[:-1]))
     if from_logits:
         return (softmax(p) - y) / rows
-    _check_unit_interval("y_pred", p)
-    _check_rows_sum_to_one("y_pred", p)
+    _check_probabilities("y_pred", p)
+    check_rows_sum_to_one(p, "y_pred", ROW_SUM_TOLERANCE)
     inside = (p > eps) & (p < 1 - eps)
     return np.where(inside, -y / (np.clip(p, eps, 1 - eps) * rows), 0.0)

@@ -49,6 +49,9 @@ from typing import Callable, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from medkit.validation import (as_labels, as_scores, check_alpha, check_positive_int, check_same_length,
+                               check_unit_interval)
+
 __all__ = [
     "confusion_matrix", "accuracy", "precision", "ppv", "recall", "sensitivity", "specificity", "npv",
     "f1_score", "binary_metrics", "roc_curve", "roc_auc", "precision_recall_curve", "average_precision",
@@ -57,50 +60,10 @@ __all__ = [
 ]
 
 
-# ---------------------------------------------------------------- validation
-def _labels(y: ArrayLike, name: str) -> NDArray[np.int64]:
-    arr = np.asarray(y)
-    if arr.ndim != 1:
-        arr = arr.reshape(-1) if arr.ndim == 2 and 1 in arr.shape else arr
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of 0/1 labels; got shape {np.shape(y)}.")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty: a metric needs at least one sample.")
-    if arr.dtype == bool:
-        return arr.astype(np.int64)
-    try:
-        f = arr.astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must hold 0/1 labels: {exc}") from exc
-    bad = ~np.isin(f, (0.0, 1.0))
-    if np.any(bad):
-        i = int(np.argmax(bad))
-        raise ValueError(f"{name} must hold only 0 and 1; found {arr[i].item()!r} at index {i}. "
-                         "Threshold scores first (predict_at) or map class names to 0/1.")
-    return f.astype(np.int64)
-
-
-def _scores(y: ArrayLike, name: str) -> NDArray[np.float64]:
-    arr = np.asarray(y, dtype=np.float64)
-    if arr.ndim == 2 and 1 in arr.shape:
-        arr = arr.reshape(-1)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of scores; got shape {np.shape(y)}.")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty: a metric needs at least one sample.")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains nan or inf.")
-    return arr
-
-
-def _same_length(a: NDArray, b: NDArray, na: str, nb: str) -> None:
-    if a.shape[0] != b.shape[0]:
-        raise ValueError(f"{na} and {nb} must have the same length; got {a.shape[0]} and {b.shape[0]}.")
-
-
+# ---------------------------------------------------------------- validation (medkit.validation)
 def _pair(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    t, p = _labels(y_true, "y_true"), _labels(y_pred, "y_pred")
-    _same_length(t, p, "y_true", "y_pred")
+    t, p = as_labels(y_true, "y_true"), as_labels(y_pred, "y_pred")
+    check_same_length(t, p, "y_true", "y_pred")
     return t, p
 
 
@@ -215,15 +178,16 @@ def binary_metrics(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 
     >>> binary_metrics([0, 1, 0, 1], [0, 0, 1, 1])["specificity"]
     0.5
     """
-    tn, fp, fn, tp = _counts(y_true, y_pred)
+    t, p = _pair(y_true, y_pred)
+    tn, fp, fn, tp = _counts(t, p)
     return {
         "tp": tp, "fp": fp, "tn": tn, "fn": fn,
-        "accuracy": float((tp + tn) / (tn + fp + fn + tp)),
-        "precision": _ratio(tp, tp + fp, zero_division),
-        "recall": _ratio(tp, tp + fn, zero_division),
-        "specificity": _ratio(tn, tn + fp, zero_division),
-        "npv": _ratio(tn, tn + fn, zero_division),
-        "f1": _ratio(2 * tp, 2 * tp + fp + fn, zero_division),
+        "accuracy": accuracy(t, p),
+        "precision": precision(t, p, zero_division),
+        "recall": recall(t, p, zero_division),
+        "specificity": specificity(t, p, zero_division),
+        "npv": npv(t, p, zero_division),
+        "f1": f1_score(t, p, zero_division),
     }
 
 
@@ -231,9 +195,9 @@ def binary_metrics(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 
 def _cumulative_counts(y_true: ArrayLike, y_score: ArrayLike
                        ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """FP and TP counts when predicting positive for ``score >= t``, for each distinct score ``t`` (descending)."""
-    t = _labels(y_true, "y_true")
-    s = _scores(y_score, "y_score")
-    _same_length(t, s, "y_true", "y_score")
+    t = as_labels(y_true, "y_true")
+    s = as_scores(y_score, "y_score")
+    check_same_length(t, s, "y_true", "y_score")
     order = np.argsort(-s, kind="mergesort")
     s, t = s[order], t[order]
     # Tied scores share one threshold: keep only the last index of each run of equal scores.
@@ -318,7 +282,7 @@ def average_precision(y_true: ArrayLike, y_score: ArrayLike) -> float:
     0.8333
     """
     p, r, _ = precision_recall_curve(y_true, y_score)
-    if not np.any(_labels(y_true, "y_true")):
+    if not np.any(as_labels(y_true, "y_true")):
         return float("nan")
     return float(max(0.0, -np.sum(np.diff(r) * p[:-1])))
 
@@ -332,11 +296,11 @@ def brier_score(y_true: ArrayLike, y_prob: ArrayLike) -> float:
     >>> brier_score([0, 1], [0.25, 0.5])
     0.15625
     """
-    t = _labels(y_true, "y_true")
-    p = _scores(y_prob, "y_prob")
-    _same_length(t, p, "y_true", "y_prob")
-    if np.any((p < 0) | (p > 1)):
-        raise ValueError("y_prob must be probabilities in [0, 1] for the Brier score; apply a sigmoid to logits first.")
+    t = as_labels(y_true, "y_true")
+    p = as_scores(y_prob, "y_prob")
+    check_same_length(t, p, "y_true", "y_prob")
+    check_unit_interval(p, "y_prob", "The Brier score compares probabilities with outcomes: apply a sigmoid to "
+                        "logits first.")
     return float(np.mean((p - t) ** 2))
 
 
@@ -349,7 +313,7 @@ def predict_at(y_score: ArrayLike, threshold: float = 0.5) -> NDArray[np.int64]:
     >>> predict_at([0.2, 0.5, 0.9], 0.5).tolist()
     [0, 1, 1]
     """
-    return (_scores(y_score, "y_score") >= threshold).astype(np.int64)
+    return (as_scores(y_score, "y_score") >= threshold).astype(np.int64)
 
 
 def youden_threshold(y_true: ArrayLike, y_score: ArrayLike) -> tuple[float, float]:
@@ -421,10 +385,8 @@ def _bootstrap_indices(y_true: NDArray[np.int64], n_boot: int, seed: int, strati
 
 
 def _check_boot_args(n_boot: int, alpha: float) -> None:
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise ValueError(f"n_boot must be a positive integer; got {n_boot!r}.")
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be in (0, 1); got {alpha!r} (0.05 gives a 95% interval).")
+    check_positive_int(n_boot, "n_boot")
+    check_alpha(alpha)
 
 
 def bootstrap_ci(metric_fn: Callable[[NDArray, NDArray], float], y_true: ArrayLike, y_score: ArrayLike,
@@ -465,18 +427,13 @@ def bootstrap_ci(metric_fn: Callable[[NDArray, NDArray], float], y_true: ArrayLi
     True
     """
     _check_boot_args(n_boot, alpha)
-    t = _labels(y_true, "y_true")
+    t = as_labels(y_true, "y_true")
     s = np.asarray(y_score)
-    if s.shape[0] != t.shape[0]:
-        raise ValueError(f"y_true and y_score must have the same length; got {t.shape[0]} and {s.shape[0]}.")
+    check_same_length(t, s, "y_true", "y_score")
     estimate = float(metric_fn(t, s))
     values = np.array([metric_fn(t[idx], s[idx]) for idx in _bootstrap_indices(t, n_boot, seed, stratified)],
                       dtype=np.float64)
-    values = values[~np.isnan(values)]
-    if values.size == 0:
-        return BootstrapCI(estimate, float("nan"), float("nan"), 0)
-    low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2])
-    return BootstrapCI(estimate, float(low), float(high), int(values.size), alpha)
+    return percentile_ci(values, estimate, alpha)
 
 
 def summary_with_ci(y_true: ArrayLike, y_prob: ArrayLike, threshold: float = 0.5, n_boot: int = 1000,
@@ -493,9 +450,9 @@ def summary_with_ci(y_true: ArrayLike, y_prob: ArrayLike, threshold: float = 0.5
     ['auprc', 'auroc', 'brier', 'f1', 'sensitivity', 'specificity']
     """
     _check_boot_args(n_boot, alpha)
-    t = _labels(y_true, "y_true")
-    p = _scores(y_prob, "y_prob")
-    _same_length(t, p, "y_true", "y_prob")
+    t = as_labels(y_true, "y_true")
+    p = as_scores(y_prob, "y_prob")
+    check_same_length(t, p, "y_true", "y_prob")
     fns: dict[str, Callable[[NDArray, NDArray], float]] = {
         "auroc": roc_auc,
         "auprc": average_precision,
@@ -504,18 +461,7 @@ def summary_with_ci(y_true: ArrayLike, y_prob: ArrayLike, threshold: float = 0.5
         "specificity": lambda a, b: specificity(a, predict_at(b, threshold), zero_division=np.nan),
         "brier": brier_score,
     }
-    idx = _bootstrap_indices(t, n_boot, seed, stratified=False)
-    out = {}
-    for name, fn in fns.items():
-        values = np.array([fn(t[i], p[i]) for i in idx], dtype=np.float64)
-        values = values[~np.isnan(values)]
-        est = float(fn(t, p))
-        if values.size:
-            low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2])
-            out[name] = BootstrapCI(est, float(low), float(high), int(values.size), alpha)
-        else:
-            out[name] = BootstrapCI(est, math.nan, math.nan, 0, alpha)
-    return out
+    return {name: bootstrap_ci(fn, t, p, n_boot=n_boot, seed=seed, alpha=alpha) for name, fn in fns.items()}
 
 
 def paired_bootstrap(metric_fn: Callable[[NDArray, NDArray], float], y_true: ArrayLike,
@@ -565,7 +511,7 @@ def paired_bootstrap(metric_fn: Callable[[NDArray, NDArray], float], y_true: Arr
     if not scores:
         raise ValueError("scores is empty: pass at least one model's scores.")
     _check_boot_args(n_boot, 0.05)
-    t = _labels(y_true, "y_true")
+    t = as_labels(y_true, "y_true")
     arrays = {}
     for name, s in scores.items():
         a = np.asarray(s, dtype=np.float64)
@@ -659,8 +605,7 @@ def proportion_ci(k: int, n: int, method: str = "wilson", alpha: float = 0.05) -
         raise ValueError(f"k and n must be integers (counts); got k={k!r}, n={n!r}.")
     if n < 1 or not 0 <= k <= n:
         raise ValueError(f"need n >= 1 and 0 <= k <= n; got k={k}, n={n}.")
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be in (0, 1); got {alpha!r} (0.05 gives a 95% interval).")
+    check_alpha(alpha)
     k, n = int(k), int(n)
     p = k / n
     if method == "wilson":

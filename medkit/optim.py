@@ -31,7 +31,9 @@ from typing import Callable, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from medkit.losses import sigmoid
+from medkit.losses import binary_cross_entropy, sigmoid
+from medkit.validation import (as_features, as_labels, check_choice, check_positive, check_positive_int,
+                               check_same_length, check_same_shape)
 
 __all__ = [
     "design_matrix", "linear_predict", "mse_loss", "mse_gradient", "logistic_predict", "logistic_loss",
@@ -41,29 +43,22 @@ __all__ = [
 Model = Literal["linear", "logistic"]
 
 
-def _features(X: ArrayLike) -> NDArray[np.float64]:
-    x = np.asarray(X, dtype=np.float64)
-    if x.ndim == 1:
-        x = x[:, None]  # one feature
-    if x.ndim != 2 or x.shape[0] == 0:
-        raise ValueError(f"X must be (n,) or (n, d) with n >= 1; got shape {np.shape(X)}.")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("X contains nan or inf.")
-    return x
-
-
 def _check(theta: ArrayLike, X: ArrayLike, y: ArrayLike | None = None
            ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64] | None]:
-    x = _features(X)
+    x = as_features(X)
     t = np.asarray(theta, dtype=np.float64).reshape(-1)
     if t.size != x.shape[1] + 1:
         raise ValueError(f"theta must have 1 + n_features = {x.shape[1] + 1} entries (intercept first); got {t.size}.")
     if y is None:
         return t, x, None
     yy = np.asarray(y, dtype=np.float64).reshape(-1)
-    if yy.size != x.shape[0]:
-        raise ValueError(f"X has {x.shape[0]} samples but y has {yy.size}.")
+    check_same_length(x, yy, "X", "y")
     return t, x, yy
+
+
+def _linear(t: NDArray[np.float64], x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``theta_0 + X @ theta[1:]`` on checked inputs."""
+    return t[0] + x @ t[1:]
 
 
 def design_matrix(X: ArrayLike) -> NDArray[np.float64]:
@@ -74,7 +69,7 @@ def design_matrix(X: ArrayLike) -> NDArray[np.float64]:
     >>> design_matrix([1.0, 2.0]).tolist()
     [[1.0, 1.0], [1.0, 2.0]]
     """
-    x = _features(X)
+    x = as_features(X)
     return np.hstack([np.ones((x.shape[0], 1)), x])
 
 
@@ -87,7 +82,7 @@ def linear_predict(theta: ArrayLike, X: ArrayLike) -> NDArray[np.float64]:
     [3.0, 5.0]
     """
     t, x, _ = _check(theta, X)
-    return t[0] + x @ t[1:]
+    return _linear(t, x)
 
 
 def mse_loss(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> float:
@@ -99,7 +94,7 @@ def mse_loss(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> float:
     0.5
     """
     t, x, yy = _check(theta, X, y)
-    r = t[0] + x @ t[1:] - yy
+    r = _linear(t, x) - yy
     return float(0.5 * np.mean(r ** 2))
 
 
@@ -112,7 +107,7 @@ def mse_gradient(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> NDArray[np.flo
     [1.0, 1.5]
     """
     t, x, yy = _check(theta, X, y)
-    a = np.hstack([np.ones((x.shape[0], 1)), x])
+    a = design_matrix(x)
     return a.T @ (a @ t - yy) / x.shape[0]
 
 
@@ -125,7 +120,7 @@ def logistic_predict(theta: ArrayLike, X: ArrayLike) -> NDArray[np.float64]:
     [0.5]
     """
     t, x, _ = _check(theta, X)
-    return sigmoid(t[0] + x @ t[1:])
+    return sigmoid(_linear(t, x))
 
 
 def logistic_loss(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> float:
@@ -137,8 +132,7 @@ def logistic_loss(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> float:
     0.693147
     """
     t, x, yy = _check(theta, X, y)
-    z = t[0] + x @ t[1:]
-    return float(np.mean(np.maximum(z, 0) - z * yy + np.log1p(np.exp(-np.abs(z)))))
+    return float(binary_cross_entropy(yy, _linear(t, x), from_logits=True))
 
 
 def logistic_gradient(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> NDArray[np.float64]:
@@ -150,7 +144,7 @@ def logistic_gradient(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> NDArray[n
     [0.0, -0.25]
     """
     t, x, yy = _check(theta, X, y)
-    a = np.hstack([np.ones((x.shape[0], 1)), x])
+    a = design_matrix(x)
     return a.T @ (sigmoid(a @ t) - yy) / x.shape[0]
 
 
@@ -164,10 +158,8 @@ def gd_step(theta: ArrayLike, grad: ArrayLike, lr: float) -> NDArray[np.float64]
     """
     t = np.asarray(theta, dtype=np.float64)
     g = np.asarray(grad, dtype=np.float64)
-    if t.shape != g.shape:
-        raise ValueError(f"theta and grad must have the same shape; got {t.shape} and {g.shape}.")
-    if not lr > 0:
-        raise ValueError(f"the learning rate must be positive; got {lr!r}.")
+    check_same_shape(t, g, "theta", "grad")
+    check_positive(lr, "the learning rate")
     return t - lr * g
 
 
@@ -262,21 +254,16 @@ def gradient_descent(X: ArrayLike, y: ArrayLike, model: Model = "linear", lr: fl
     >>> h.theta.tolist()
     [0.9, 1.85]
     """
-    if model not in ("linear", "logistic"):
-        raise ValueError(f"model must be 'linear' or 'logistic'; got {model!r}.")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive; got {lr!r}.")
-    if not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer; got {epochs!r}.")
-    x = _features(X)
+    check_choice(model, ("linear", "logistic"), "model")
+    check_positive(lr, "lr")
+    check_positive_int(epochs, "epochs")
+    x = as_features(X)
     yy = np.asarray(y, dtype=np.float64).reshape(-1)
     n = x.shape[0]
-    if yy.size != n:
-        raise ValueError(f"X has {n} samples but y has {yy.size}.")
-    if model == "logistic" and not np.all(np.isin(yy, (0.0, 1.0))):
-        raise ValueError("y must hold 0/1 labels for model='logistic'.")
-    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
-        raise ValueError(f"batch_size must be None or a positive integer; got {batch_size!r}.")
+    check_same_length(x, yy, "X", "y")
+    if model == "logistic":
+        as_labels(yy, "y (0/1 labels for model='logistic')")
+    check_positive_int(batch_size, "batch_size", allow_none=True)
     bs = n if batch_size is None else min(int(batch_size), n)
     theta = np.zeros(x.shape[1] + 1) if theta0 is None else np.asarray(theta0, dtype=np.float64).reshape(-1).copy()
     loss_fn, grad_fn = (mse_loss, mse_gradient) if model == "linear" else (logistic_loss, logistic_gradient)
@@ -290,7 +277,7 @@ def gradient_descent(X: ArrayLike, y: ArrayLike, model: Model = "linear", lr: fl
             order = rng.permutation(n) if (shuffle and bs < n) else np.arange(n)
             for start in range(0, n, bs):
                 idx = order[start:start + bs]
-                theta = theta - lr * grad_fn(theta, x[idx], yy[idx])
+                theta = gd_step(theta, grad_fn(theta, x[idx], yy[idx]), lr)
                 loss = loss_fn(theta, x, yy)
                 thetas.append(theta.copy())
                 losses.append(loss)
