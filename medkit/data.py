@@ -51,14 +51,17 @@ import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 from medkit import REPO_ROOT
+from medkit.validation import check_choice, check_keys, check_positive_int, check_same_length, label_array
 
 DEFAULT_DATA_DIR = REPO_ROOT / "data_samples"
-SPLITS = ("train", "val", "test")
+#: The three modalities of a patient, in the kit's canonical order (models, deploy and synth import this).
+MODALITIES: tuple[str, ...] = ("image", "text", "audio")
+SPLITS: tuple[str, ...] = ("train", "val", "test")
 MANIFESTS = {
     "images.csv": ("patient_id", "path"),
     "texts.csv": ("patient_id", "content", "label", "split"),
@@ -110,7 +113,7 @@ class Cohort:
 
     def indices(self, split: str) -> np.ndarray:
         """Positions of the patients in ``split`` ("train", "val" or "test")."""
-        _check_split_name(split)
+        check_choice(split, SPLITS, "split")
         return np.flatnonzero(self.splits == split)
 
     def summary(self) -> dict[str, Any]:
@@ -121,11 +124,6 @@ class Cohort:
             out[f"n_{split}"] = int(mask.sum())
             out[f"n_{split}_positive"] = int(self.labels[mask].sum())
         return out
-
-
-def _check_split_name(split: str) -> None:
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
 
 
 def _read_manifest(path: Path, required: Sequence[str], problems: list[Problem]) -> list[dict[str, str]] | None:
@@ -201,8 +199,7 @@ def load_cohort(data_dir: str | Path = DEFAULT_DATA_DIR, on_error: str = "raise"
     >>> len(cohort), sorted(str(s) for s in set(cohort.splits))
     (400, ['test', 'train', 'val'])
     """
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    check_choice(on_error, ("raise", "skip"), "on_error")
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise FileNotFoundError(f"data_dir {data_dir} is not a directory")
@@ -520,10 +517,10 @@ class Features:
         >>> train["image"].shape  # doctest: +SKIP
         (240, 64, 64, 1)
         """
-        _check_split_name(name)
+        check_choice(name, SPLITS, "split")
         mask = self.splits == name
-        return {"image": self.image[mask], "text": self.text[mask], "audio": self.audio[mask],
-                "label": self.label[mask], "patient_id": self.ids[mask]}
+        return {**{m: getattr(self, m)[mask] for m in MODALITIES}, "label": self.label[mask],
+                "patient_id": self.ids[mask]}
 
 
 def default_cache_dir() -> Path:
@@ -531,14 +528,47 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("MEDKIT_CACHE") or REPO_ROOT / ".medkit_cache")
 
 
-def _cache_key(cohort: Cohort, params: dict[str, Any]) -> str:
-    digest = hashlib.sha256(json.dumps({"v": _CACHE_VERSION, **params}, sort_keys=True).encode())
+def _add_patients(digest: Any, cohort: Cohort) -> Any:
+    """Feed every patient's id, label, split, note and the SHA-256 of its two files into ``digest``."""
     for pid, label, split, text, image, audio in zip(cohort.ids, cohort.labels, cohort.splits, cohort.texts,
-                                                     cohort.image_paths, cohort.audio_paths):
+                                                     cohort.image_paths, cohort.audio_paths, strict=True):
         digest.update(f"{pid}\0{label}\0{split}\0{text}\0".encode())
         digest.update(hashlib.sha256(Path(image).read_bytes()).digest())
         digest.update(hashlib.sha256(Path(audio).read_bytes()).digest())
-    return digest.hexdigest()[:32]
+    return digest
+
+
+def data_content_hash(cohort: Cohort) -> str:
+    """SHA-256 over every patient's id, label, split, note and the bytes of its image and recording.
+
+    The same files give the same hash on every machine; changing one byte of one
+    file changes it. A model bundle records it (:func:`medkit.deploy.export`) to
+    say which data the model was trained on.
+
+    Taught in chapter 7, section *A bundle: everything the model needs, in one
+    directory* (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    cohort : Cohort
+        From :func:`load_cohort`.
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits.
+
+    Examples
+    --------
+    >>> len(data_content_hash(load_cohort()))
+    64
+    """
+    return _add_patients(hashlib.sha256(), cohort).hexdigest()
+
+
+def _cache_key(cohort: Cohort, params: dict[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps({"v": _CACHE_VERSION, **params}, sort_keys=True).encode())
+    return _add_patients(digest, cohort).hexdigest()[:32]
 
 
 def featurize(cohort: Cohort, image_size: int = 64, text_len: int = 64, n_mfcc: int = 20, sr: int = 8000,
@@ -576,7 +606,7 @@ def featurize(cohort: Cohort, image_size: int = 64, text_len: int = 64, n_mfcc: 
     # (4-5x slower MFCCs on a busy 2-core machine).
     with threadpool_limits(limits=1):
         images = np.stack([load_image(p, image_size) for p in cohort.image_paths])[..., None]
-        train_texts = [t for t, s in zip(cohort.texts, cohort.splits) if s == "train"]
+        train_texts = [t for t, s in zip(cohort.texts, cohort.splits, strict=True) if s == "train"]
         vocabulary = build_vocabulary(train_texts, min_count=min_count)
         texts = encode_texts(cohort.texts, vocabulary, text_len)
         audio = np.stack([mfcc(load_audio(p, sr, duration), sr, n_mfcc, hop_length=hop_length)
@@ -596,12 +626,13 @@ def featurize(cohort: Cohort, image_size: int = 64, text_len: int = 64, n_mfcc: 
 
 
 def make_dataset(features: Features, split: str, batch_size: int = 32, shuffle: bool | None = None,
-                 seed: int = 0, inputs: Sequence[str] = ("image", "text", "audio")) -> Any:
+                 seed: int = 0, inputs: Sequence[str] = MODALITIES) -> Any:
     """A ``tf.data.Dataset`` of ``({"image", "text", "audio"}, label)`` batches for one split.
 
     ``shuffle`` defaults to True for "train" only (reshuffled each epoch with a
     fixed ``seed``, so runs repeat). ``inputs`` picks the modalities (e.g.
     ``("image",)`` for a unimodal model). Labels are float32 ``(batch,)``.
+    The pipeline itself is :func:`make_tf_dataset`'s, without the cache.
 
     Examples
     --------
@@ -609,20 +640,80 @@ def make_dataset(features: Features, split: str, batch_size: int = 32, shuffle: 
     >>> x, y = next(iter(ds)); sorted(x), y.dtype  # doctest: +SKIP
     (['audio', 'image', 'text'], tf.float32)
     """
+    arrays = features.split(split)
+    unknown = [name for name in inputs if name not in MODALITIES]
+    if unknown or not inputs:
+        raise ValueError(f"inputs must be a non-empty subset of {MODALITIES}, got {tuple(inputs)}")
+    return make_tf_dataset(arrays, inputs, batch_size, shuffle=split == "train" if shuffle is None else shuffle,
+                           seed=seed, cache=False)
+
+
+def make_tf_dataset(data: Mapping[str, Any], modalities: Sequence[str], batch_size: int = 32,
+                    shuffle: bool = False, seed: int = 0, cache: bool = True, repeat: bool = False) -> Any:
+    """A ``tf.data.Dataset`` of ``({modality: x}, label)`` batches from per-patient arrays.
+
+    Order of the steps and why: ``cache`` after building (the arrays are
+    converted once), ``shuffle`` with a fixed seed (a different but
+    reproducible order every epoch), ``batch``, then ``prefetch`` so the next
+    batch is prepared while the model trains on this one.
+
+    Parameters
+    ----------
+    data : mapping
+        Arrays for one split: ``label`` and one entry per modality
+        (``features.split("val")``).
+    modalities : sequence of str
+        Which inputs to yield (the model's).
+    batch_size : int
+        Global batch size (split between replicas under a mirrored strategy).
+    shuffle, seed : bool, int
+        Shuffle every epoch (training) with this seed.
+    cache : bool
+        Cache the converted tensors in memory.
+    repeat : bool
+        Repeat forever, one (re)shuffled pass per epoch whose order depends
+        only on ``seed`` and the epoch number (what :func:`medkit.train.fit`
+        uses, with ``steps_per_epoch``); the order is then identical with and
+        without a distribution strategy.
+
+    Examples
+    --------
+    >>> ds = make_tf_dataset({"text": np.ones((5, 3), "int32"), "label": np.array([0, 1, 0, 1, 1])},
+    ...                      ["text"], batch_size=2)
+    >>> [tuple(x["text"].shape) for x, _ in ds]
+    [(2, 3), (2, 3), (1, 3)]
+    """
     import tensorflow as tf
 
-    arrays = features.split(split)
-    unknown = [name for name in inputs if name not in ("image", "text", "audio")]
-    if unknown or not inputs:
-        raise ValueError(f"inputs must be a non-empty subset of ('image', 'text', 'audio'), got {tuple(inputs)}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
-    x = {name: arrays[name] for name in inputs}
-    y = arrays["label"].astype(np.float32)
-    dataset = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle if shuffle is not None else split == "train":
-        dataset = dataset.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    check_positive_int(batch_size, "batch_size")
+    y = label_array(data, "data")
+    check_keys(data, modalities, "data")
+    inputs = {m: np.asarray(data[m]) for m in modalities}
+    for m, x in inputs.items():
+        check_same_length(x, y, f"data[{m!r}]", "data['label']")
+    ds = tf.data.Dataset.from_tensor_slices((inputs, y))
+    if cache:
+        ds = ds.cache()
+    if repeat:
+        if not shuffle:
+            return ds.batch(batch_size).repeat().prefetch(tf.data.AUTOTUNE)
+        n = len(y)
+        tensors = tf.nest.map_structure(tf.constant, (inputs, y))
+
+        def one_epoch(epoch: Any) -> Any:
+            # The order of epoch e depends on (seed, e) only, not on how many iterators Keras opens:
+            # under MirroredStrategy Keras opens an extra one, which would shift a reshuffle_each_iteration
+            # sequence by one epoch and make mirrored and single-device training differ.
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+            return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+        batches = tf.data.Dataset.range(2 ** 31).flat_map(one_epoch)
+        gather = lambda idx: tf.nest.map_structure(lambda t: tf.gather(t, idx), tensors)  # noqa: E731
+        return batches.map(gather).prefetch(tf.data.AUTOTUNE)
+    if shuffle:
+        ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 # ================================================================== honesty checks

@@ -59,6 +59,7 @@ import numpy as np
 
 import medkit
 from medkit import REPO_ROOT
+from medkit.data import MODALITIES, data_content_hash
 
 __all__ = [
     "BUNDLE_FORMAT", "BundleError", "InputError", "Bundle", "PatientFiles", "ShiftReport",
@@ -67,7 +68,6 @@ __all__ = [
 ]
 
 BUNDLE_FORMAT = 1
-MODALITIES = ("image", "text", "audio")
 #: A recording shorter than this fraction of the model's window is rejected (mostly padding).
 MIN_AUDIO_FRACTION = 0.5
 #: A recording quieter than this RMS is rejected as silent.
@@ -114,28 +114,6 @@ def _sha256(path: Path) -> str:
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
-
-
-def data_content_hash(cohort: Any) -> str:
-    """SHA-256 over every patient's id, label, split, note and the bytes of its image and recording.
-
-    The same files give the same hash on every machine; changing one byte of one
-    file changes it. Recorded in a bundle's manifest, it says which data the
-    model was trained on.
-
-    Examples
-    --------
-    >>> from medkit import data
-    >>> len(data_content_hash(data.load_cohort()))
-    64
-    """
-    digest = hashlib.sha256()
-    for pid, label, split, text, image, audio in zip(cohort.ids, cohort.labels, cohort.splits, cohort.texts,
-                                                     cohort.image_paths, cohort.audio_paths):
-        digest.update(f"{pid}\0{label}\0{split}\0{text}\0".encode())
-        digest.update(bytes.fromhex(_sha256(Path(image))))
-        digest.update(bytes.fromhex(_sha256(Path(audio))))
     return digest.hexdigest()
 
 
@@ -452,7 +430,7 @@ def export(run: Any, features: Any, out_dir: str | Path, cohort: Any, *, thresho
     model, config = run.model, run.config
     names = models.model_modalities(model)
     splits = {s: features.split(s) for s in ("train", "val", "test")}
-    inputs = model.input if isinstance(model.input, dict) else dict(zip(names, model.inputs))
+    inputs = model.input if isinstance(model.input, dict) else dict(zip(names, model.inputs, strict=True))
     for m in names:
         want = (features.image.shape[1:] if m == "image" else features.text.shape[1:] if m == "text"
                 else features.audio.shape[1:])
@@ -741,7 +719,7 @@ def load(bundle_dir: str | Path) -> "Bundle":
     if names != list(prep["modalities"]):
         raise _fail(path, f"model.keras takes {names}; preprocessing.json says {prep['modalities']}")
     specs = _input_specs(prep)
-    inputs = model.input if isinstance(model.input, dict) else dict(zip(names, model.inputs))
+    inputs = model.input if isinstance(model.input, dict) else dict(zip(names, model.inputs, strict=True))
     for m in names:
         got = tuple(inputs[m].shape[1:])
         if got != specs[m][0]:
@@ -992,7 +970,7 @@ class Bundle:
         for missing, members in groups.items():
             batch = {m: np.concatenate([inp[m] for _, inp in members]) for m in spec if m in self.modalities}
             probs = self.forward(batch, missing) if missing else self._predict_many(batch)
-            for (index, _), p in zip(members, probs):
+            for (index, _), p in zip(members, probs, strict=True):
                 rows[index]["probability"] = float(p)
                 rows[index]["decision"] = "positive" if p >= self.threshold else "negative"
                 if missing:

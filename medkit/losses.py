@@ -59,7 +59,19 @@ def _reduce(per_sample: NDArray[np.float64], reduction: Reduction) -> float | ND
 
 
 def sigmoid(z: ArrayLike) -> NDArray[np.float64]:
-    """Logistic function, computed without overflow for large ``|z|``.
+    """Logistic function ``1 / (1 + exp(-z))``, computed without overflow for large ``|z|``.
+
+    Taught in chapter 1, section *Logits and numerical stability* (``notebooks/01_cross_entropy.ipynb``).
+
+    Parameters
+    ----------
+    z : array_like
+        Logits, any shape.
+
+    Returns
+    -------
+    ndarray of float64
+        Probabilities in ``[0, 1]``, the shape of ``z``.
 
     Examples
     --------
@@ -78,6 +90,20 @@ def sigmoid(z: ArrayLike) -> NDArray[np.float64]:
 def log_softmax(z: ArrayLike, axis: int = -1) -> NDArray[np.float64]:
     """``log(softmax(z))`` via log-sum-exp, finite for any finite logits.
 
+    Taught in chapter 1, section *Logits and numerical stability* (``notebooks/01_cross_entropy.ipynb``).
+
+    Parameters
+    ----------
+    z : array_like
+        Logits.
+    axis : int
+        The class axis.
+
+    Returns
+    -------
+    ndarray of float64
+        Log-probabilities, the shape of ``z``.
+
     Examples
     --------
     >>> np.round(np.exp(log_softmax([1000.0, 1000.0])), 3).tolist()
@@ -89,7 +115,27 @@ def log_softmax(z: ArrayLike, axis: int = -1) -> NDArray[np.float64]:
 
 
 def softmax(z: ArrayLike, axis: int = -1) -> NDArray[np.float64]:
-    """Row-wise softmax (probabilities that sum to 1 along ``axis``)."""
+    """Row-wise softmax (probabilities that sum to 1 along ``axis``), ``exp`` of :func:`log_softmax`.
+
+    Taught in chapter 1, section *Logits and numerical stability* (``notebooks/01_cross_entropy.ipynb``).
+
+    Parameters
+    ----------
+    z : array_like
+        Logits.
+    axis : int
+        The class axis.
+
+    Returns
+    -------
+    ndarray of float64
+        Probabilities, the shape of ``z``.
+
+    Examples
+    --------
+    >>> softmax([0.0, np.log(3.0)]).round(6).tolist()
+    [0.25, 0.75]
+    """
     return np.exp(log_softmax(z, axis=axis))
 
 
@@ -102,6 +148,9 @@ def binary_cross_entropy(
     eps: float = EPSILON,
 ) -> float | NDArray[np.float64]:
     r"""Binary cross-entropy :math:`-[y \ln p + (1-y) \ln(1-p)]`, averaged over all outputs.
+
+    Taught in chapter 1, sections *Confident mistakes cost the most* and *Logits
+    and numerical stability* (``notebooks/01_cross_entropy.ipynb``).
 
     Parameters
     ----------
@@ -116,6 +165,11 @@ def binary_cross_entropy(
         ``"mean"`` (a float, like Keras), ``"sum"`` or ``"none"`` (per-output array).
     eps
         Probabilities are clipped to ``[eps, 1 - eps]`` so that 0 and 1 give a finite loss.
+
+    Returns
+    -------
+    float or ndarray
+        The mean (or sum) loss, or the per-output losses for ``reduction="none"``.
 
     Examples
     --------
@@ -147,6 +201,9 @@ def categorical_cross_entropy(
 ) -> float | NDArray[np.float64]:
     r"""Categorical cross-entropy :math:`-\sum_k y_k \ln \hat{y}_k` per row, averaged over rows.
 
+    Taught in chapter 1, sections *From likelihood to loss* and *The source
+    article's worked example* (``notebooks/01_cross_entropy.ipynb``).
+
     Parameters
     ----------
     y_true
@@ -159,6 +216,11 @@ def categorical_cross_entropy(
         ``"mean"`` over rows (a float), ``"sum"`` or ``"none"`` (one loss per row).
     eps
         Probabilities are clipped to ``[eps, 1 - eps]`` before the logarithm.
+
+    Returns
+    -------
+    float or ndarray
+        The mean (or sum) loss over rows, or one loss per row for ``reduction="none"``.
 
     Examples
     --------
@@ -192,6 +254,24 @@ def binary_cross_entropy_grad(
     :math:`(p - y) / (p (1 - p) n)`, which blows up near 0 and 1 — one reason to
     train on logits. Inside the clipping range; zero where the clip is active.
 
+    Taught in chapter 1, section *The gradient* (``notebooks/01_cross_entropy.ipynb``).
+
+    Parameters
+    ----------
+    y_true
+        Labels in [0, 1], any shape.
+    y_pred
+        Probabilities (or logits with ``from_logits=True``), same shape.
+    from_logits
+        Differentiate with respect to the logits.
+    eps
+        The clipping constant of :func:`binary_cross_entropy`.
+
+    Returns
+    -------
+    ndarray of float64
+        ``d loss / d y_pred``, the shape of ``y_pred``.
+
     Examples
     --------
     >>> binary_cross_entropy_grad([1.0, 0.0], [0.0, 0.0], from_logits=True).tolist()
@@ -215,6 +295,24 @@ def categorical_cross_entropy_grad(
 
     On logits: :math:`(\mathrm{softmax}(z) - y) / N`. On probabilities (treated as free
     inputs): :math:`-y / (\hat{y} N)`.
+
+    Taught in chapter 1, section *The gradient* (``notebooks/01_cross_entropy.ipynb``).
+
+    Parameters
+    ----------
+    y_true
+        One-hot (or soft) label rows.
+    y_pred
+        Probability rows (or logits with ``from_logits=True``), same shape.
+    from_logits
+        Differentiate with respect to the logits.
+    eps
+        The clipping constant of :func:`categorical_cross_entropy`.
+
+    Returns
+    -------
+    ndarray of float64
+        ``d loss / d y_pred``, the shape of ``y_pred``.
 
     Examples
     --------

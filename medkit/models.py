@@ -72,7 +72,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Sequence
 
 import keras
@@ -81,6 +81,8 @@ import numpy as np
 from keras import layers, ops
 
 from medkit import fusion as _fusion
+from medkit.data import MODALITIES
+from medkit.validation import check_choice, check_fraction, check_keys
 
 __all__ = [
     "MODALITIES", "FUSIONS", "ModelConfig", "config_from_arrays",
@@ -89,7 +91,6 @@ __all__ = [
     "embedding_model", "forward", "compile_model", "transfer_branch_weights", "model_modalities", "modality_mask", "predict_missing", "grad_cam",
 ]
 
-MODALITIES: tuple[str, ...] = ("image", "text", "audio")
 FUSIONS: tuple[str, ...] = ("concat", "average", "sum", "gated", "late")
 LAST_IMAGE_CONV = "image_conv3"  # the layer Grad-CAM explains
 
@@ -183,18 +184,12 @@ class ModelConfig:
             raise ValueError(f"modalities {list(self.modalities)} lists a modality twice.")
         # Canonical order, so ("audio", "image") and ("image", "audio") build the same model.
         self.modalities = tuple(m for m in MODALITIES if m in self.modalities)
-        if self.fusion not in FUSIONS:
-            raise ValueError(f"fusion={self.fusion!r} unknown; choose from {list(FUSIONS)}.")
-        if self.text_encoder not in ("transformer", "rnn"):
-            raise ValueError(f"text_encoder={self.text_encoder!r}: use 'transformer' or 'rnn'.")
-        if self.rnn_cell not in ("gru", "lstm"):
-            raise ValueError(f"rnn_cell={self.rnn_cell!r}: use 'gru' or 'lstm'.")
-        if self.late_combination not in ("average", "learned"):
-            raise ValueError(f"late_combination={self.late_combination!r}: use 'average' or 'learned'.")
-        if not 0.0 <= self.modality_dropout < 1.0:
-            raise ValueError(f"modality_dropout must be in [0, 1); got {self.modality_dropout}.")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1); got {self.dropout}.")
+        check_choice(self.fusion, FUSIONS, "fusion")
+        check_choice(self.text_encoder, ("transformer", "rnn"), "text_encoder")
+        check_choice(self.rnn_cell, ("gru", "lstm"), "rnn_cell")
+        check_choice(self.late_combination, ("average", "learned"), "late_combination")
+        check_fraction(self.modality_dropout, "modality_dropout")
+        check_fraction(self.dropout, "dropout")
         self.image_shape = tuple(int(s) for s in self.image_shape)
         self.audio_shape = tuple(int(s) for s in self.audio_shape)
         if len(self.image_shape) != 3 or len(self.audio_shape) != 3:
@@ -298,8 +293,7 @@ class ModalityMask(layers.Layer):
 
     def __init__(self, rate: float = 0.0, modalities: Sequence[str] = (), seed: int | None = None, **kwargs: Any):
         super().__init__(**kwargs)
-        if not 0.0 <= rate < 1.0:
-            raise ValueError(f"rate must be in [0, 1); got {rate}.")
+        check_fraction(rate, "rate")
         self.rate = float(rate)
         self.modalities = list(modalities)
         self.seed = seed
@@ -360,8 +354,7 @@ class LateFusion(layers.Layer):
 
     def __init__(self, combination: str = "average", **kwargs: Any):
         super().__init__(**kwargs)
-        if combination not in ("average", "learned"):
-            raise ValueError(f"combination={combination!r}: use 'average' or 'learned'.")
+        check_choice(combination, ("average", "learned"), "combination")
         self.combination = combination
 
     def build(self, input_shape: Any) -> None:
@@ -623,7 +616,7 @@ def _fusion_head(embeddings: list[Any], config: ModelConfig) -> Any:
 
     if len(config.modalities) > 1 and config.fusion == "late":
         logits = [layers.Dense(1, name=f"{m}_logit")(layers.Dropout(config.dropout, name=f"{m}_head_dropout")(e))
-                  for m, e in zip(config.modalities, embeddings)]
+                  for m, e in zip(config.modalities, embeddings, strict=True)]
         return LateFusion(config.late_combination, name="probability")([logits, mask])
     if len(config.modalities) == 1:
         fused = embeddings[0]
@@ -859,16 +852,15 @@ def predict_missing(model: keras.Model, inputs: Any, missing: Sequence[str] = ()
     >>> predict_missing(model, x, missing=["image"]).shape
     (3,)
     """
+    names = model_modalities(model)
     if isinstance(inputs, Mapping):
-        names = model_modalities(model)
-        absent = [m for m in names if m not in inputs]
-        if absent:
-            raise ValueError(f"inputs lack {absent}; pass every modality the model takes ({names}), "
-                             "even a missing one (e.g. zeros): its values are ignored.")
+        check_keys(inputs, names, "inputs", needed_by=f"model {model.name!r}",
+                   hint="pass every modality the model takes, even a missing one (e.g. zeros): its values "
+                        "are ignored")
         inputs = {m: np.asarray(inputs[m]) for m in names}
-        with modality_mask(model, missing):
+    with contextlib.nullcontext() if not missing else modality_mask(model, missing):
+        if isinstance(inputs, Mapping):
             return forward(model, inputs, batch_size).reshape(-1)
-    with modality_mask(model, missing):
         return np.asarray(model.predict(inputs, verbose=0)).reshape(-1)
 
 

@@ -64,6 +64,18 @@ def _linear(t: NDArray[np.float64], x: NDArray[np.float64]) -> NDArray[np.float6
 def design_matrix(X: ArrayLike) -> NDArray[np.float64]:
     """``[1, X]``: a column of ones (for the intercept) before the features.
 
+    Taught in chapter 2, section *Real data: body-mass index and diabetes progression*
+    (``notebooks/02_gradient_descent.ipynb``).
+
+    Parameters
+    ----------
+    X : array_like
+        Features ``(n,)`` (one feature) or ``(n, d)``.
+
+    Returns
+    -------
+    ndarray of float64, shape (n, 1 + d)
+
     Examples
     --------
     >>> design_matrix([1.0, 2.0]).tolist()
@@ -74,7 +86,20 @@ def design_matrix(X: ArrayLike) -> NDArray[np.float64]:
 
 
 def linear_predict(theta: ArrayLike, X: ArrayLike) -> NDArray[np.float64]:
-    """``theta_0 + X @ theta[1:]``.
+    """Linear-regression predictions ``theta_0 + X @ theta[1:]``.
+
+    Taught in chapter 2, section *The source article's worked example* (``notebooks/02_gradient_descent.ipynb``).
+
+    Parameters
+    ----------
+    theta : array_like
+        Parameters ``(1 + d,)``, the intercept first.
+    X : array_like
+        Features ``(n,)`` (one feature) or ``(n, d)``.
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
 
     Examples
     --------
@@ -87,6 +112,22 @@ def linear_predict(theta: ArrayLike, X: ArrayLike) -> NDArray[np.float64]:
 
 def mse_loss(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> float:
     """Half mean squared error ``1/(2n) * sum (y_hat - y)^2``.
+
+    Taught in chapter 2, sections *The loss and its gradient* and *The source
+    article's worked example* (``notebooks/02_gradient_descent.ipynb``).
+
+    Parameters
+    ----------
+    theta : array_like
+        Parameters ``(1 + d,)``, the intercept first.
+    X : array_like
+        Features ``(n,)`` (one feature) or ``(n, d)``.
+    y : array_like
+        Targets ``(n,)``.
+
+    Returns
+    -------
+    float
 
     Examples
     --------
@@ -101,6 +142,23 @@ def mse_loss(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> float:
 def mse_gradient(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> NDArray[np.float64]:
     """Gradient of :func:`mse_loss`: ``1/n * A.T @ (y_hat - y)`` (prediction minus target).
 
+    ``A`` is :func:`design_matrix` of ``X``.
+
+    Taught in chapter 2, section *The loss and its gradient* (``notebooks/02_gradient_descent.ipynb``).
+
+    Parameters
+    ----------
+    theta : array_like
+        Parameters ``(1 + d,)``, the intercept first.
+    X : array_like
+        Features ``(n,)`` (one feature) or ``(n, d)``.
+    y : array_like
+        Targets ``(n,)``.
+
+    Returns
+    -------
+    ndarray of float64, shape (1 + d,)
+
     Examples
     --------
     >>> mse_gradient([1.0, 2.0], [1.0, 2.0], [2.0, 4.0]).tolist()
@@ -114,6 +172,19 @@ def mse_gradient(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> NDArray[np.flo
 def logistic_predict(theta: ArrayLike, X: ArrayLike) -> NDArray[np.float64]:
     """Predicted probabilities ``sigmoid(theta_0 + X @ theta[1:])``.
 
+    Taught in chapter 2, section *Batch, stochastic and mini-batch* (``notebooks/02_gradient_descent.ipynb``).
+
+    Parameters
+    ----------
+    theta : array_like
+        Parameters ``(1 + d,)``, the intercept first.
+    X : array_like
+        Features ``(n,)`` (one feature) or ``(n, d)``.
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+
     Examples
     --------
     >>> logistic_predict([0.0, 1.0], [0.0]).tolist()
@@ -124,7 +195,25 @@ def logistic_predict(theta: ArrayLike, X: ArrayLike) -> NDArray[np.float64]:
 
 
 def logistic_loss(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> float:
-    """Mean binary cross-entropy, computed from the logits (exact for any logit).
+    """Mean binary cross-entropy of chapter 1 on the logits ``theta_0 + X @ theta[1:]``.
+
+    It is :func:`medkit.losses.binary_cross_entropy` with ``from_logits=True``,
+    exact for any logit.
+
+    Taught in chapter 2, section *Batch, stochastic and mini-batch* (``notebooks/02_gradient_descent.ipynb``).
+
+    Parameters
+    ----------
+    theta : array_like
+        Parameters ``(1 + d,)``, the intercept first.
+    X : array_like
+        Features ``(n,)`` (one feature) or ``(n, d)``.
+    y : array_like
+        0/1 labels ``(n,)``.
+
+    Returns
+    -------
+    float
 
     Examples
     --------
@@ -138,6 +227,24 @@ def logistic_loss(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> float:
 def logistic_gradient(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> NDArray[np.float64]:
     """Gradient of :func:`logistic_loss`: ``1/n * A.T @ (sigmoid(z) - y)``.
 
+    ``A`` is :func:`design_matrix` of ``X``; the same form as :func:`mse_gradient`
+    with the sigmoid applied to the prediction.
+
+    Taught in chapter 2, section *Batch, stochastic and mini-batch* (``notebooks/02_gradient_descent.ipynb``).
+
+    Parameters
+    ----------
+    theta : array_like
+        Parameters ``(1 + d,)``, the intercept first.
+    X : array_like
+        Features ``(n,)`` (one feature) or ``(n, d)``.
+    y : array_like
+        0/1 labels ``(n,)``.
+
+    Returns
+    -------
+    ndarray of float64, shape (1 + d,)
+
     Examples
     --------
     >>> logistic_gradient([0.0, 0.0], [[1.0], [2.0]], [0, 1]).tolist()
@@ -150,6 +257,24 @@ def logistic_gradient(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> NDArray[n
 
 def gd_step(theta: ArrayLike, grad: ArrayLike, lr: float) -> NDArray[np.float64]:
     """One gradient-descent update ``theta - lr * grad`` (a step *against* the gradient).
+
+    :func:`gradient_descent` takes every one of its steps with this function.
+
+    Taught in chapter 2, section *The source article's worked example* (``notebooks/02_gradient_descent.ipynb``).
+
+    Parameters
+    ----------
+    theta : array_like
+        Current parameters.
+    grad : array_like
+        Gradient of the loss at ``theta``, same shape.
+    lr : float
+        Learning rate (step size), positive.
+
+    Returns
+    -------
+    ndarray of float64
+        The updated parameters.
 
     Examples
     --------
@@ -169,6 +294,22 @@ def numerical_gradient(f: Callable[[NDArray[np.float64]], float], theta: ArrayLi
 
     The error is O(eps^2), so it checks an analytic gradient to about 1e-8.
 
+    Taught in chapter 2, section *The source article's worked example* (``notebooks/02_gradient_descent.ipynb``).
+
+    Parameters
+    ----------
+    f : callable
+        ``f(theta) -> float``.
+    theta : array_like
+        Where to differentiate.
+    eps : float
+        Half the width of the difference.
+
+    Returns
+    -------
+    ndarray of float64
+        The estimated gradient, one entry per parameter.
+
     Examples
     --------
     >>> numerical_gradient(lambda t: float(t @ t), [1.0, -2.0]).round(6).tolist()
@@ -187,6 +328,13 @@ def numerical_gradient(f: Callable[[NDArray[np.float64]], float], theta: ArrayLi
 class History:
     """What :func:`gradient_descent` did.
 
+    Taught in chapter 2, section *Choosing the learning rate* (``notebooks/02_gradient_descent.ipynb``).
+
+    Parameters
+    ----------
+    thetas, losses, epoch_index, samples_seen, diverged
+        As the attributes below (built by :func:`gradient_descent`).
+
     Attributes
     ----------
     thetas : ndarray, (n_updates + 1, p)
@@ -199,6 +347,12 @@ class History:
         How many per-sample gradients had been computed (the cost axis).
     diverged : bool
         True when the loss became inf/nan or grew past 1e12 and the run stopped.
+
+    Examples
+    --------
+    >>> h = gradient_descent([1.0, 2.0], [2.0, 4.0], lr=0.1, epochs=2)
+    >>> h.thetas.shape, h.epoch_losses.round(4).tolist()
+    ((3, 2), [5.0, 2.1825, 0.9649])
     """
 
     thetas: NDArray[np.float64]
@@ -222,6 +376,12 @@ def gradient_descent(X: ArrayLike, y: ArrayLike, model: Model = "linear", lr: fl
                      batch_size: int | None = None, theta0: ArrayLike | None = None, seed: int = 0,
                      shuffle: bool = True) -> History:
     """Batch, stochastic or mini-batch gradient descent.
+
+    Every update is :func:`gd_step` with the gradient of the chosen model's
+    loss (:func:`mse_gradient` or :func:`logistic_gradient`) on a batch.
+
+    Taught in chapter 2, sections *Choosing the learning rate* and *Batch,
+    stochastic and mini-batch* (``notebooks/02_gradient_descent.ipynb``).
 
     Parameters
     ----------

@@ -52,6 +52,9 @@ from typing import Any
 
 import numpy as np
 
+from medkit.data import MODALITIES
+from medkit.losses import sigmoid
+
 IMAGE_SIZE = 128
 SAMPLE_RATE = 8000
 DURATION_RANGE_S = (2.0, 3.2)
@@ -65,10 +68,6 @@ _MODALITY_STREAM = {"latent": 0, "image": 1, "text": 2, "audio": 3, "split": 4}
 
 def _rng(seed: int, index: int, stream: str) -> np.random.Generator:
     return np.random.default_rng([seed, index, _MODALITY_STREAM[stream]])
-
-
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
 
 
 # ------------------------------------------------------------------ latent variables
@@ -94,7 +93,7 @@ def _latent_table(seed: int, n: int) -> dict[str, np.ndarray]:
     return {key: np.array([p[key] for p in latents]) for key in latents[0]}
 
 
-def bayes_auroc(modalities: "tuple[str, ...] | list[str]" = ("image", "text", "audio"), n: int = 20000,
+def bayes_auroc(modalities: "tuple[str, ...] | list[str]" = MODALITIES, n: int = 20000,
                 seed: int = 12345) -> float:
     """The best AUROC any model can reach from ``modalities``: the cohort's Bayes ceiling (chapter 6).
 
@@ -182,7 +181,7 @@ def render_image(view: float, rng: np.random.Generator, size: int = IMAGE_SIZE) 
     img += 0.09 * ribs * lungs
 
     # Opacities: Gaussian blobs inside the lung fields (pneumonic consolidation).
-    strength = _sigmoid(1.6 * view)
+    strength = float(sigmoid(1.6 * view))
     n_opacities = int(rng.poisson(0.2 + 4.0 * strength ** 2))
     opacity = np.zeros_like(img)
     for _ in range(n_opacities):
@@ -246,7 +245,7 @@ def write_note(view: float, rng: np.random.Generator) -> str:
     age = int(rng.integers(19, 90))
     sex = str(rng.choice(["man", "woman"]))
     days = int(rng.integers(1, 8))
-    if rng.random() < _sigmoid(0.8 * view):
+    if rng.random() < float(sigmoid(0.8 * view)):
         complaint = str(rng.choice(_COMPLAINTS_SEVERITY))
     else:
         complaint = str(rng.choice(_COMPLAINTS_NEUTRAL))
@@ -268,7 +267,7 @@ def write_note(view: float, rng: np.random.Generator) -> str:
     for name, (bias, affirmed, negated) in _FINDINGS.items():
         if rng.random() > 0.75:  # not every finding is documented
             continue
-        present = rng.random() < _sigmoid(1.4 * view + bias)
+        present = rng.random() < float(sigmoid(1.4 * view + bias))
         phrase = str(rng.choice(affirmed if present else negated))
         (exam_findings if name in {"crackles", "dullness", "consolidation"} else history_findings).append(phrase)
     rng.shuffle(history_findings)
@@ -319,7 +318,7 @@ def render_sound(view: float, rng: np.random.Generator, sr: int = SAMPLE_RATE,
     breath /= breath.std() + 1e-8
     y = breath * (0.15 + envelope)
 
-    strength = _sigmoid(1.6 * view)
+    strength = float(sigmoid(1.6 * view))
     insp_idx = np.flatnonzero(inspiration)
     exp_idx = np.flatnonzero(~inspiration)
     for kind, freq, length, rate in (("fine", 650.0, 0.005, 14.0), ("coarse", 350.0, 0.015, 6.0)):
@@ -519,7 +518,7 @@ def generate_cohort(out: str | Path, n: int = 400, seed: int = 0,
     image_rows, text_rows, audio_rows = [], [], []
     suffix, params = (".png", [cv2.IMWRITE_PNG_COMPRESSION, 9]) if acq.image_format == "png" else \
         (".jpg", [cv2.IMWRITE_JPEG_QUALITY, 90])
-    for i, (pid, lat) in enumerate(zip(ids, latents)):
+    for i, (pid, lat) in enumerate(zip(ids, latents, strict=True)):
         image = render_image(lat["image"], _rng(seed, i, "image"), size=acq.image_size)
         if acq.colour:
             image = colourise(image)

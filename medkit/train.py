@@ -45,8 +45,10 @@ import numpy as np
 import pandas as pd
 
 from medkit import metrics as _metrics
+from medkit.data import make_tf_dataset
 from medkit.models import (ModelConfig, build_head, build_multimodal, compile_model, embedding_model, forward,
-                           model_modalities, transfer_branch_weights)
+                           predict_missing, transfer_branch_weights)
+from medkit.validation import check_choice, check_keys, check_positive_int, label_array
 
 __all__ = [
     "set_seed", "get_strategy", "class_weights", "make_tf_dataset", "TrainResult", "ModelPool", "fit",
@@ -110,15 +112,6 @@ def get_strategy(strategy: str | Any = "default") -> Any:
     raise ValueError(f"strategy={strategy!r}: use 'default', 'mirrored' or a tf.distribute.Strategy.")
 
 
-def _labels(data: Mapping[str, Any], name: str) -> np.ndarray:
-    if "label" not in data:
-        raise ValueError(f"{name} has no 'label' array; keys are {sorted(data)}.")
-    y = np.asarray(data["label"]).reshape(-1)
-    if not np.isin(y, (0, 1)).all():
-        raise ValueError(f"{name}['label'] must hold 0/1 labels; found values {np.unique(y)[:5].tolist()}.")
-    return y.astype("float32")
-
-
 def class_weights(labels: Sequence[int] | np.ndarray) -> dict[int, float]:
     """Balanced class weights ``n / (2 n_c)``: each class contributes half of the loss.
 
@@ -132,78 +125,6 @@ def class_weights(labels: Sequence[int] | np.ndarray) -> dict[int, float]:
     if min(counts) == 0:
         raise ValueError(f"class_weights needs both classes; got counts {counts} for labels 0 and 1.")
     return {c: len(y) / (2.0 * counts[c]) for c in (0, 1)}
-
-
-def make_tf_dataset(data: Mapping[str, Any], modalities: Sequence[str], batch_size: int = 32,
-                    shuffle: bool = False, seed: int = 0, cache: bool = True, repeat: bool = False) -> Any:
-    """A ``tf.data.Dataset`` of ``({modality: x}, label)`` batches from per-patient arrays.
-
-    Order of the steps and why: ``cache`` after building (the arrays are
-    converted once), ``shuffle`` with a fixed seed (a different but
-    reproducible order every epoch), ``batch``, then ``prefetch`` so the next
-    batch is prepared while the model trains on this one.
-
-    Parameters
-    ----------
-    data : mapping
-        Arrays for one split: ``label`` and one entry per modality
-        (``features.split("val")``).
-    modalities : sequence of str
-        Which inputs to yield (the model's).
-    batch_size : int
-        Global batch size (split between replicas under a mirrored strategy).
-    shuffle, seed : bool, int
-        Shuffle every epoch (training) with this seed.
-    cache : bool
-        Cache the converted tensors in memory.
-    repeat : bool
-        Repeat forever, one (re)shuffled pass per epoch whose order depends
-        only on ``seed`` and the epoch number (what :func:`fit` uses, with
-        ``steps_per_epoch``); the order is then identical with and without a
-        distribution strategy.
-
-    Examples
-    --------
-    >>> ds = make_tf_dataset({"text": np.ones((5, 3), "int32"), "label": np.array([0, 1, 0, 1, 1])},
-    ...                      ["text"], batch_size=2)
-    >>> [tuple(x["text"].shape) for x, _ in ds]
-    [(2, 3), (2, 3), (1, 3)]
-    """
-    import tensorflow as tf
-
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
-    y = _labels(data, "data")
-    absent = [m for m in modalities if m not in data]
-    if absent:
-        raise ValueError(f"data lacks {absent}; it has {sorted(data)}.")
-    inputs = {m: np.asarray(data[m]) for m in modalities}
-    for m, x in inputs.items():
-        if len(x) != len(y):
-            raise ValueError(f"data[{m!r}] has {len(x)} rows but data['label'] has {len(y)}.")
-    ds = tf.data.Dataset.from_tensor_slices((inputs, y))
-    if cache:
-        ds = ds.cache()
-    if repeat:
-        if not shuffle:
-            return ds.batch(batch_size).repeat().prefetch(tf.data.AUTOTUNE)
-        n = len(y)
-        tensors = tf.nest.map_structure(tf.constant, (inputs, y))
-
-        def one_epoch(epoch: Any) -> Any:
-            # The order of epoch e depends on (seed, e) only, not on how many iterators Keras opens:
-            # under MirroredStrategy Keras opens an extra one, which would shift a reshuffle_each_iteration
-            # sequence by one epoch and make mirrored and single-device training differ.
-            order = tf.random.experimental.stateless_shuffle(
-                tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
-            return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
-
-        batches = tf.data.Dataset.range(2 ** 31).flat_map(one_epoch)
-        gather = lambda idx: tf.nest.map_structure(lambda t: tf.gather(t, idx), tensors)  # noqa: E731
-        return batches.map(gather).prefetch(tf.data.AUTOTUNE)
-    if shuffle:
-        ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 @dataclass
@@ -295,7 +216,7 @@ class ModelPool:
         # Paths differ (Keras numbers its random generators), so match by order and shape.
         if [tuple(v.shape) for v in model.variables] != [tuple(v.shape) for v in fresh.variables]:
             raise ValueError(f"pooled model {key!r} and the new model have different variables.")
-        for target, source in zip(model.variables, fresh.variables):
+        for target, source in zip(model.variables, fresh.variables, strict=True):
             target.assign(source)
         for variable in model.optimizer.variables:
             if variable.path.endswith("learning_rate"):
@@ -361,10 +282,9 @@ def fit(config: ModelConfig, train: Mapping[str, Any], val: Mapping[str, Any], *
 
     if not isinstance(config, ModelConfig):
         raise TypeError(f"config must be a ModelConfig; got {type(config).__name__}.")
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1; got {epochs}.")
-    y_train = _labels(train, "train")
-    _labels(val, "val")
+    check_positive_int(epochs, "epochs")
+    y_train = label_array(train, "train")
+    label_array(val, "val")
     if head_only and init_from:
         raise ValueError("head_only trains on precomputed embeddings: there are no branches to init_from.")
     set_seed(seed, deterministic=deterministic)
@@ -448,10 +368,9 @@ def embed(branches: Mapping[str, Any], data: Mapping[str, Any], batch_size: int 
     >>> out["audio"].shape, out["label"].shape
     ((5, 3), (5,))
     """
+    check_keys(data, branches, "data")
     out: dict[str, np.ndarray] = {}
     for modality, model in branches.items():
-        if modality not in data:
-            raise ValueError(f"data lacks {modality!r}; it has {sorted(data)}.")
         key = (model, modality)
         if key not in _EMBEDDERS:  # a pooled branch keeps its embedder, and so its traced graph
             _EMBEDDERS[key] = embedding_model(model, modality)
@@ -462,14 +381,37 @@ def embed(branches: Mapping[str, Any], data: Mapping[str, Any], batch_size: int 
     return out
 
 
-def predict(model: Any, data: Mapping[str, Any], batch_size: int = 256) -> np.ndarray:
-    """Predicted probabilities ``(N,)`` for the arrays of one split (only the model's modalities are fed)."""
-    modalities = model_modalities(model)
-    absent = [m for m in modalities if m not in data]
-    if absent:
-        raise ValueError(f"data lacks {absent}, which model {model.name!r} needs; it has {sorted(data)}.")
-    x = {m: np.asarray(data[m]) for m in modalities}
-    return np.asarray(forward(model, x, batch_size), dtype="float64").reshape(-1)
+def predict(model: Any, data: Mapping[str, Any], batch_size: int = 256, missing: Sequence[str] = ()
+            ) -> np.ndarray:
+    """Predicted probabilities ``(N,)``, float64, for the arrays of one split.
+
+    Only the model's modalities are fed; ``missing`` ones are treated as absent.
+    This is :func:`medkit.models.predict_missing` (which does the work) with
+    the split's other arrays, such as ``label``, left out.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model from :func:`medkit.models.build_multimodal` or :func:`medkit.models.build_head`.
+    data : mapping
+        Arrays of one split (``features.split("test")``), or embeddings for a head.
+    batch_size : int
+        Patients per forward pass.
+    missing : sequence of str
+        Modalities to leave out (:func:`medkit.models.modality_mask`); ``()``: none.
+
+    Returns
+    -------
+    ndarray of float64, shape (N,)
+
+    Examples
+    --------
+    >>> from medkit.models import build_multimodal
+    >>> model = build_multimodal(ModelConfig(modalities=("audio",), audio_shape=(4, 4, 1), embed_dim=2))
+    >>> predict(model, {"audio": np.zeros((3, 4, 4, 1), "float32"), "label": np.zeros(3)}).shape
+    (3,)
+    """
+    return np.asarray(predict_missing(model, data, missing, batch_size), dtype="float64")
 
 
 def choose_threshold(y_val: Sequence[int] | np.ndarray, p_val: Sequence[float] | np.ndarray,
@@ -485,11 +427,10 @@ def choose_threshold(y_val: Sequence[int] | np.ndarray, p_val: Sequence[float] |
     >>> choose_threshold([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
     0.8
     """
+    check_choice(method, ("youden", "0.5"), "method")
     if method == "youden":
         return float(_metrics.youden_threshold(y_val, p_val)[0])
-    if method == "0.5":
-        return 0.5
-    raise ValueError(f"method={method!r}: use 'youden' or '0.5'.")
+    return 0.5
 
 
 def evaluate_probabilities(y_true: Sequence[int] | np.ndarray, p: Sequence[float] | np.ndarray, threshold: float,
@@ -543,19 +484,15 @@ def evaluate(model: Any, data: Mapping[str, Any], *, val_data: Mapping[str, Any]
         ``estimate, ci_low, ci_high``; ``.attrs["threshold"]`` and
         ``.attrs["threshold_rule"]`` say which threshold was used and how.
     """
-    from medkit.models import predict_missing
-
     if (val_data is None) == (threshold is None):
         raise ValueError("pass exactly one of val_data (threshold chosen there by Youden's J) or threshold.")
-    y = _labels(data, "data")
+    y = label_array(data, "data")
 
     def probs(split: Mapping[str, Any]) -> np.ndarray:
-        if missing:
-            return predict_missing(model, {m: split[m] for m in model_modalities(model)}, missing)
-        return predict(model, split)
+        return predict(model, split, missing=missing)
 
     if val_data is not None:
-        threshold = choose_threshold(_labels(val_data, "val_data"), probs(val_data))
+        threshold = choose_threshold(label_array(val_data, "val_data"), probs(val_data))
         rule = "Youden's J on the validation split"
     else:
         rule = "given"

@@ -374,7 +374,8 @@ def check_equal_widths(widths: Sequence[int], what: str, alternative: str) -> No
                          f"Pass projection_dim=k to project them to a common width first, or use {alternative}.")
 
 
-def check_keys(data: Mapping[str, Any], keys: Iterable[str], name: str = "data", needed_by: str = "") -> None:
+def check_keys(data: Mapping[str, Any], keys: Iterable[str], name: str = "data", needed_by: str = "",
+               hint: str = "") -> None:
     """Refuse a mapping that lacks some of ``keys``, listing what it lacks and what it has.
 
     Parameters
@@ -387,6 +388,8 @@ def check_keys(data: Mapping[str, Any], keys: Iterable[str], name: str = "data",
         The mapping's name, for the message.
     needed_by : str
         Who needs them (appended as ", which ... needs").
+    hint : str
+        What to do about it (appended to the message).
 
     Returns
     -------
@@ -402,12 +405,7 @@ def check_keys(data: Mapping[str, Any], keys: Iterable[str], name: str = "data",
     absent = [k for k in keys if k not in data]
     if absent:
         who = f", which {needed_by} needs" if needed_by else ""
-        raise ValueError(f"{name} lacks {absent}{who}; it has {sorted(data)}.")
-
-
-def _spoken(choices: Sequence[Any]) -> str:
-    items = [repr(c) for c in choices]
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+        raise ValueError(f"{name} lacks {absent}{who}; it has {sorted(data)}" + (f": {hint}." if hint else "."))
 
 
 def check_choice(value: Any, choices: Sequence[Any], name: str) -> None:
@@ -431,10 +429,10 @@ def check_choice(value: Any, choices: Sequence[Any], name: str) -> None:
     >>> check_choice("poisson", ("linear", "logistic"), "model")
     Traceback (most recent call last):
     ...
-    ValueError: model must be 'linear' or 'logistic'; got 'poisson'.
+    ValueError: model must be one of 'linear', 'logistic'; got 'poisson'.
     """
     if value not in tuple(choices):
-        raise ValueError(f"{name} must be {_spoken(tuple(choices))}; got {value!r}.")
+        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}.")
 
 
 def _is_number(value: Any) -> bool:
