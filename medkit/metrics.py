@@ -75,6 +75,21 @@ def _ratio(num: float, den: float, zero_division: float) -> float:
 def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike) -> NDArray[np.int64]:
     """2x2 confusion matrix ``[[TN, FP], [FN, TP]]`` (rows: actual 0/1, columns: predicted 0/1).
 
+    Every count-based rate below is computed from these four counts.
+
+    Taught in chapter 4, section *The confusion matrix* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Actual labels, 0/1 ``(n,)``.
+    y_pred : array_like
+        Decisions, 0/1 ``(n,)``.
+
+    Returns
+    -------
+    ndarray of int64, shape (2, 2)
+
     Examples
     --------
     >>> confusion_matrix([0, 0, 1, 1, 1], [0, 1, 1, 1, 0]).tolist()
@@ -92,6 +107,19 @@ def _counts(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[int, int, int, int]:
 def accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Fraction of correct decisions, ``(TP + TN) / N``.
 
+    Taught in chapter 4, section *Accuracy under class imbalance* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Actual labels, 0/1 ``(n,)``.
+    y_pred : array_like
+        Decisions, 0/1 ``(n,)``.
+
+    Returns
+    -------
+    float
+
     Examples
     --------
     >>> accuracy([1, 1, 0, 0], [1, 0, 0, 0])
@@ -103,6 +131,21 @@ def accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
 
 def precision(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) -> float:
     """Positive predictive value ``TP / (TP + FP)``: of the patients flagged, the fraction who have it.
+
+    Taught in chapter 4, section *The source article's example* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Actual labels, 0/1 ``(n,)``.
+    y_pred : array_like
+        Decisions, 0/1 ``(n,)``.
+    zero_division : float
+        Returned when the denominator is 0 (``np.nan`` shows the gap).
+
+    Returns
+    -------
+    float
 
     Examples
     --------
@@ -118,6 +161,21 @@ def precision(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) 
 def recall(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) -> float:
     """Sensitivity ``TP / (TP + FN)``: of the patients who have it, the fraction flagged.
 
+    Taught in chapter 4, section *The source article's example* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Actual labels, 0/1 ``(n,)``.
+    y_pred : array_like
+        Decisions, 0/1 ``(n,)``.
+    zero_division : float
+        Returned when the denominator is 0 (``np.nan`` shows the gap).
+
+    Returns
+    -------
+    float
+
     Examples
     --------
     >>> recall([1, 1, 1, 0], [1, 1, 0, 0])
@@ -130,6 +188,21 @@ def recall(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) -> 
 def specificity(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) -> float:
     """True negative rate ``TN / (TN + FP)``: of the patients without it, the fraction cleared.
 
+    Taught in chapter 4, section *The source article's example* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Actual labels, 0/1 ``(n,)``.
+    y_pred : array_like
+        Decisions, 0/1 ``(n,)``.
+    zero_division : float
+        Returned when the denominator is 0 (``np.nan`` shows the gap).
+
+    Returns
+    -------
+    float
+
     Examples
     --------
     >>> specificity([0, 0, 0, 1], [0, 0, 1, 1])
@@ -141,6 +214,21 @@ def specificity(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0
 
 def npv(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) -> float:
     """Negative predictive value ``TN / (TN + FN)``: of the patients cleared, the fraction truly negative.
+
+    Taught in chapter 4, section *The source article's example* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Actual labels, 0/1 ``(n,)``.
+    y_pred : array_like
+        Decisions, 0/1 ``(n,)``.
+    zero_division : float
+        Returned when the denominator is 0 (``np.nan`` shows the gap).
+
+    Returns
+    -------
+    float
 
     Examples
     --------
@@ -157,6 +245,21 @@ def f1_score(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) -
     The count form equals ``2PR / (P + R)`` whenever both are defined and stays
     defined when only one is (as in scikit-learn >= 1.3).
 
+    Taught in chapter 4, section *The source article's example* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Actual labels, 0/1 ``(n,)``.
+    y_pred : array_like
+        Decisions, 0/1 ``(n,)``.
+    zero_division : float
+        Returned when the denominator is 0 (``np.nan`` shows the gap).
+
+    Returns
+    -------
+    float
+
     Examples
     --------
     >>> f1_score([0, 1, 0, 1], [0, 0, 1, 1])
@@ -172,6 +275,27 @@ sensitivity = recall
 
 def binary_metrics(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) -> dict[str, float | int]:
     """Every count and rate above in one dict (plain Python numbers).
+
+    The rates are those of :func:`accuracy`, :func:`precision`, :func:`recall`,
+    :func:`specificity`, :func:`npv` and :func:`f1_score`, on labels checked once.
+
+    Taught in chapter 4, sections *The source article's example* and *Choosing a threshold*
+    (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Actual labels, 0/1 ``(n,)``.
+    y_pred : array_like
+        Decisions, 0/1 ``(n,)``.
+    zero_division : float
+        Returned when the denominator is 0 (``np.nan`` shows the gap).
+
+    Returns
+    -------
+    dict
+        ``tp``, ``fp``, ``tn``, ``fn`` (int) and ``accuracy``, ``precision``,
+        ``recall``, ``specificity``, ``npv``, ``f1`` (float).
 
     Examples
     --------
@@ -216,6 +340,20 @@ def roc_curve(y_true: ArrayLike, y_score: ArrayLike
     ``sklearn.metrics.roc_curve(..., drop_intermediate=False)``. With one class
     only, the undefined rate is ``nan``.
 
+    Taught in chapter 4, section *ROC and precision-recall curves* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Labels, 0/1 ``(n,)``.
+    y_score : array_like
+        Scores ``(n,)``, larger meaning more likely positive.
+
+    Returns
+    -------
+    fpr, tpr, thresholds : ndarray of float64
+        One entry per point, thresholds descending from ``inf``.
+
     Examples
     --------
     >>> fpr, tpr, thr = roc_curve([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
@@ -235,6 +373,19 @@ def roc_auc(y_true: ArrayLike, y_score: ArrayLike) -> float:
 
     Equals the probability that a random positive scores higher than a random
     negative (the Mann-Whitney U statistic divided by ``n_pos * n_neg``).
+
+    Taught in chapter 4, section *ROC and precision-recall curves* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Labels, 0/1 ``(n,)``.
+    y_score : array_like
+        Scores ``(n,)``, larger meaning more likely positive.
+
+    Returns
+    -------
+    float
 
     Examples
     --------
@@ -257,6 +408,19 @@ def precision_recall_curve(y_true: ArrayLike, y_score: ArrayLike
     point (precision 1, recall 0). With no positive at all recall is set to 1
     (as scikit-learn does, without its warning).
 
+    Taught in chapter 4, section *ROC and precision-recall curves* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Labels, 0/1 ``(n,)``.
+    y_score : array_like
+        Scores ``(n,)``, larger meaning more likely positive.
+
+    Returns
+    -------
+    precision, recall, thresholds : ndarray of float64
+
     Examples
     --------
     >>> p, r, t = precision_recall_curve([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
@@ -276,6 +440,19 @@ def average_precision(y_true: ArrayLike, y_score: ArrayLike) -> float:
     ``average_precision_score`` computes; a trapezoid under the PR curve would
     be optimistic. A random classifier scores about the prevalence.
 
+    Taught in chapter 4, section *ROC and precision-recall curves* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Labels, 0/1 ``(n,)``.
+    y_score : array_like
+        Scores ``(n,)``, larger meaning more likely positive.
+
+    Returns
+    -------
+    float
+
     Examples
     --------
     >>> round(average_precision([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]), 4)
@@ -290,6 +467,19 @@ def average_precision(y_true: ArrayLike, y_score: ArrayLike) -> float:
 # ---------------------------------------------------------------- calibration
 def brier_score(y_true: ArrayLike, y_prob: ArrayLike) -> float:
     """Mean squared difference between predicted probability and outcome (0 is perfect; lower is better).
+
+    Taught in chapter 6, section *Calibration* (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Labels, 0/1 ``(n,)``.
+    y_prob : array_like
+        Predicted probabilities in ``[0, 1]``, ``(n,)``.
+
+    Returns
+    -------
+    float
 
     Examples
     --------
@@ -308,6 +498,20 @@ def brier_score(y_true: ArrayLike, y_prob: ArrayLike) -> float:
 def predict_at(y_score: ArrayLike, threshold: float = 0.5) -> NDArray[np.int64]:
     """Decisions ``score >= threshold`` as 0/1.
 
+    Taught in chapter 4, sections *Accuracy under class imbalance* and *Choosing a threshold*
+    (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_score : array_like
+        Scores ``(n,)``.
+    threshold : float
+        Scores at or above it are flagged positive.
+
+    Returns
+    -------
+    ndarray of int64, shape (n,)
+
     Examples
     --------
     >>> predict_at([0.2, 0.5, 0.9], 0.5).tolist()
@@ -320,6 +524,19 @@ def youden_threshold(y_true: ArrayLike, y_score: ArrayLike) -> tuple[float, floa
     """The threshold maximising Youden's J = sensitivity + specificity - 1, and J.
 
     Ties go to the highest threshold (fewest positives flagged). Needs both classes.
+
+    Taught in chapter 4, section *Choosing a threshold* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Labels, 0/1 ``(n,)``.
+    y_score : array_like
+        Scores ``(n,)``, larger meaning more likely positive.
+
+    Returns
+    -------
+    threshold, j : float
 
     Examples
     --------
@@ -341,6 +558,21 @@ def threshold_for_sensitivity(y_true: ArrayLike, y_score: ArrayLike, target: flo
     The highest such threshold flags the fewest patients, so it has the best
     specificity among the thresholds meeting the target (the usual screening rule).
 
+    Taught in chapter 4, section *Choosing a threshold* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Labels, 0/1 ``(n,)``.
+    y_score : array_like
+        Scores ``(n,)``, larger meaning more likely positive.
+    target : float
+        The sensitivity to reach, in ``(0, 1]``.
+
+    Returns
+    -------
+    threshold, sensitivity, specificity : float
+
     Examples
     --------
     >>> threshold_for_sensitivity([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8], target=1.0)
@@ -359,7 +591,28 @@ def threshold_for_sensitivity(y_true: ArrayLike, y_score: ArrayLike, target: flo
 
 # ---------------------------------------------------------------- bootstrap
 class BootstrapCI(NamedTuple):
-    """A point estimate with a percentile bootstrap interval; unpacks as ``(estimate, low, high, n_valid, alpha)``."""
+    """A point estimate with a percentile bootstrap interval; unpacks as ``(estimate, low, high, n_valid, alpha)``.
+
+    Printed, it says its own coverage (``1 - alpha``).
+
+    Taught in chapter 4, section *Confidence intervals by bootstrap* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    estimate : float
+        The statistic on all the data.
+    low, high : float
+        The interval's ends (``nan`` without valid resamples).
+    n_valid : int
+        Resamples on which the statistic was defined.
+    alpha : float
+        ``1 - alpha`` is the coverage.
+
+    Examples
+    --------
+    >>> print(BootstrapCI(0.81, 0.74, 0.88, 1000, alpha=0.1))
+    0.810 (90% CI 0.740-0.880)
+    """
 
     estimate: float
     low: float
@@ -397,6 +650,9 @@ def bootstrap_ci(metric_fn: Callable[[NDArray, NDArray], float], y_true: ArrayLi
     ``numpy.random.default_rng(seed)`` generator, so the interval is
     reproducible. Resamples on which the metric is ``nan`` (e.g. AUROC on a
     resample with one class) are dropped; ``n_valid`` says how many were used.
+    The interval is :func:`percentile_ci` of the resampled values.
+
+    Taught in chapter 4, section *Confidence intervals by bootstrap* (``notebooks/04_metrics.ipynb``).
 
     Parameters
     ----------
@@ -441,7 +697,28 @@ def summary_with_ci(y_true: ArrayLike, y_prob: ArrayLike, threshold: float = 0.5
     """AUROC, AUPRC, F1, sensitivity, specificity and Brier score, each with a bootstrap CI.
 
     All six use the same resamples (same ``seed``), so their intervals describe
-    the same uncertainty. Threshold metrics use ``y_prob >= threshold``.
+    the same uncertainty. Threshold metrics use ``y_prob >= threshold``. Each
+    interval is :func:`bootstrap_ci` of one metric.
+
+    Taught in chapter 4, section *Confidence intervals by bootstrap* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Labels, 0/1 ``(n,)``.
+    y_prob : array_like
+        Predicted probabilities ``(n,)``.
+    threshold : float
+        Decision threshold of F1, sensitivity and specificity.
+    n_boot, seed : int
+        Resamples and their seed.
+    alpha : float
+        ``1 - alpha`` is the coverage.
+
+    Returns
+    -------
+    dict of str to BootstrapCI
+        Keys ``auroc``, ``auprc``, ``f1``, ``sensitivity``, ``specificity``, ``brier``.
 
     Examples
     --------
@@ -474,6 +751,8 @@ def paired_bootstrap(metric_fn: Callable[[NDArray, NDArray], float], y_true: Arr
     the patients once and scoring every model on each resample keeps that
     pairing, so ``samples[a] - samples[b]`` is the bootstrap distribution of the
     *difference* (give it to :func:`percentile_ci`).
+
+    Taught in chapter 6, section *Results* (``notebooks/06_multimodal_model.ipynb``).
 
     Parameters
     ----------
@@ -533,6 +812,21 @@ def paired_bootstrap(metric_fn: Callable[[NDArray, NDArray], float], y_true: Arr
 def percentile_ci(samples: ArrayLike, estimate: float, alpha: float = 0.05) -> BootstrapCI:
     """The percentile interval of bootstrap ``samples`` around ``estimate`` (``nan`` samples are dropped).
 
+    Taught in chapter 6, section *Does fusion help? A paired interval* (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    samples : array_like
+        Bootstrap values of a statistic (e.g. differences from :func:`paired_bootstrap`).
+    estimate : float
+        The statistic on all the data.
+    alpha : float
+        ``1 - alpha`` is the coverage.
+
+    Returns
+    -------
+    BootstrapCI
+
     Examples
     --------
     >>> percentile_ci(np.arange(101.0), 50.0, alpha=0.1)
@@ -548,7 +842,23 @@ def percentile_ci(samples: ArrayLike, estimate: float, alpha: float = 0.05) -> B
 
 # ---------------------------------------------------------------- a proportion's interval
 class ProportionCI(NamedTuple):
-    """A proportion ``k/n`` with a confidence interval; unpacks as ``(estimate, low, high)``."""
+    """A proportion ``k/n`` with a confidence interval; unpacks as ``(estimate, low, high)``.
+
+    Taught in chapter 4, section *Intervals for a proportion* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    estimate : float
+        ``k / n``.
+    low, high : float
+        The interval's ends.
+
+    Examples
+    --------
+    >>> est, low, high = proportion_ci(9, 10)
+    >>> round(est, 2), round(low, 3), round(high, 3)
+    (0.9, 0.596, 0.982)
+    """
 
     estimate: float
     low: float
@@ -561,7 +871,7 @@ class ProportionCI(NamedTuple):
 def proportion_ci(k: int, n: int, method: str = "wilson", alpha: float = 0.05) -> ProportionCI:
     """Confidence interval of a proportion ``k/n`` (sensitivity, specificity, PPV, ...).
 
-    Taught in chapter 4 ("Intervals for a proportion"). Sensitivity is the
+    Taught in chapter 4, section *Intervals for a proportion* (``notebooks/04_metrics.ipynb``). Sensitivity is the
     proportion of the ``n`` ill patients that the test finds, so its
     uncertainty is that of a binomial proportion and has closed-form intervals
     that behave well where the percentile bootstrap does not: near 0 and 1
