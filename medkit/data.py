@@ -73,7 +73,26 @@ _CACHE_VERSION = 1
 
 # ================================================================== cohort and validation
 class Problem(NamedTuple):
-    """One thing wrong with a cohort: where it is and what is wrong."""
+    """One thing wrong with a cohort: where it is and what is wrong.
+
+    Taught in chapter 5, section *The cohort and its manifests* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    manifest : str
+        The manifest file (``"texts.csv"``), or ``"(all)"``.
+    row : int or None
+        Data row, counting from 1 (the header is row 0); ``None`` for a whole-manifest problem.
+    patient_id : str or None
+        The patient concerned, if known.
+    reason : str
+        What is wrong.
+
+    Examples
+    --------
+    >>> print(Problem("texts.csv", 3, "P0003", "empty note (content)"))
+    texts.csv row 3 (patient_id 'P0003'): empty note (content)
+    """
 
     manifest: str
     row: int | None  # data row, counting from 1 (the header is row 0); None for a whole-manifest problem
@@ -87,7 +106,24 @@ class Problem(NamedTuple):
 
 
 class CohortError(ValueError):
-    """Raised by :func:`load_cohort` with every problem found; ``.problems`` holds them."""
+    """Raised by :func:`load_cohort` with every problem found; ``.problems`` holds them.
+
+    Taught in chapter 5, section *The cohort and its manifests* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    data_dir : Path
+        The cohort's directory (named in the message).
+    problems : list of Problem
+        Everything that is wrong, one line each in the message.
+
+    Examples
+    --------
+    >>> error = CohortError(Path("site"), [Problem("images.csv", 2, "P0002", "file 'img/x.png' does not exist")])
+    >>> print(error)
+    1 problem(s) in the cohort at site:
+      - images.csv row 2 (patient_id 'P0002'): file 'img/x.png' does not exist
+    """
 
     def __init__(self, data_dir: Path, problems: list[Problem]):
         self.problems = problems
@@ -97,7 +133,31 @@ class CohortError(ValueError):
 
 @dataclass
 class Cohort:
-    """Validated patients aligned by ``patient_id`` (one entry per patient in every field)."""
+    """Validated patients aligned by ``patient_id`` (one entry per patient in every field).
+
+    Built by :func:`load_cohort`.
+
+    Taught in chapter 5, section *The cohort and its manifests* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    data_dir : Path
+        Where the manifests are.
+    ids, labels, splits : ndarray
+        Patient ids (sorted), 0/1 labels and ``"train"``/``"val"``/``"test"``.
+    image_paths, audio_paths : list of Path
+        Absolute paths of each patient's files.
+    texts : list of str
+        Each patient's clinical note.
+    dropped : list of Problem
+        What ``on_error="skip"`` left out, and why.
+
+    Examples
+    --------
+    >>> cohort = load_cohort()
+    >>> len(cohort), str(cohort.ids[0]), int(cohort.labels.sum())
+    (400, 'P0001', 158)
+    """
 
     data_dir: Path
     ids: np.ndarray
@@ -112,13 +172,41 @@ class Cohort:
         return len(self.ids)
 
     def indices(self, split: str) -> np.ndarray:
-        """Positions of the patients in ``split`` ("train", "val" or "test")."""
+        """Positions of the patients in ``split`` ("train", "val" or "test").
+
+        Parameters
+        ----------
+        split : str
+            ``"train"``, ``"val"`` or ``"test"``.
+
+        Returns
+        -------
+        ndarray of int64
+
+        Examples
+        --------
+        >>> load_cohort().indices("val")[:3].tolist()
+        [4, 5, 14]
+        """
         check_choice(split, SPLITS, "split")
         return np.flatnonzero(self.splits == split)
 
     def summary(self) -> dict[str, Any]:
-        """Counts per split and class, as plain Python numbers (ready to glue)."""
-        out: dict[str, Any] = {"n_patients": int(len(self)), "n_positive": int(self.labels.sum()), "n_dropped": len(self.dropped)}
+        """Counts per split and class, as plain Python numbers (ready to glue).
+
+        Returns
+        -------
+        dict of str to int
+            ``n_patients``, ``n_positive``, ``n_dropped`` and ``n_<split>``, ``n_<split>_positive``.
+
+        Examples
+        --------
+        >>> summary = load_cohort().summary()
+        >>> summary["n_train"], summary["n_val"], summary["n_test"]
+        (240, 80, 80)
+        """
+        out: dict[str, Any] = {"n_patients": int(len(self)), "n_positive": int(self.labels.sum()),
+                               "n_dropped": len(self.dropped)}
         for split in SPLITS:
             mask = self.splits == split
             out[f"n_{split}"] = int(mask.sum())
@@ -171,7 +259,7 @@ def _audio_problem(path: Path) -> str | None:
 
     try:
         info = sf.info(str(path))
-    except Exception as exc:  # soundfile raises its own LibsndfileError (a RuntimeError) and others
+    except (RuntimeError, OSError, ValueError) as exc:  # soundfile's LibsndfileError is a RuntimeError
         return f"audio file {path.name!r} is unreadable: {exc}"
     if info.frames == 0:
         return f"audio file {path.name!r} is empty (0 samples)"
@@ -180,6 +268,8 @@ def _audio_problem(path: Path) -> str | None:
 
 def load_cohort(data_dir: str | Path = DEFAULT_DATA_DIR, on_error: str = "raise", check_files: bool = True) -> Cohort:
     """Read and validate the three manifests under ``data_dir``; return the aligned cohort.
+
+    Taught in chapter 5, section *The cohort and its manifests* (``notebooks/05_modalities.ipynb``).
 
     Parameters
     ----------
@@ -192,6 +282,10 @@ def load_cohort(data_dir: str | Path = DEFAULT_DATA_DIR, on_error: str = "raise"
     check_files
         Open every image and audio file (about 0.3 s for 400 patients). Turn off only for speed
         on a cohort validated before.
+
+    Returns
+    -------
+    Cohort
 
     Examples
     --------
@@ -261,7 +355,8 @@ def load_cohort(data_dir: str | Path = DEFAULT_DATA_DIR, on_error: str = "raise"
             for name in present:
                 other = records[name][pid]["split"]
                 if other in SPLITS and text_split in SPLITS and other != text_split:
-                    flag(name, records[name][pid]["row"], pid, f"split {other!r} disagrees with texts.csv ({text_split!r})")
+                    flag(name, records[name][pid]["row"], pid,
+                         f"split {other!r} disagrees with texts.csv ({text_split!r})")
 
     if problems and on_error == "raise":
         raise CohortError(data_dir, problems)
@@ -312,6 +407,19 @@ def load_image(path: str | Path, size: int = 64) -> np.ndarray:
     intercept, VOI LUT or window, MONOCHROME1 inverted, then min-max to [0, 1]).
     Resizing uses area interpolation, which averages instead of aliasing.
 
+    Taught in chapter 5, section *Images* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    path : str or Path
+        The image file.
+    size : int
+        Width and height of the result.
+
+    Returns
+    -------
+    ndarray of float32, shape (size, size)
+
     Examples
     --------
     >>> img = load_image(DEFAULT_DATA_DIR / "img" / "P0001.png", size=64)
@@ -344,6 +452,21 @@ def load_audio(path: str | Path, sr: int = 8000, duration: float = 3.0) -> np.nd
     The sample rate is always explicit: ``librosa.load`` would otherwise resample
     everything to 22,050 Hz without a word.
 
+    Taught in chapter 5, section *Lung sounds* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    path : str or Path
+        The recording (WAV, FLAC, ...).
+    sr : int
+        Sample rate of the result, Hz (the file is resampled to it).
+    duration : float
+        Length of the result, seconds.
+
+    Returns
+    -------
+    ndarray of float32, shape (round(sr * duration),)
+
     Examples
     --------
     >>> y = load_audio(DEFAULT_DATA_DIR / "snd" / "P0001.wav", sr=8000, duration=3.0)
@@ -367,6 +490,23 @@ def load_audio(path: str | Path, sr: int = 8000, duration: float = 3.0) -> np.nd
 def mfcc(y: np.ndarray, sr: int = 8000, n_mfcc: int = 20, n_fft: int = 512, hop_length: int = 256) -> np.ndarray:
     """MFCCs ``(n_mfcc, 1 + len(y) // hop_length)`` float32 (40 mel bands, 64 ms windows at 8 kHz).
 
+    Taught in chapter 5, section *Lung sounds* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    y : ndarray
+        Mono samples.
+    sr : int
+        Their sample rate, Hz.
+    n_mfcc : int
+        Coefficients kept.
+    n_fft, hop_length : int
+        Window and hop, in samples.
+
+    Returns
+    -------
+    ndarray of float32, shape (n_mfcc, 1 + len(y) // hop_length)
+
     Examples
     --------
     >>> mfcc(np.zeros(24000, dtype=np.float32), sr=8000).shape
@@ -374,11 +514,29 @@ def mfcc(y: np.ndarray, sr: int = 8000, n_mfcc: int = 20, n_fft: int = 512, hop_
     """
     import librosa
 
-    return librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc, n_fft=n_fft, hop_length=hop_length, n_mels=40).astype(np.float32)
+    return librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc, n_fft=n_fft, hop_length=hop_length,
+                                n_mels=40).astype(np.float32)
 
 
 def log_mel(y: np.ndarray, sr: int = 8000, n_mels: int = 40, n_fft: int = 512, hop_length: int = 256) -> np.ndarray:
     """Log-mel spectrogram in dB ``(n_mels, 1 + len(y) // hop_length)`` float32, 0 dB at the loudest bin.
+
+    Taught in chapter 5, section *Lung sounds* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    y : ndarray
+        Mono samples.
+    sr : int
+        Their sample rate, Hz.
+    n_mels : int
+        Mel bands.
+    n_fft, hop_length : int
+        Window and hop, in samples.
+
+    Returns
+    -------
+    ndarray of float32, shape (n_mels, 1 + len(y) // hop_length)
 
     Examples
     --------
@@ -399,6 +557,17 @@ def tokenize(text: str) -> list[str]:
     """Lower-cased word, number and ``%`` tokens via nltk's ``RegexpTokenizer`` (no downloaded data).
 
     ``nltk.word_tokenize`` would need the punkt_tab data, which cannot be fetched offline.
+
+    Taught in chapter 5, section *Clinical notes* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    text : str
+        A clinical note.
+
+    Returns
+    -------
+    list of str
 
     Examples
     --------
@@ -421,6 +590,21 @@ def build_vocabulary(texts: Sequence[str], min_count: int = 1, max_size: int | N
     Build it on the training split only: words seen only in validation or test
     must map to OOV, as they would for a new patient.
 
+    Taught in chapter 5, section *Clinical notes* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    texts : sequence of str
+        The training notes.
+    min_count : int
+        Keep tokens seen at least this often.
+    max_size : int, optional
+        Largest index + 1 (padding and OOV included).
+
+    Returns
+    -------
+    dict of str to int
+
     Examples
     --------
     >>> build_vocabulary(["no fever", "fever and cough"])
@@ -437,6 +621,21 @@ def build_vocabulary(texts: Sequence[str], min_count: int = 1, max_size: int | N
 
 def encode_texts(texts: Sequence[str], vocabulary: dict[str, int], length: int = 64) -> np.ndarray:
     """Integer sequences ``(len(texts), length)`` int32: truncated at the end, padded with 0 at the end.
+
+    Taught in chapter 5, section *Clinical notes* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    texts : sequence of str
+        Notes.
+    vocabulary : dict of str to int
+        From :func:`build_vocabulary`; unknown tokens become ``OOV`` (1).
+    length : int
+        Tokens per note.
+
+    Returns
+    -------
+    ndarray of int32, shape (len(texts), length)
 
     Examples
     --------
@@ -456,10 +655,23 @@ def wordpiece_vocabulary(texts: Sequence[str], size: int = 600) -> list[str]:
     ``compute_word_piece_vocabulary`` takes a plain list as a list of *file names*:
     the sentences go in as a ``tf.data.Dataset``.
 
+    Taught in chapter 5, section *Clinical notes* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    texts : sequence of str
+        The training notes.
+    size : int
+        Vocabulary size, reserved tokens included.
+
+    Returns
+    -------
+    list of str
+
     Examples
     --------
-    >>> vocab = wordpiece_vocabulary(["no crackles", "coarse crackles"], size=30)  # doctest: +SKIP
-    >>> vocab[:2]  # doctest: +SKIP
+    >>> vocab = wordpiece_vocabulary(["no crackles", "coarse crackles"], size=30)
+    >>> vocab[:2]
     ['[PAD]', '[UNK]']
     """
     import tensorflow as tf
@@ -473,15 +685,29 @@ def wordpiece_vocabulary(texts: Sequence[str], size: int = 600) -> list[str]:
 def wordpiece_tokenizer(vocabulary: list[str], length: int = 64) -> Any:
     """A keras-hub ``WordPieceTokenizer`` producing ``length`` ids per text (0 = [PAD]).
 
+    Taught in chapter 5, section *Clinical notes* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    vocabulary : list of str
+        From :func:`wordpiece_vocabulary`.
+    length : int
+        Ids per text (padded or truncated).
+
+    Returns
+    -------
+    keras_hub.tokenizers.WordPieceTokenizer
+
     Examples
     --------
-    >>> tok = wordpiece_tokenizer(wordpiece_vocabulary(["no crackles"], size=20), length=8)  # doctest: +SKIP
-    >>> tok(["no crackles"]).shape  # doctest: +SKIP
-    TensorShape([1, 8])
+    >>> tok = wordpiece_tokenizer(wordpiece_vocabulary(["no crackles"], size=20), length=8)
+    >>> tuple(tok(["no crackles"]).shape)
+    (1, 8)
     """
     import keras_hub
 
-    return keras_hub.tokenizers.WordPieceTokenizer(vocabulary=vocabulary, sequence_length=length, lowercase=True, oov_token="[UNK]")
+    return keras_hub.tokenizers.WordPieceTokenizer(vocabulary=vocabulary, sequence_length=length, lowercase=True,
+                                                   oov_token="[UNK]")
 
 
 # ================================================================== features and cache
@@ -489,10 +715,34 @@ def wordpiece_tokenizer(vocabulary: list[str], length: int = 64) -> Any:
 class Features:
     """Per-patient model inputs, aligned with the cohort they came from.
 
-    ``image (N, S, S, 1) float32`` in [0, 1]; ``text (N, L) int32`` (0 pad, 1 OOV);
-    ``audio (N, n_mfcc, T, 1) float32`` MFCCs; ``label (N,) int32``; ``ids``,
-    ``splits``; ``vocabulary`` (train-split tokens, index = position + 2);
-    ``params`` (what produced them); ``from_cache``.
+    Built by :func:`featurize`.
+
+    Taught in chapter 5, section *All patients at once, cached* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    image : ndarray
+        ``(N, S, S, 1)`` float32 in [0, 1].
+    text : ndarray
+        ``(N, L)`` int32 token ids (0 pad, 1 OOV).
+    audio : ndarray
+        ``(N, n_mfcc, T, 1)`` float32 MFCCs.
+    label : ndarray
+        ``(N,)`` int32.
+    ids, splits : ndarray
+        Patient ids and splits.
+    vocabulary : dict of str to int
+        Train-split tokens, index = position + 2.
+    params : dict
+        What produced them.
+    from_cache : bool
+        Read from the disk cache.
+
+    Examples
+    --------
+    >>> features = featurize(load_cohort())
+    >>> features.image.shape, features.text.shape, features.audio.shape
+    ((400, 64, 64, 1), (400, 64), (400, 20, 94, 1))
     """
 
     image: np.ndarray
@@ -511,11 +761,20 @@ class Features:
     def split(self, name: str) -> dict[str, np.ndarray]:
         """Numpy arrays of one split: ``image``, ``text``, ``audio``, ``label``, ``patient_id``.
 
+        Parameters
+        ----------
+        name : str
+            ``"train"``, ``"val"`` or ``"test"``.
+
+        Returns
+        -------
+        dict of str to ndarray
+
         Examples
         --------
-        >>> train = featurize(load_cohort()).split("train")  # doctest: +SKIP
-        >>> train["image"].shape  # doctest: +SKIP
-        (240, 64, 64, 1)
+        >>> train = featurize(load_cohort()).split("train")
+        >>> train["image"].shape, sorted(train)
+        ((240, 64, 64, 1), ['audio', 'image', 'label', 'patient_id', 'text'])
         """
         check_choice(name, SPLITS, "split")
         mask = self.splits == name
@@ -524,7 +783,19 @@ class Features:
 
 
 def default_cache_dir() -> Path:
-    """``$MEDKIT_CACHE`` if set, else ``.medkit_cache/`` at the repository root."""
+    """``$MEDKIT_CACHE`` if set, else ``.medkit_cache/`` at the repository root.
+
+    Taught in chapter 5, section *All patients at once, cached* (``notebooks/05_modalities.ipynb``).
+
+    Returns
+    -------
+    Path
+
+    Examples
+    --------
+    >>> default_cache_dir().name in (".medkit_cache", Path(os.environ.get("MEDKIT_CACHE", "")).name)
+    True
+    """
     return Path(os.environ.get("MEDKIT_CACHE") or REPO_ROOT / ".medkit_cache")
 
 
@@ -580,10 +851,33 @@ def featurize(cohort: Cohort, image_size: int = 64, text_len: int = 64, n_mfcc: 
     splits and the parameters, so changing any of them computes afresh; a
     stale entry can never be returned.
 
+    Taught in chapter 5, section *All patients at once, cached* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    cohort : Cohort
+        From :func:`load_cohort`.
+    image_size : int
+        Images become ``image_size x image_size`` (:func:`load_image`).
+    text_len : int
+        Tokens per note (:func:`encode_texts`).
+    n_mfcc, sr, duration, hop_length
+        Audio settings (:func:`load_audio`, :func:`mfcc`).
+    min_count : int
+        Of :func:`build_vocabulary` (on the train split).
+    cache_dir : str or Path, optional
+        Where the cache lives (default :func:`default_cache_dir`).
+    use_cache : bool
+        Read and write the cache.
+
+    Returns
+    -------
+    Features
+
     Examples
     --------
-    >>> features = featurize(load_cohort(), image_size=64)  # doctest: +SKIP
-    >>> features.image.shape, features.text.shape, features.audio.shape  # doctest: +SKIP
+    >>> features = featurize(load_cohort(), image_size=64)
+    >>> features.image.shape, features.text.shape, features.audio.shape
     ((400, 64, 64, 1), (400, 64), (400, 20, 94, 1))
     """
     params = {"image_size": image_size, "text_len": text_len, "n_mfcc": n_mfcc, "sr": sr,
@@ -620,7 +914,8 @@ def featurize(cohort: Cohort, image_size: int = 64, text_len: int = 64, n_mfcc: 
         # Write to a private temporary name, then rename: readers never see half a file.
         tmp = cache_path.with_name(f"{cache_path.stem}.{os.getpid()}.tmp.npz")
         np.savez(tmp, image=features.image, text=features.text, audio=features.audio, label=features.label,
-                 ids=features.ids.astype(str), splits=features.splits.astype(str), vocabulary=np.array(tokens, dtype=str))
+                 ids=features.ids.astype(str), splits=features.splits.astype(str),
+                 vocabulary=np.array(tokens, dtype=str))
         os.replace(tmp, cache_path)
     return features
 
@@ -634,11 +929,32 @@ def make_dataset(features: Features, split: str, batch_size: int = 32, shuffle: 
     ``("image",)`` for a unimodal model). Labels are float32 ``(batch,)``.
     The pipeline itself is :func:`make_tf_dataset`'s, without the cache.
 
+    Taught in chapter 5, section *All patients at once, cached* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    features : Features
+        From :func:`featurize`.
+    split : str
+        ``"train"``, ``"val"`` or ``"test"``.
+    batch_size : int
+        Patients per batch.
+    shuffle : bool, optional
+        Default: only the training split is shuffled.
+    seed : int
+        Seed of the shuffling.
+    inputs : sequence of str
+        The modalities to yield.
+
+    Returns
+    -------
+    tf.data.Dataset
+
     Examples
     --------
-    >>> ds = make_dataset(featurize(load_cohort()), "val", batch_size=8)  # doctest: +SKIP
-    >>> x, y = next(iter(ds)); sorted(x), y.dtype  # doctest: +SKIP
-    (['audio', 'image', 'text'], tf.float32)
+    >>> ds = make_dataset(featurize(load_cohort()), "val", batch_size=8)
+    >>> x, y = next(iter(ds)); sorted(x), y.dtype.name, tuple(x["image"].shape)
+    (['audio', 'image', 'text'], 'float32', (8, 64, 64, 1))
     """
     arrays = features.split(split)
     unknown = [name for name in inputs if name not in MODALITIES]
@@ -656,6 +972,9 @@ def make_tf_dataset(data: Mapping[str, Any], modalities: Sequence[str], batch_si
     converted once), ``shuffle`` with a fixed seed (a different but
     reproducible order every epoch), ``batch``, then ``prefetch`` so the next
     batch is prepared while the model trains on this one.
+
+    Taught in chapter 6, section *Training in two stages, on several seeds*
+    (``notebooks/06_multimodal_model.ipynb``): :func:`medkit.train.fit` feeds its models with it.
 
     Parameters
     ----------
@@ -675,6 +994,11 @@ def make_tf_dataset(data: Mapping[str, Any], modalities: Sequence[str], batch_si
         only on ``seed`` and the epoch number (what :func:`medkit.train.fit`
         uses, with ``steps_per_epoch``); the order is then identical with and
         without a distribution strategy.
+
+    Returns
+    -------
+    tf.data.Dataset
+        Elements ``({modality: x}, label)`` with float32 labels ``(batch,)``.
 
     Examples
     --------
@@ -731,11 +1055,25 @@ def scalar_shortcuts(cohort: Cohort, split: str | None = None) -> dict[str, floa
     note length (characters and tokens) and per-file sizes. Values near 0.5
     mean no shortcut; compare them with the fused model's AUROC.
 
+    Taught in chapter 5, section *Is there a shortcut?* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    cohort : Cohort
+        From :func:`load_cohort`.
+    split : str, optional
+        Only the patients of this split (default: all).
+
+    Returns
+    -------
+    dict of str to float
+        One AUROC in ``[0.5, 1]`` per summary.
+
     Examples
     --------
-    >>> shortcuts = scalar_shortcuts(load_cohort())  # doctest: +SKIP
-    >>> max(shortcuts.values()) < 0.6  # doctest: +SKIP
-    True
+    >>> shortcuts = scalar_shortcuts(load_cohort(), split="test")
+    >>> sorted(shortcuts)[:3], max(shortcuts.values()) < 0.7
+    (['audio_duration_s', 'audio_file_bytes', 'audio_rms_energy'], True)
     """
     import soundfile as sf
 
@@ -757,18 +1095,35 @@ def scalar_shortcuts(cohort: Cohort, split: str | None = None) -> dict[str, floa
     return {name: _auroc_any_direction(labels, np.asarray(values, dtype=float)) for name, values in scalars.items()}
 
 
-def baseline_aurocs(features: Features, fit_split: Sequence[str] = ("train", "val"), eval_split: str = "test") -> dict[str, float]:
+def baseline_aurocs(features: Features, fit_split: Sequence[str] = ("train", "val"),
+                    eval_split: str = "test") -> dict[str, float]:
     """Test AUROC of simple per-modality logistic regressions and of their average (late fusion).
 
     Image: 16x16 area-downsampled pixels; text: bag of words from the token ids;
     audio: mean and std of each MFCC over time. Each model is an L2-regularised
     logistic regression on standardised features. A quick yardstick, not the kit's Keras models.
 
+    Taught in chapter 5, section *Is there a shortcut?* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    features : Features
+        From :func:`featurize`.
+    fit_split : sequence of str
+        Splits the regressions are fitted on.
+    eval_split : str
+        Split the AUROCs are measured on.
+
+    Returns
+    -------
+    dict of str to float
+        ``image``, ``text``, ``audio`` and ``fused``.
+
     Examples
     --------
-    >>> aurocs = baseline_aurocs(featurize(load_cohort()))  # doctest: +SKIP
-    >>> sorted(aurocs)  # doctest: +SKIP
-    ['audio', 'fused', 'image', 'text']
+    >>> aurocs = baseline_aurocs(featurize(load_cohort()))
+    >>> sorted(aurocs), all(0.5 < v <= 1.0 for v in aurocs.values())
+    (['audio', 'fused', 'image', 'text'], True)
     """
     import cv2
     from sklearn.linear_model import LogisticRegression
