@@ -98,6 +98,21 @@ def random_projections(widths: Sequence[int], projection_dim: int, seed: int = 0
     The 1/d_i variance keeps the projected features on the scale of the inputs
     whatever their width (a random projection in the Johnson-Lindenstrauss sense).
 
+    Taught in chapter 3, section *What average and sum lose* (``notebooks/03_fusion.ipynb``).
+
+    Parameters
+    ----------
+    widths : sequence of int
+        Width of each modality.
+    projection_dim : int
+        The common width.
+    seed : int
+        Seed of the matrices.
+
+    Returns
+    -------
+    list of ndarray
+
     Examples
     --------
     >>> [w.shape for w in random_projections([3, 5], 4, seed=0)]
@@ -110,6 +125,20 @@ def random_projections(widths: Sequence[int], projection_dim: int, seed: int = 0
 
 def project(features: Sequence[ArrayLike], matrices: Sequence[ArrayLike]) -> list[NDArray[np.float64]]:
     """Multiply each modality by its projection matrix (``x_i @ W_i``), keeping vector/batch form.
+
+    Taught in chapter 3, section *What average and sum lose* (``notebooks/03_fusion.ipynb``).
+
+    Parameters
+    ----------
+    features : list of array_like
+        One entry per modality.
+    matrices : list of array_like
+        ``(d_i, k)`` per modality (e.g. :func:`random_projections`).
+
+    Returns
+    -------
+    list of ndarray
+        ``(k,)`` or ``(N, k)`` per modality.
 
     Examples
     --------
@@ -147,6 +176,8 @@ def concat_fusion(features: Sequence[ArrayLike], projection_dim: int | None = No
     width is the sum of the widths (times the number of modalities with
     ``projection_dim``).
 
+    Taught in chapter 3, sections *The source article's example* and *Batches* (``notebooks/03_fusion.ipynb``).
+
     Parameters
     ----------
     features : list of array_like
@@ -178,6 +209,24 @@ def sum_fusion(features: Sequence[ArrayLike], projection_dim: int | None = None,
                ) -> NDArray[np.float64]:
     """Element-wise sum of per-modality features (equal widths required).
 
+    Taught in chapter 3, sections *The source article's example* and *What average and sum lose*
+    (``notebooks/03_fusion.ipynb``).
+
+    Parameters
+    ----------
+    features : list of array_like
+        One entry per modality, each ``(d_i,)`` or each ``(N, d_i)``.
+    projection_dim : int, optional
+        Project each modality to this width first (fixed random projection, see
+        :func:`random_projections`).
+    seed : int
+        Seed of the random projections.
+
+    Returns
+    -------
+    ndarray
+        ``(d,)`` for vectors, ``(N, d)`` for batches (``d`` the common width).
+
     Examples
     --------
     >>> sum_fusion([[1, 2, 3], [4, 5, 6]]).tolist()
@@ -197,6 +246,24 @@ def average_fusion(features: Sequence[ArrayLike], projection_dim: int | None = N
                    ) -> NDArray[np.float64]:
     """Element-wise mean of per-modality features (equal widths required).
 
+    Taught in chapter 3, sections *The source article's example* and *What average and sum lose*
+    (``notebooks/03_fusion.ipynb``).
+
+    Parameters
+    ----------
+    features : list of array_like
+        One entry per modality, each ``(d_i,)`` or each ``(N, d_i)``.
+    projection_dim : int, optional
+        Project each modality to this width first (fixed random projection, see
+        :func:`random_projections`).
+    seed : int
+        Seed of the random projections.
+
+    Returns
+    -------
+    ndarray
+        ``(d,)`` for vectors, ``(N, d)`` for batches (``d`` the common width).
+
     Examples
     --------
     >>> average_fusion([[1, 2, 3], [4, 5, 6]]).tolist()
@@ -215,6 +282,20 @@ def weighted_fusion(features: Sequence[ArrayLike], weights: ArrayLike) -> NDArra
 
     This is what :class:`GatedFusion` computes once its gates are known
     (``weights`` of shape ``(N, M)``); equal weights ``1/M`` give the average.
+
+    Taught in chapter 3, section *Learned gates* (``notebooks/03_fusion.ipynb``).
+
+    Parameters
+    ----------
+    features : list of array_like
+        One entry per modality, all of the same width.
+    weights : array_like
+        ``(M,)`` or ``(N, M)``.
+
+    Returns
+    -------
+    ndarray
+        ``(d,)`` for vectors, ``(N, d)`` for batches.
 
     Examples
     --------
@@ -308,6 +389,24 @@ class ConcatFusion(_Fusion):
     ``presence`` ``(batch, M)`` (1 = present) zero-fills absent modalities: a
     concatenation has a slot per modality, so an absent one cannot be left out,
     only filled with zeros.
+
+    Taught in chapter 3, section *The same operations as Keras layers* (``notebooks/03_fusion.ipynb``); the
+    ``concat`` fusion of chapter 6 (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    projection_dim : int, optional
+        Common width each modality is first projected to by its own ``Dense``.
+    activation : str, optional
+        Activation of the projections.
+    **kwargs
+        Passed to ``keras.layers.Layer`` (e.g. ``name``).
+
+    Examples
+    --------
+    >>> x = [np.ones((1, 2), "float32"), np.zeros((1, 1), "float32")]
+    >>> np.asarray(ConcatFusion()(x)).tolist()
+    [[1.0, 1.0, 0.0]]
     """
 
     def call(self, inputs: Sequence[Any], presence: Any = None) -> Any:
@@ -325,6 +424,24 @@ class SumFusion(_Fusion):
 
     ``presence`` ``(batch, M)`` (1 = present) leaves absent modalities out of
     the sum (their projection, bias included, contributes nothing).
+
+    Taught in chapter 3, section *The same operations as Keras layers* (``notebooks/03_fusion.ipynb``); the
+    ``sum`` fusion of chapter 6 (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    projection_dim : int, optional
+        Common width each modality is first projected to by its own ``Dense``.
+    activation : str, optional
+        Activation of the projections.
+    **kwargs
+        Passed to ``keras.layers.Layer`` (e.g. ``name``).
+
+    Examples
+    --------
+    >>> x = [np.full((1, 2), 1.0, "float32"), np.full((1, 2), 3.0, "float32")]
+    >>> np.asarray(SumFusion()(x)).tolist()
+    [[4.0, 4.0]]
     """
 
     def _check_widths(self, widths: list[int]) -> None:
@@ -346,9 +463,20 @@ class AverageFusion(SumFusion):
     ``presence`` ``(batch, M)`` (1 = present) averages over the present
     modalities only: the mean of two embeddings, not a sum of two divided by three.
 
+    Taught in chapter 3, section *The same operations as Keras layers* (``notebooks/03_fusion.ipynb``); the
+    ``average`` fusion of chapter 6 (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    projection_dim : int, optional
+        Common width each modality is first projected to by its own ``Dense``.
+    activation : str, optional
+        Activation of the projections.
+    **kwargs
+        Passed to ``keras.layers.Layer`` (e.g. ``name``).
+
     Examples
     --------
-    >>> import numpy as np
     >>> layer = AverageFusion()
     >>> x = [np.full((1, 2), 1.0, "float32"), np.full((1, 2), 3.0, "float32")]
     >>> np.asarray(layer(x)).tolist(), np.asarray(layer(x, presence=np.array([[1.0, 0.0]]))).tolist()
@@ -367,6 +495,11 @@ class AverageFusion(SumFusion):
 class GatedFusion(_Fusion):
     """Learned, per-sample weighting of modalities: ``sum_m softmax(Dense(M)(concat x))_m * h_m``.
 
+    The gate kernel starts at zero, so an untrained layer is an average.
+
+    Taught in chapter 3, section *Learned gates* (``notebooks/03_fusion.ipynb``); the ``gated`` fusion of
+    chapter 6 (``notebooks/06_multimodal_model.ipynb``).
+
     Parameters
     ----------
     projection_dim : int, optional
@@ -377,6 +510,15 @@ class GatedFusion(_Fusion):
     return_gates : bool
         Return ``(fused, gates)`` instead of ``fused``; ``gates`` is
         ``(batch, M)`` and its rows sum to 1.
+    **kwargs
+        Passed to ``keras.layers.Layer`` (e.g. ``name``).
+
+    Examples
+    --------
+    >>> layer = GatedFusion(return_gates=True)
+    >>> fused, gates = layer([np.full((1, 2), 1.0, "float32"), np.full((1, 2), 3.0, "float32")])
+    >>> np.asarray(fused).tolist(), np.asarray(gates).tolist()
+    ([[2.0, 2.0]], [[0.5, 0.5]])
     """
 
     def __init__(self, projection_dim: int | None = None, activation: str | None = None,
@@ -398,6 +540,26 @@ class GatedFusion(_Fusion):
 
         With ``presence`` ``(batch, M)``, the softmax runs over the present
         modalities only: an absent modality gets gate 0, the others share 1.
+
+        Parameters
+        ----------
+        inputs : list of tensors
+            ``(batch, d_i)`` per modality.
+        presence : tensor, optional
+            ``(batch, M)``, 1 for a present modality.
+
+        Returns
+        -------
+        tensor
+            ``(batch, M)``, rows summing to 1.
+
+        Examples
+        --------
+        >>> layer = GatedFusion()
+        >>> x = [np.ones((1, 2), "float32"), np.ones((1, 2), "float32"), np.ones((1, 2), "float32")]
+        >>> _ = layer(x)
+        >>> np.asarray(layer.compute_gates(x, presence=np.array([[1.0, 0.0, 1.0]]))).tolist()
+        [[0.5, 0.0, 0.5]]
         """
         logits = self.gate(ops.concatenate(list(inputs), axis=-1))
         if presence is not None:
