@@ -27,6 +27,8 @@ check                                   used for
 ======================================  ===============================================
 
 Only numpy is imported, so every chapter can use these without loading TensorFlow.
+No chapter teaches this module: each function's docstring names the chapters whose
+functions call it.
 
 Examples
 --------
@@ -60,6 +62,9 @@ def _column(y: ArrayLike) -> np.ndarray:
 def check_not_empty(values: np.ndarray, name: str) -> None:
     """Refuse an array with no entries.
 
+    Not taught on its own; used by every chapter's functions (e.g. chapter 1's losses,
+    ``notebooks/01_cross_entropy.ipynb``).
+
     Parameters
     ----------
     values : ndarray
@@ -85,6 +90,8 @@ def check_not_empty(values: np.ndarray, name: str) -> None:
 def check_finite(values: np.ndarray, name: str) -> None:
     """Refuse ``nan`` and ``inf``.
 
+    Not taught on its own; used by chapters 1-4 (losses, gradient descent, fusion, metrics).
+
     Parameters
     ----------
     values : ndarray
@@ -109,6 +116,9 @@ def check_finite(values: np.ndarray, name: str) -> None:
 
 def as_labels(y: ArrayLike, name: str = "y_true") -> NDArray[np.int64]:
     """0/1 labels as a 1-D ``int64`` array (a column ``(n, 1)`` is flattened; booleans are accepted).
+
+    Not taught on its own; used by chapter 4's metrics, section *The confusion matrix*
+    (``notebooks/04_metrics.ipynb``).
 
     Parameters
     ----------
@@ -149,6 +159,9 @@ def as_labels(y: ArrayLike, name: str = "y_true") -> NDArray[np.int64]:
 def as_scores(y: ArrayLike, name: str = "y_score") -> NDArray[np.float64]:
     """Finite real scores as a 1-D ``float64`` array (a column ``(n, 1)`` is flattened).
 
+    Not taught on its own; used by chapter 4's metrics, section *ROC and precision-recall curves*
+    (``notebooks/04_metrics.ipynb``).
+
     Parameters
     ----------
     y : array_like
@@ -175,6 +188,8 @@ def as_scores(y: ArrayLike, name: str = "y_score") -> NDArray[np.float64]:
 
 def as_features(X: ArrayLike, name: str = "X") -> NDArray[np.float64]:
     """Features as a finite ``float64`` matrix ``(n, d)``; a vector ``(n,)`` is one feature.
+
+    Not taught on its own; used by chapter 2's gradient descent (``notebooks/02_gradient_descent.ipynb``).
 
     Parameters
     ----------
@@ -204,6 +219,9 @@ def as_features(X: ArrayLike, name: str = "X") -> NDArray[np.float64]:
 def label_array(data: Mapping[str, Any], name: str = "data") -> NDArray[np.float32]:
     """The 0/1 ``"label"`` entry of one split's arrays, as ``float32`` ``(n,)`` (what Keras trains on).
 
+    Not taught on its own; used by chapter 6's training, section *Training in two stages, on several seeds*
+    (``notebooks/06_multimodal_model.ipynb``).
+
     Parameters
     ----------
     data : mapping
@@ -231,6 +249,9 @@ def label_array(data: Mapping[str, Any], name: str = "data") -> NDArray[np.float
 
 def check_unit_interval(values: np.ndarray, name: str, hint: str = "") -> None:
     """Refuse values outside ``[0, 1]``, naming how many and the first one.
+
+    Not taught on its own; used by chapter 1's cross-entropy (``notebooks/01_cross_entropy.ipynb``) and the
+    Brier score.
 
     Parameters
     ----------
@@ -264,6 +285,8 @@ def check_unit_interval(values: np.ndarray, name: str, hint: str = "") -> None:
 def check_rows_sum_to_one(values: np.ndarray, name: str, tolerance: float = 1e-4) -> None:
     """Refuse probability rows (last axis) whose sum is not 1 within ``tolerance``.
 
+    Not taught on its own; used by chapter 1's categorical cross-entropy (``notebooks/01_cross_entropy.ipynb``).
+
     Parameters
     ----------
     values : ndarray
@@ -295,6 +318,8 @@ def check_rows_sum_to_one(values: np.ndarray, name: str, tolerance: float = 1e-4
 def check_same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
     """Refuse two arrays of different shapes.
 
+    Not taught on its own; used by chapter 1's losses and chapter 2's gradient step.
+
     Parameters
     ----------
     a, b : ndarray
@@ -320,6 +345,8 @@ def check_same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> 
 
 def check_same_length(a: Any, b: Any, name_a: str, name_b: str) -> None:
     """Refuse two per-sample sequences of different lengths (one entry per patient in each).
+
+    Not taught on its own; used by chapters 2, 4 and 6 (features and targets, labels and scores).
 
     Parameters
     ----------
@@ -347,6 +374,9 @@ def check_same_length(a: Any, b: Any, name_a: str, name_b: str) -> None:
 
 def check_equal_widths(widths: Sequence[int], what: str, alternative: str) -> None:
     """Refuse modalities of different widths where they are averaged or summed element-wise.
+
+    Not taught on its own; used by chapter 3's fusions, section *What average and sum lose*
+    (``notebooks/03_fusion.ipynb``).
 
     Parameters
     ----------
@@ -377,6 +407,9 @@ def check_equal_widths(widths: Sequence[int], what: str, alternative: str) -> No
 def check_keys(data: Mapping[str, Any], keys: Iterable[str], name: str = "data", needed_by: str = "",
                hint: str = "") -> None:
     """Refuse a mapping that lacks some of ``keys``, listing what it lacks and what it has.
+
+    Not taught on its own; used by chapter 6's training and prediction
+    (``notebooks/06_multimodal_model.ipynb``).
 
     Parameters
     ----------
@@ -411,6 +444,9 @@ def check_keys(data: Mapping[str, Any], keys: Iterable[str], name: str = "data",
 def check_choice(value: Any, choices: Sequence[Any], name: str) -> None:
     """Refuse an option that is not one of ``choices``.
 
+    Not taught on its own; used by every chapter's options (``reduction``, ``model``, ``split``, ``fusion``,
+    ...).
+
     Parameters
     ----------
     value : object
@@ -442,6 +478,8 @@ def _is_number(value: Any) -> bool:
 def check_positive(value: Any, name: str) -> None:
     """Refuse a number that is not ``> 0`` (``nan`` included).
 
+    Not taught on its own; used by chapter 2's learning rate (``notebooks/02_gradient_descent.ipynb``).
+
     Parameters
     ----------
     value : float
@@ -466,6 +504,8 @@ def check_positive(value: Any, name: str) -> None:
 
 def check_positive_int(value: Any, name: str, allow_none: bool = False) -> None:
     """Refuse anything but an integer ``>= 1`` (and ``None`` when ``allow_none``).
+
+    Not taught on its own; used by epochs, batch sizes, resamples and projection widths (chapters 2-6).
 
     Parameters
     ----------
@@ -497,6 +537,8 @@ def check_positive_int(value: Any, name: str, allow_none: bool = False) -> None:
 def check_fraction(value: Any, name: str) -> None:
     """Refuse a rate outside ``[0, 1)`` (a dropout rate of 1 would drop everything).
 
+    Not taught on its own; used by chapter 6's dropout rates (``notebooks/06_multimodal_model.ipynb``).
+
     Parameters
     ----------
     value : float
@@ -521,6 +563,9 @@ def check_fraction(value: Any, name: str) -> None:
 
 def check_alpha(alpha: Any) -> None:
     """Refuse a significance level outside ``(0, 1)``; ``1 - alpha`` is an interval's coverage.
+
+    Not taught on its own; used by chapter 4's intervals, sections *Confidence intervals by bootstrap* and
+    *Intervals for a proportion*.
 
     Parameters
     ----------
