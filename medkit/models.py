@@ -88,7 +88,8 @@ __all__ = [
     "MODALITIES", "FUSIONS", "ModelConfig", "config_from_arrays",
     "ModalityMask", "LateFusion", "PaddingMask", "MaskedMeanPooling", "TimeStatsPooling",
     "image_branch", "text_branch", "audio_branch", "build_multimodal", "build_head", "assemble",
-    "embedding_model", "forward", "compile_model", "transfer_branch_weights", "model_modalities", "modality_mask", "predict_missing", "grad_cam",
+    "embedding_model", "forward", "compile_model", "transfer_branch_weights", "model_modalities", "modality_mask",
+    "predict_missing", "grad_cam",
 ]
 
 FUSIONS: tuple[str, ...] = ("concat", "average", "sum", "gated", "late")
@@ -98,6 +99,9 @@ LAST_IMAGE_CONV = "image_conv3"  # the layer Grad-CAM explains
 @dataclass
 class ModelConfig:
     """Everything :func:`build_multimodal` needs; plain values so it can be printed and saved.
+
+    Taught in chapter 6, sections *The cohort* and *The model*
+    (``notebooks/06_multimodal_model.ipynb``).
 
     Parameters
     ----------
@@ -210,13 +214,30 @@ class ModelConfig:
         return base + ("+md" if self.modality_dropout > 0 and len(self.modalities) > 1 else "")
 
     def replace(self, **changes: Any) -> "ModelConfig":
-        """A copy with some fields changed (validated again)."""
+        """A copy with some fields changed (validated again).
+
+        Parameters
+        ----------
+        **changes
+            Fields to change.
+
+        Returns
+        -------
+        ModelConfig
+
+        Examples
+        --------
+        >>> ModelConfig().replace(fusion="gated", modalities=("audio", "image")).name
+        'image+audio:gated'
+        """
         return dataclasses.replace(self, **changes)
 
 
 def config_from_arrays(train: Mapping[str, np.ndarray], vocab_size: int | None = None, **overrides: Any
                        ) -> ModelConfig:
     """A :class:`ModelConfig` whose shapes and standardisation come from the training arrays.
+
+    Taught in chapter 6, section *The cohort* (``notebooks/06_multimodal_model.ipynb``).
 
     Parameters
     ----------
@@ -229,6 +250,10 @@ def config_from_arrays(train: Mapping[str, np.ndarray], vocab_size: int | None =
         largest id in ``train["text"]`` plus one.
     **overrides
         Any other :class:`ModelConfig` field.
+
+    Returns
+    -------
+    ModelConfig
 
     Examples
     --------
@@ -281,6 +306,20 @@ class ModalityMask(layers.Layer):
     * always: the mask is multiplied by the non-trainable weight ``present``
       ``(M,)``, all ones unless :func:`modality_mask` / :func:`predict_missing`
       set some to 0.
+
+    Taught in chapter 6, section *Missing modalities and modality dropout*
+    (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    rate : float
+        Probability of dropping each modality of each sample while training, in ``[0, 1)``.
+    modalities : sequence of str
+        Names of the ``M`` inputs, in order (used by :func:`model_modalities`).
+    seed : int, optional
+        Seed of the dropping.
+    **kwargs
+        Passed to ``keras.layers.Layer``.
 
     Examples
     --------
@@ -342,6 +381,16 @@ class LateFusion(layers.Layer):
     is left out instead of being imputed, so late fusion handles missing data
     by construction.
 
+    Taught in chapter 6, section *The model* (``notebooks/06_multimodal_model.ipynb``) (the ``late``
+    fusion).
+
+    Parameters
+    ----------
+    combination : str
+        ``"average"`` or ``"learned"``.
+    **kwargs
+        Passed to ``keras.layers.Layer``.
+
     Examples
     --------
     >>> import numpy as np
@@ -386,7 +435,22 @@ class LateFusion(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="medkit")
 class PaddingMask(layers.Layer):
-    """``token_ids != 0`` as a boolean ``(batch, L)`` mask (0 is the padding id)."""
+    """``token_ids != 0`` as a boolean ``(batch, L)`` mask (0 is the padding id).
+
+    Taught in chapter 6, section *The model* (``notebooks/06_multimodal_model.ipynb``) (the text
+    branch).
+
+    Parameters
+    ----------
+    **kwargs
+        Passed to ``keras.layers.Layer``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> np.asarray(PaddingMask()(np.array([[5, 2, 0, 0]]))).tolist()
+    [[True, True, False, False]]
+    """
 
     def call(self, token_ids: Any) -> Any:
         return ops.not_equal(token_ids, 0)
@@ -400,6 +464,21 @@ class MaskedMeanPooling(layers.Layer):
     """Mean over the sequence axis of the non-padding positions; an all-padding row gives zeros, not nan.
 
     (Keras's ``GlobalAveragePooling1D`` divides by zero on an empty note.)
+
+    Taught in chapter 6, section *The model* (``notebooks/06_multimodal_model.ipynb``) (the text
+    branch).
+
+    Parameters
+    ----------
+    **kwargs
+        Passed to ``keras.layers.Layer``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([[[1.0], [3.0], [9.0]]], "float32")
+    >>> np.asarray(MaskedMeanPooling()([x, np.array([[True, True, False]])])).tolist()
+    [[2.0]]
     """
 
     def call(self, inputs: Any) -> Any:
@@ -415,6 +494,14 @@ class MaskedMeanPooling(layers.Layer):
 @keras.saving.register_keras_serializable(package="medkit")
 class TimeStatsPooling(layers.Layer):
     """Mean and standard deviation over the time axis (axis 2) of ``(batch, bands, T, C)``, flattened.
+
+    Taught in chapter 6, section *The model* (``notebooks/06_multimodal_model.ipynb``) (the audio
+    branch).
+
+    Parameters
+    ----------
+    **kwargs
+        Passed to ``keras.layers.Layer``.
 
     Examples
     --------
@@ -442,6 +529,20 @@ def image_branch(image: Any, config: ModelConfig) -> Any:
     Builds on the symbolic input ``image`` and returns the ``(batch, embed_dim)``
     embedding. Layer names start with ``image_``; the last convolution is
     ``image_conv3`` (used by :func:`grad_cam`).
+
+    Taught in chapter 6, section *The model* (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    image : KerasTensor
+        The symbolic input (``keras.Input``, named ``"image"``).
+    config : ModelConfig
+        Shapes and sizes.
+
+    Returns
+    -------
+    KerasTensor
+        The embedding ``(batch, embed_dim)``, layer ``image_embedding``.
 
     Examples
     --------
@@ -475,6 +576,20 @@ def image_branch(image: Any, config: ModelConfig) -> Any:
 def text_branch(token_ids: Any, config: ModelConfig) -> Any:
     """Text branch on ``(batch, L)`` token ids: transformer encoder (keras-hub) or the article's RNN.
 
+    Taught in chapter 6, section *The model* (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    token_ids : KerasTensor
+        The symbolic input (``keras.Input``, named ``"text"``).
+    config : ModelConfig
+        Shapes and sizes.
+
+    Returns
+    -------
+    KerasTensor
+        The embedding ``(batch, embed_dim)``, layer ``text_embedding``.
+
     Examples
     --------
     >>> x = keras.Input((12,), dtype="int32", name="text")
@@ -494,7 +609,8 @@ def text_branch(token_ids: Any, config: ModelConfig) -> Any:
             name="text_transformer")(x, padding_mask=padding)
         x = MaskedMeanPooling(name="text_pool")([x, padding])
     else:
-        x = layers.Embedding(config.vocab_size, config.embed_dim, mask_zero=True, name="text_embedding_table")(token_ids)
+        x = layers.Embedding(config.vocab_size, config.embed_dim, mask_zero=True,
+                             name="text_embedding_table")(token_ids)
         cell = layers.GRU if config.rnn_cell == "gru" else layers.LSTM
         x = cell(config.embed_dim, name=f"text_{config.rnn_cell}")(x)
     return layers.Dense(config.embed_dim, activation="relu", name="text_embedding")(x)
@@ -502,6 +618,20 @@ def text_branch(token_ids: Any, config: ModelConfig) -> Any:
 
 def audio_branch(mfcc: Any, config: ModelConfig) -> Any:
     """Audio branch: per-coefficient standardisation of the MFCCs, 2 convs, statistics pooling over time, Dense.
+
+    Taught in chapter 6, section *The model* (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    mfcc : KerasTensor
+        The symbolic input (``keras.Input``, named ``"audio"``).
+    config : ModelConfig
+        Shapes and sizes.
+
+    Returns
+    -------
+    KerasTensor
+        The embedding ``(batch, embed_dim)``, layer ``audio_embedding``.
 
     Examples
     --------
@@ -539,6 +669,8 @@ def _inputs(config: ModelConfig) -> dict[str, Any]:
 def build_multimodal(config: ModelConfig) -> keras.Model:
     """Build the (uncompiled) model a :class:`ModelConfig` describes.
 
+    Taught in chapter 6, section *The model* (``notebooks/06_multimodal_model.ipynb``).
+
     Parameters
     ----------
     config : ModelConfig
@@ -574,6 +706,9 @@ def build_head(config: ModelConfig) -> keras.Model:
 
     Same layers and layer names as in the full model from ``modality_mask``
     on, so :func:`assemble` can copy the trained head into it.
+
+    Taught in chapter 6, section *Training in two stages, on several seeds*
+    (``notebooks/06_multimodal_model.ipynb``).
 
     Parameters
     ----------
@@ -641,6 +776,23 @@ def forward(model: keras.Model, inputs: Any, batch_size: int = 256) -> np.ndarra
     costs more than the computation, and TensorFlow warns about the retracing.
     Calling the model directly does the same arithmetic without a graph.
 
+    Taught in chapter 6, section *Training in two stages, on several seeds*
+    (``notebooks/06_multimodal_model.ipynb``) (every prediction goes through it).
+
+    Parameters
+    ----------
+    model : keras.Model
+        Any Keras model.
+    inputs : dict of arrays or array
+        The model's inputs, first axis the patients.
+    batch_size : int
+        Patients per call.
+
+    Returns
+    -------
+    ndarray
+        The outputs of all patients, concatenated.
+
     Examples
     --------
     >>> model = build_multimodal(ModelConfig(modalities=("audio",), audio_shape=(4, 4, 1), embed_dim=2))
@@ -665,6 +817,21 @@ def forward(model: keras.Model, inputs: Any, batch_size: int = 256) -> np.ndarra
 def embedding_model(model: keras.Model, modality: str) -> keras.Model:
     """The part of a trained model that maps one modality's input to its embedding ``(batch, embed_dim)``.
 
+    Taught in chapter 6, section *Training in two stages, on several seeds*
+    (``notebooks/06_multimodal_model.ipynb``) (through :func:`medkit.train.embed`).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model from :func:`build_multimodal` with a ``modality`` branch.
+    modality : str
+        ``"image"``, ``"text"`` or ``"audio"``.
+
+    Returns
+    -------
+    keras.Model
+        From the ``modality`` input to the ``<modality>_embedding`` layer.
+
     Examples
     --------
     >>> model = build_multimodal(ModelConfig(modalities=("audio",), audio_shape=(4, 4, 1), embed_dim=3))
@@ -687,6 +854,23 @@ def assemble(config: ModelConfig, branches: Mapping[str, keras.Model], head: ker
     embeddings (inference mode), and it is an ordinary model from
     :func:`build_multimodal`: :func:`predict_missing`, :func:`grad_cam` and
     saving work on it.
+
+    Taught in chapter 6, section *What the image branch looks at: Grad-CAM*
+    (``notebooks/06_multimodal_model.ipynb``), and chapter 7, section *The model to deploy*
+    (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    config : ModelConfig
+        The full model's configuration.
+    branches : mapping of str to keras.Model
+        ``{"image": image_model, ...}``: trained unimodal models.
+    head : keras.Model
+        A trained :func:`build_head` of ``config``.
+
+    Returns
+    -------
+    keras.Model
 
     Examples
     --------
@@ -714,6 +898,28 @@ def compile_model(model: keras.Model, config: ModelConfig) -> keras.Model:
     the validation split. (Keras's ``F1Score`` on one sigmoid column with the
     default ``threshold=None`` takes an argmax over a single column and calls
     every patient positive.)
+
+    Taught in chapter 6, section *Training in two stages, on several seeds*
+    (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    model : keras.Model
+        An uncompiled model.
+    config : ModelConfig
+        Gives the learning rate.
+
+    Returns
+    -------
+    keras.Model
+        ``model``, compiled.
+
+    Examples
+    --------
+    >>> config = ModelConfig(modalities=("audio",), audio_shape=(4, 4, 1))
+    >>> model = compile_model(build_multimodal(config), config)
+    >>> model.optimizer.name, round(float(model.optimizer.learning_rate), 6)
+    ('adam', 0.002)
     """
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
@@ -736,6 +942,9 @@ def transfer_branch_weights(target: keras.Model, sources: Mapping[str, keras.Mod
     Layers are matched by name (``image_conv1``, ``text_transformer``, ...),
     so source and target must come from configs with the same branch
     settings. Call before :func:`compile_model` (freezing takes effect at compile).
+
+    Taught in chapter 6, section *Training in two stages, on several seeds*
+    (``notebooks/06_multimodal_model.ipynb``).
 
     Parameters
     ----------
@@ -789,7 +998,26 @@ def transfer_branch_weights(target: keras.Model, sources: Mapping[str, keras.Mod
 
 
 def model_modalities(model: keras.Model) -> list[str]:
-    """The modalities a model built by :func:`build_multimodal` takes, in branch order."""
+    """The modalities a model built by :func:`build_multimodal` takes, in branch order.
+
+    Taught in chapter 7, section *A trap: Keras's default export keeps the augmentation on*
+    (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model from :func:`build_multimodal` or :func:`build_head`.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> cfg = ModelConfig(modalities=("audio", "image"), image_shape=(8, 8, 1), audio_shape=(4, 4, 1))
+    >>> model_modalities(build_multimodal(cfg))
+    ['image', 'audio']
+    """
     try:
         layer = model.get_layer("modality_mask")
     except ValueError as exc:
@@ -800,6 +1028,21 @@ def model_modalities(model: keras.Model) -> list[str]:
 @contextlib.contextmanager
 def modality_mask(model: keras.Model, missing: Sequence[str]) -> Iterator[keras.Model]:
     """Context manager: inside it, ``model`` treats the modalities in ``missing`` as absent.
+
+    Taught in chapter 6, section *Which modality carries the prediction?*
+    (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model from :func:`build_multimodal`.
+    missing : sequence of str
+        Modalities to treat as absent (not all of them).
+
+    Returns
+    -------
+    context manager
+        Yields ``model``; on exit its ``present`` weights are restored.
 
     Examples
     --------
@@ -832,6 +1075,9 @@ def predict_missing(model: keras.Model, inputs: Any, missing: Sequence[str] = ()
                     ) -> np.ndarray:
     """Predicted probabilities ``(N,)`` with the modalities in ``missing`` treated as absent.
 
+    Taught in chapter 6, sections *Which modality carries the prediction?* and *Missing modalities
+    and modality dropout* (``notebooks/06_multimodal_model.ipynb``).
+
     Parameters
     ----------
     model : keras.Model
@@ -843,6 +1089,11 @@ def predict_missing(model: keras.Model, inputs: Any, missing: Sequence[str] = ()
         Modalities to drop, e.g. ``("audio",)``; ``()`` is a normal prediction.
     batch_size : int
         Batch size when ``inputs`` are arrays.
+
+    Returns
+    -------
+    ndarray, shape (N,)
+        The model's output dtype (float32); :func:`medkit.train.predict` gives float64.
 
     Examples
     --------
@@ -872,11 +1123,27 @@ def grad_cam(model: keras.Model, inputs: Mapping[str, np.ndarray], layer_name: s
 
     The gradient of the predicted logit (the class score before the sigmoid,
     as in Selvaraju et al.; for late fusion the image's own logit, the only
-    term the image changes) with respect to the feature maps of ``layer_name`` is averaged over space to weight each channel; the
-    ReLU of the weighted sum of maps, upsampled to the image size and scaled to
-    [0, 1] per image, shows where the image pushed the prediction up. The
-    other modalities are fed as given, so the map explains the image's part of
-    *this* multimodal prediction.
+    term the image changes) with respect to the feature maps of ``layer_name``
+    is averaged over space to weight each channel; the ReLU of the weighted sum
+    of maps, upsampled to the image size and scaled to [0, 1] per image, shows
+    where the image pushed the prediction up. The other modalities are fed as
+    given, so the map explains the image's part of *this* multimodal prediction.
+
+    Taught in chapter 6, section *What the image branch looks at: Grad-CAM*
+    (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model from :func:`build_multimodal` with an image branch.
+    inputs : mapping of str to ndarray
+        All of the model's inputs for ``N`` patients.
+    layer_name : str
+        The convolution whose feature maps are weighted.
+
+    Returns
+    -------
+    ndarray of float32, shape (N, S, S)
 
     Examples
     --------
