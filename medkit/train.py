@@ -67,6 +67,20 @@ def set_seed(seed: int, deterministic: bool = True) -> None:
     run, at a small cost in speed. Bits still depend on the CPU (oneDNN, AVX-512):
     compare runs across machines with a tolerance.
 
+    Taught in chapter 7, section *From notebook to use* (``notebooks/07_deployment.ipynb``) (its
+    first cell); :func:`fit` calls it for every model of chapter 6.
+
+    Parameters
+    ----------
+    seed : int
+        Non-negative.
+    deterministic : bool
+        Also turn on TensorFlow's op determinism.
+
+    Returns
+    -------
+    None
+
     Examples
     --------
     >>> set_seed(0)
@@ -98,6 +112,23 @@ def get_strategy(strategy: str | Any = "default") -> Any:
     On a machine without GPUs it mirrors over the logical CPU devices (two of
     them in the tests: ``tf.config.set_logical_device_configuration`` before
     TensorFlow starts).
+
+    Taught in chapter 6, section *Scaling out* (``notebooks/06_multimodal_model.ipynb``) (and the
+    *Scaling out* page).
+
+    Parameters
+    ----------
+    strategy : str or tf.distribute.Strategy
+        ``"default"``, ``"mirrored"`` or a strategy (returned as is).
+
+    Returns
+    -------
+    tf.distribute.Strategy
+
+    Examples
+    --------
+    >>> type(get_strategy("default")).__name__
+    '_DefaultDistributionStrategy'
     """
     import tensorflow as tf
 
@@ -115,6 +146,19 @@ def get_strategy(strategy: str | Any = "default") -> Any:
 def class_weights(labels: Sequence[int] | np.ndarray) -> dict[int, float]:
     """Balanced class weights ``n / (2 n_c)``: each class contributes half of the loss.
 
+    Taught in chapter 6, section *Training in two stages, on several seeds*
+    (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    labels : array_like
+        0/1 training labels (both classes present).
+
+    Returns
+    -------
+    dict of int to float
+        ``{0: w0, 1: w1}``.
+
     Examples
     --------
     >>> class_weights([0, 0, 0, 1])
@@ -130,6 +174,14 @@ def class_weights(labels: Sequence[int] | np.ndarray) -> dict[int, float]:
 @dataclass
 class TrainResult:
     """What :func:`fit` returns.
+
+    Taught in chapter 6, section *Training in two stages, on several seeds*
+    (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    model, config, history, best_epoch, best_val_auroc, seconds, samples_per_s, strategy, extra, weights
+        As the attributes (filled in by :func:`fit`).
 
     Attributes
     ----------
@@ -147,6 +199,15 @@ class TrainResult:
         Wall-clock training time.
     samples_per_s : float
         Training throughput (samples seen / seconds).
+
+    Examples
+    --------
+    >>> from medkit.models import build_multimodal
+    >>> cfg = ModelConfig(modalities=("audio",), audio_shape=(4, 4, 1), embed_dim=2)
+    >>> model = build_multimodal(cfg)
+    >>> run = TrainResult(model, cfg, {"loss": [0.7]}, 1, 0.5, 1.0, 64.0, weights=model.get_weights())
+    >>> run.name, run.n_trainable == sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    ('audio', True)
     """
 
     model: Any
@@ -170,7 +231,22 @@ class TrainResult:
         return int(sum(np.prod(w.shape) for w in self.model.trainable_weights))
 
     def restored_model(self) -> Any:
-        """A new model holding this run's trained weights (a pooled ``model`` may since hold another run's)."""
+        """A new model holding this run's trained weights (a pooled ``model`` may since hold another run's).
+
+        Returns
+        -------
+        keras.Model
+
+        Examples
+        --------
+        >>> from medkit.models import build_multimodal
+        >>> cfg = ModelConfig(modalities=("audio",), audio_shape=(4, 4, 1), embed_dim=2)
+        >>> model = build_multimodal(cfg)
+        >>> run = TrainResult(model, cfg, {}, 1, 0.5, 1.0, 64.0, weights=model.get_weights())
+        >>> restored = run.restored_model()
+        >>> all(np.array_equal(a, b) for a, b in zip(restored.get_weights(), model.get_weights(), strict=True))
+        True
+        """
         if self.weights is None:
             raise ValueError(f"run {self.name!r} kept no weights.")
         model = build_head(self.config) if self.extra.get("head_only") else build_multimodal(self.config)
@@ -194,6 +270,13 @@ class ModelPool:
     A pooled model is overwritten by the next :func:`fit` of the same
     architecture: take its predictions first, or keep ``TrainResult.weights``.
 
+    Taught in chapter 6, section *Training in two stages, on several seeds*
+    (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    None
+
     Examples
     --------
     >>> pool = ModelPool()
@@ -208,7 +291,31 @@ class ModelPool:
         return len(self._models)
 
     def take(self, key: str, fresh: Any, config: ModelConfig) -> Any:
-        """The compiled model for ``key``, reset to the state of ``fresh`` (an uncompiled new model)."""
+        """The compiled model for ``key``, reset to the state of ``fresh`` (an uncompiled new model).
+
+        Parameters
+        ----------
+        key : str
+            The architecture (:func:`fit` builds it from the configuration without its seed).
+        fresh : keras.Model
+            A new, uncompiled model of that architecture.
+        config : ModelConfig
+            Gives the learning rate.
+
+        Returns
+        -------
+        keras.Model
+            Compiled, in ``fresh``'s initial state.
+
+        Examples
+        --------
+        >>> from medkit.models import build_multimodal
+        >>> cfg = ModelConfig(modalities=("audio",), audio_shape=(4, 4, 1), embed_dim=2)
+        >>> pool = ModelPool()
+        >>> first = pool.take("audio", build_multimodal(cfg), cfg)
+        >>> pool.take("audio", build_multimodal(cfg.replace(seed=1)), cfg) is first, len(pool)
+        (True, 1)
+        """
         model = self._models.get(key)
         if model is None:
             self._models[key] = model = compile_model(fresh, config)
@@ -232,6 +339,9 @@ def fit(config: ModelConfig, train: Mapping[str, Any], val: Mapping[str, Any], *
         init_from: Mapping[str, Any] | None = None, freeze_branches: bool = True,
         pool: ModelPool | None = None, head_only: bool = False, min_epochs: int = 0) -> TrainResult:
     """Build, compile and train one model; early stopping on validation AUROC (best weights restored).
+
+    Taught in chapter 6, section *Training in two stages, on several seeds*
+    (``notebooks/06_multimodal_model.ipynb``).
 
     Parameters
     ----------
@@ -277,6 +387,16 @@ def fit(config: ModelConfig, train: Mapping[str, Any], val: Mapping[str, Any], *
     Returns
     -------
     TrainResult
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, 48)
+    >>> x = (rng.normal(size=(48, 4, 4, 1)) + y[:, None, None, None]).astype("float32")
+    >>> run = fit(ModelConfig(modalities=("audio",), audio_shape=(4, 4, 1), embed_dim=4), {"audio": x, "label": y},
+    ...           {"audio": x, "label": y}, epochs=2, batch_size=16, verbose=0)
+    >>> len(run.history["loss"]), run.best_epoch in (1, 2)
+    (2, True)
     """
     import keras
 
@@ -348,6 +468,9 @@ def embed(branches: Mapping[str, Any], data: Mapping[str, Any], batch_size: int 
     augmentation during the second stage, and saves recomputing the branches
     at every step (chapter 6 measures both).
 
+    Taught in chapter 6, section *Training in two stages, on several seeds*
+    (``notebooks/06_multimodal_model.ipynb``).
+
     Parameters
     ----------
     branches : mapping of str to keras.Model
@@ -389,6 +512,9 @@ def predict(model: Any, data: Mapping[str, Any], batch_size: int = 256, missing:
     This is :func:`medkit.models.predict_missing` (which does the work) with
     the split's other arrays, such as ``label``, left out.
 
+    Taught in chapter 6, section *Training in two stages, on several seeds*
+    (``notebooks/06_multimodal_model.ipynb``).
+
     Parameters
     ----------
     model : keras.Model
@@ -422,6 +548,22 @@ def choose_threshold(y_val: Sequence[int] | np.ndarray, p_val: Sequence[float] |
     (:func:`medkit.metrics.youden_threshold`); ``"0.5"`` is the naive default.
     Choosing it on the test split would make the test metrics optimistic.
 
+    Taught in chapter 6, section *The chosen model's errors*
+    (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    y_val : array_like
+        Validation labels (0/1).
+    p_val : array_like
+        Validation probabilities.
+    method : str
+        ``"youden"`` or ``"0.5"``.
+
+    Returns
+    -------
+    float
+
     Examples
     --------
     >>> choose_threshold([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
@@ -441,6 +583,24 @@ def evaluate_probabilities(y_true: Sequence[int] | np.ndarray, p: Sequence[float
     ``sensitivity``, ``specificity``, ``brier``) with columns ``estimate``,
     ``ci_low``, ``ci_high``; ``.attrs["threshold"]`` holds the threshold used.
 
+    Taught in chapter 6, section *The chosen model's errors*
+    (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Labels (0/1).
+    p : array_like
+        Probabilities.
+    threshold : float
+        Decision threshold of F1, sensitivity and specificity.
+    n_boot, seed : int
+        Bootstrap resamples and their seed (:func:`medkit.metrics.summary_with_ci`).
+
+    Returns
+    -------
+    pandas.DataFrame
+
     Examples
     --------
     >>> t = evaluate_probabilities([0, 0, 1, 1, 0, 1], [.1, .3, .7, .8, .6, .4], threshold=0.5, n_boot=50)
@@ -458,6 +618,10 @@ def evaluate(model: Any, data: Mapping[str, Any], *, val_data: Mapping[str, Any]
              threshold: float | None = None, n_boot: int = 1000, seed: int = 0,
              missing: Sequence[str] = ()) -> pd.DataFrame:
     """Evaluate a model on one split: six metrics with bootstrap 95% CIs.
+
+    Taught in chapter 6, section *The chosen model's errors*
+    (``notebooks/06_multimodal_model.ipynb``) (there on stored probabilities, with
+    :func:`evaluate_probabilities`).
 
     Parameters
     ----------
@@ -483,6 +647,16 @@ def evaluate(model: Any, data: Mapping[str, Any], *, val_data: Mapping[str, Any]
         Index ``auroc, auprc, f1, sensitivity, specificity, brier``; columns
         ``estimate, ci_low, ci_high``; ``.attrs["threshold"]`` and
         ``.attrs["threshold_rule"]`` say which threshold was used and how.
+
+    Examples
+    --------
+    >>> from medkit.models import build_multimodal
+    >>> model = build_multimodal(ModelConfig(modalities=("audio",), audio_shape=(4, 4, 1), embed_dim=2))
+    >>> split = {"audio": np.random.default_rng(0).normal(size=(12, 4, 4, 1)).astype("float32"),
+    ...          "label": np.array([0, 1] * 6)}
+    >>> table = evaluate(model, split, threshold=0.5, n_boot=20)
+    >>> table.index.tolist(), table.attrs["threshold_rule"]
+    (['auroc', 'auprc', 'f1', 'sensitivity', 'specificity', 'brier'], 'given')
     """
     if (val_data is None) == (threshold is None):
         raise ValueError("pass exactly one of val_data (threshold chosen there by Youden's J) or threshold.")
