@@ -80,11 +80,41 @@ _PREPROCESSING_KEYS = {"modalities": list, "image_size": int, "text_len": int, "
 
 
 class BundleError(ValueError):
-    """A bundle that cannot be used: which file, what is wrong."""
+    """A bundle that cannot be used: which file, what is wrong.
+
+    Taught in chapter 7, section *Loading checks everything* (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    message : str
+        ``bundle PATH: what is wrong``.
+
+    Examples
+    --------
+    >>> load("no/such/bundle")
+    Traceback (most recent call last):
+    ...
+    medkit.deploy.BundleError: bundle no/such/bundle is not a directory
+    """
 
 
 class InputError(ValueError):
-    """A patient's input that cannot be used: which file (or the note), what is wrong."""
+    """A patient's input that cannot be used: which file (or the note), what is wrong.
+
+    Taught in chapter 7, section *One new patient, from files* (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    message : str
+        Names the file (or the note) and the problem.
+
+    Examples
+    --------
+    >>> raise InputError("note is empty")
+    Traceback (most recent call last):
+    ...
+    medkit.deploy.InputError: note is empty
+    """
 
 
 # ====================================================================== one BLAS thread
@@ -97,6 +127,18 @@ def one_blas_thread() -> Any:
     The matrices of one patient are tiny; on a busy 2-core machine extra BLAS threads only
     contend (MFCCs 4-5x slower). The controller is built once: entering it costs microseconds,
     where ``threadpool_limits()`` rescans the loaded libraries (milliseconds) on every call.
+
+    Taught in chapter 7, section *Latency and throughput* (``notebooks/07_deployment.ipynb``).
+
+    Returns
+    -------
+    context manager
+
+    Examples
+    --------
+    >>> with one_blas_thread():
+    ...     float(np.ones((2, 2)).dot(np.ones(2))[0])
+    2.0
     """
     global _CONTROLLER
     if _CONTROLLER is None:
@@ -145,6 +187,18 @@ AGE_BANDS = ((0, 40, "<40"), (40, 65, "40-64"), (65, 200, "65+"))
 def subgroups_from_notes(texts: Sequence[str]) -> dict[str, np.ndarray]:
     """Sex and age band of each patient, read from the opening of the note ("unknown" if absent).
 
+    Taught in chapter 7, section *The model card* (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    texts : sequence of str
+        Clinical notes.
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``sex`` and ``age_band`` per note.
+
     Examples
     --------
     >>> groups = subgroups_from_notes(["34 y/o woman, 3 days of cough.", "71-year-old man with fever.", "?"])
@@ -167,7 +221,30 @@ def subgroups_from_notes(texts: Sequence[str]) -> dict[str, np.ndarray]:
 # ====================================================================== raw-file statistics
 @dataclass
 class PatientFiles:
-    """One patient's raw inputs (any may be ``None``) and where they came from, for messages."""
+    """One patient's raw inputs (any may be ``None``) and where they came from, for messages.
+
+    Taught in chapter 7, section *One new patient, from files* (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    patient_id : str
+        The patient.
+    image, audio : Path, optional
+        The files (``None``: absent).
+    note : str, optional
+        The note (``None``: absent).
+    label : int, optional
+        0/1 when the manifest has labels.
+    source : dict of str to str
+        Where each modality came from (``"images.csv row 3"``), for messages.
+    problems : list of str
+        What is wrong with this patient's rows.
+
+    Examples
+    --------
+    >>> PatientFiles("P0001", note="No fever.").audio is None
+    True
+    """
 
     patient_id: str
     image: Path | None = None
@@ -226,6 +303,22 @@ def file_statistics(image: Path | None, note: str | None, audio: Path | None, pr
     ``image_contrast`` (mean and standard deviation of the gray image the model sees);
     ``audio_sample_rate``, ``audio_duration_s``, ``audio_loudness_dbfs`` (RMS of the raw
     recording); ``note_tokens`` and ``note_oov_rate`` (share of tokens outside the vocabulary).
+
+    Taught in chapter 7, section *Detecting the shift before any label is seen*
+    (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    image, audio : Path, optional
+        The files (``None``: absent).
+    note : str, optional
+        The note.
+    prep : mapping
+        The bundle's preprocessing settings (``image_size`` and ``vocabulary`` are used).
+
+    Returns
+    -------
+    dict of str to float
 
     Examples
     --------
@@ -389,6 +482,9 @@ def export(run: Any, features: Any, out_dir: str | Path, cohort: Any, *, thresho
            n_boot: int = 1000, seed: int = 0, overwrite: bool = False, missing_endpoints: bool = False) -> Path:
     """Write a self-contained model bundle for ``run`` into ``out_dir``; return its path.
 
+    Taught in chapter 7, section *A bundle: everything the model needs, in one directory*
+    (``notebooks/07_deployment.ipynb``).
+
     Parameters
     ----------
     run : medkit.train.TrainResult
@@ -419,7 +515,8 @@ def export(run: Any, features: Any, out_dir: str | Path, cohort: Any, *, thresho
     --------
     >>> bundle_dir = export(run, features, "_build/bundle", cohort)  # doctest: +SKIP
     >>> sorted(p.name for p in bundle_dir.iterdir())  # doctest: +SKIP
-    ['manifest.json', 'model.keras', 'model_card.json', 'model_card.md', 'preprocessing.json', 'reference.npz', 'saved_model']
+    ['manifest.json', 'model.keras', 'model_card.json', 'model_card.md', 'preprocessing.json', 'reference.npz',
+     'saved_model']
     """
     from medkit import metrics, models
 
@@ -537,6 +634,17 @@ def _fmt(x: Any, digits: int = 3) -> str:
 
 def model_card_markdown(card: Mapping[str, Any]) -> str:
     """The model card (Mitchell et al., 2019) as Markdown, from :func:`export`'s numbers.
+
+    Taught in chapter 7, section *The model card* (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    card : mapping
+        ``model_card.json`` as written by :func:`export`.
+
+    Returns
+    -------
+    str
 
     Examples
     --------
@@ -672,6 +780,17 @@ def load(bundle_dir: str | Path) -> "Bundle":
     inconsistent, whose Keras major version differs, or whose model does not take
     the inputs its preprocessing produces.
 
+    Taught in chapter 7, section *Loading checks everything* (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    bundle_dir : str or Path
+        A directory written by :func:`export`.
+
+    Returns
+    -------
+    Bundle
+
     Examples
     --------
     >>> bundle = load("_build/bundle")  # doctest: +SKIP
@@ -733,7 +852,27 @@ def load(bundle_dir: str | Path) -> "Bundle":
 # ====================================================================== the bundle in use
 @dataclass
 class Bundle:
-    """A loaded, checked bundle (see :func:`load`): predicts from raw files."""
+    """A loaded, checked bundle (see :func:`load`): predicts from raw files.
+
+    Taught in chapter 7, section *One new patient, from files* (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    path : Path
+        The bundle directory.
+    model : keras.Model
+        The loaded model.
+    preprocessing, manifest, card : dict
+        ``preprocessing.json``, ``manifest.json`` and ``model_card.json``.
+    reference : dict of str to ndarray
+        ``reference.npz`` (the shift check's reference statistics).
+
+    Examples
+    --------
+    >>> bundle = load("_build/bundle")  # doctest: +SKIP
+    >>> bundle.modalities, bundle.threshold  # doctest: +SKIP
+    (['image', 'text', 'audio'], 0.41)
+    """
 
     path: Path
     model: Any
@@ -764,6 +903,24 @@ class Bundle:
         :func:`~medkit.data.load_audio`, :func:`~medkit.data.mfcc`,
         :func:`~medkit.data.encode_texts`) with the bundle's settings, so serving
         cannot drift from training. An absent modality gets zeros (ignored by the model).
+
+        Parameters
+        ----------
+        image, audio : str or Path, optional
+            The files.
+        note : str, optional
+            The note.
+
+        Returns
+        -------
+        inputs, present, warnings
+            ``{modality: (1, ...)}``, the modalities given, and what was converted.
+
+        Examples
+        --------
+        >>> inputs, present, warnings = bundle.preprocess(note="No fever.")  # doctest: +SKIP
+        >>> present  # doctest: +SKIP
+        ['text']
         """
         with one_blas_thread():
             return self._preprocess(image, note, audio)
@@ -882,6 +1039,22 @@ class Bundle:
         the model's modality mask (:func:`medkit.models.modality_mask`), exactly as
         :func:`medkit.models.predict_missing` does. The mask is model state: use one
         ``Bundle`` per thread.
+
+        Parameters
+        ----------
+        inputs : mapping of str to ndarray
+            Preprocessed inputs ``(N, ...)`` of every modality (absent ones: any values).
+        missing : sequence of str
+            Modalities to leave out.
+
+        Returns
+        -------
+        ndarray of float64, shape (N,)
+
+        Examples
+        --------
+        >>> bundle.forward(inputs, missing=("audio",))  # doctest: +SKIP
+        array([0.62])
         """
         from medkit import models
 
@@ -899,6 +1072,15 @@ class Bundle:
     def predict(self, image: str | Path | None = None, note: str | None = None, audio: str | Path | None = None,
                 timings: bool = False) -> dict[str, Any]:
         """Predict one patient from raw files; any modality may be ``None`` (absent).
+
+        Parameters
+        ----------
+        image, audio : str or Path, optional
+            The files (``None``: absent).
+        note : str, optional
+            The note.
+        timings : bool
+            Also report the milliseconds spent.
 
         Returns
         -------
@@ -940,6 +1122,18 @@ class Bundle:
         ``probability`` and ``decision`` (empty when the patient's input was
         rejected), ``modalities_used``, ``warnings``, ``error`` and ``label`` if
         the manifest has labels.
+
+        Taught in chapter 7, section *Another site: the same disease, recorded differently*
+        (``notebooks/07_deployment.ipynb``).
+
+        Parameters
+        ----------
+        data_dir : str or Path
+            A cohort directory (:func:`read_requests`).
+
+        Returns
+        -------
+        pandas.DataFrame
 
         Examples
         --------
@@ -999,6 +1193,19 @@ def read_requests(data_dir: str | Path) -> list[PatientFiles]:
     patient (a duplicate id, a path outside the directory, a missing file, an empty
     note, a bad label) are attached to that patient, naming the manifest row;
     a manifest that cannot be read at all raises :class:`medkit.data.CohortError`.
+
+    Taught in chapter 7, section *Another site: the same disease, recorded differently*
+    (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    data_dir : str or Path
+        A directory with any of ``images.csv``, ``texts.csv``, ``audios.csv``.
+
+    Returns
+    -------
+    list of PatientFiles
+        Sorted by patient id.
 
     Examples
     --------
@@ -1073,7 +1280,30 @@ def read_requests(data_dir: str | Path) -> list[PatientFiles]:
 # ====================================================================== shift
 @dataclass
 class ShiftReport:
-    """What :func:`shift_report` found: one row per test, the modalities that moved."""
+    """What :func:`shift_report` found: one row per test, the modalities that moved.
+
+    Taught in chapter 7, section *Detecting the shift before any label is seen*
+    (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per test.
+    flagged : list of str
+        The modalities that moved.
+    n_reference, n_new : int
+        Patients compared.
+    alpha : float
+        Family-wise significance level.
+    skipped : list of (str, str)
+        Patients left out, and why.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ShiftReport(pd.DataFrame(), [], 320, 60, 0.01).summary()
+    'no modality moved detectably (60 new patients against 320 reference patients)'
+    """
 
     table: Any  # pandas.DataFrame
     flagged: list[str]
@@ -1083,6 +1313,19 @@ class ShiftReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
+        """One sentence: which modalities moved (and by which statistics), or that none did.
+
+        Returns
+        -------
+        str
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> table = pd.DataFrame({"modality": ["audio"], "statistic": ["audio_sample_rate"], "flagged": [True]})
+        >>> ShiftReport(table, ["audio"], 320, 60, 0.01).summary()
+        'shift detected in audio (audio_sample_rate)'
+        """
         skipped = f"; {len(self.skipped)} patient(s) skipped (see .skipped)" if self.skipped else ""
         if not self.flagged:
             return (f"no modality moved detectably ({self.n_new} new patients against {self.n_reference} "
@@ -1144,6 +1387,9 @@ def shift_report(bundle: Bundle, cohort: Any, *, split: str | None = None, alpha
 
     Significance is Bonferroni-corrected over all tests at family level ``alpha``; the
     effect-size floors keep a large cohort from flagging differences too small to matter.
+
+    Taught in chapter 7, section *Detecting the shift before any label is seen*
+    (``notebooks/07_deployment.ipynb``).
 
     Parameters
     ----------
@@ -1260,7 +1506,30 @@ def _shift_report(bundle: Bundle, cohort: Any, split: str | None, alpha: float, 
 
 # ====================================================================== writing predictions
 def write_predictions_csv(table: Any, path: str | Path) -> Path:
-    """Write :meth:`Bundle.predict_manifest`'s table as CSV (``\\n`` line endings, UTF-8)."""
+    r"""Write :meth:`Bundle.predict_manifest`'s table as CSV (``\n`` line endings, UTF-8).
+
+    Taught in chapter 7, section *Serving at scale* (``notebooks/07_deployment.ipynb``). (``python
+    -m medkit predict --manifest``)
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :meth:`Bundle.predict_manifest`.
+    path : str or Path
+        The CSV file to write.
+
+    Returns
+    -------
+    Path
+
+    Examples
+    --------
+    >>> import pandas as pd, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     table = pd.DataFrame({"patient_id": ["P1"], "probability": [0.5]})
+    ...     write_predictions_csv(table, Path(tmp) / "p.csv").read_text()
+    'patient_id,probability\nP1,0.500000\n'
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(path, index=False, lineterminator="\n", quoting=csv.QUOTE_MINIMAL, float_format="%.6f")
@@ -1269,7 +1538,28 @@ def write_predictions_csv(table: Any, path: str | Path) -> Path:
 
 # ====================================================================== command line
 def add_arguments(parser: Any) -> None:
-    """``python -m medkit predict``: one patient (JSON on stdout) or a manifest directory (CSV)."""
+    """``python -m medkit predict``: one patient (JSON on stdout) or a manifest directory (CSV).
+
+    Taught in chapter 7, section *One new patient, from files* (``notebooks/07_deployment.ipynb``).
+    (``python -m medkit predict``)
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Receives the options.
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser()
+    >>> add_arguments(parser)
+    >>> parser.parse_args(["bundle", "--note", "No fever."]).note
+    'No fever.'
+    """
     parser.add_argument("bundle", help="a bundle directory written by medkit.deploy.export")
     parser.add_argument("--image", help="chest image (PNG, JPEG or DICOM; colour is converted to gray)")
     notes = parser.add_mutually_exclusive_group()
@@ -1282,7 +1572,29 @@ def add_arguments(parser: Any) -> None:
 
 
 def main(args: Any) -> int:
-    """Exit 0 on success, 1 for a bundle that cannot be used, 2 for rejected input (batch: some rejected)."""
+    """Exit 0 on success, 1 for a bundle that cannot be used, 2 for rejected input (batch: some rejected).
+
+    Taught in chapter 7, section *One new patient, from files* (``notebooks/07_deployment.ipynb``).
+    (``python -m medkit predict``)
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed by a parser given :func:`add_arguments`.
+
+    Returns
+    -------
+    int
+        The exit status.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser()
+    >>> add_arguments(parser)
+    >>> main(parser.parse_args(["no/such/bundle", "--note", "No fever."]))
+    1
+    """
     import os
     import sys
 
