@@ -182,6 +182,7 @@ class Cohort:
         Returns
         -------
         ndarray of int64
+            Positions into the cohort's arrays, ascending.
 
         Examples
         --------
@@ -286,6 +287,7 @@ def load_cohort(data_dir: str | Path = DEFAULT_DATA_DIR, on_error: str = "raise"
     Returns
     -------
     Cohort
+        The valid patients, sorted by ``patient_id``.
 
     Examples
     --------
@@ -419,6 +421,7 @@ def load_image(path: str | Path, size: int = 64) -> np.ndarray:
     Returns
     -------
     ndarray of float32, shape (size, size)
+        Gray levels in [0, 1].
 
     Examples
     --------
@@ -466,6 +469,7 @@ def load_audio(path: str | Path, sr: int = 8000, duration: float = 3.0) -> np.nd
     Returns
     -------
     ndarray of float32, shape (round(sr * duration),)
+        Mono samples, zero-padded or trimmed.
 
     Examples
     --------
@@ -506,6 +510,7 @@ def mfcc(y: np.ndarray, sr: int = 8000, n_mfcc: int = 20, n_fft: int = 512, hop_
     Returns
     -------
     ndarray of float32, shape (n_mfcc, 1 + len(y) // hop_length)
+        One row per cepstral coefficient, one column per frame.
 
     Examples
     --------
@@ -537,6 +542,7 @@ def log_mel(y: np.ndarray, sr: int = 8000, n_mels: int = 40, n_fft: int = 512, h
     Returns
     -------
     ndarray of float32, shape (n_mels, 1 + len(y) // hop_length)
+        One row per mel band, one column per frame (dB, at most 0).
 
     Examples
     --------
@@ -568,6 +574,7 @@ def tokenize(text: str) -> list[str]:
     Returns
     -------
     list of str
+        The note's tokens, in order.
 
     Examples
     --------
@@ -604,6 +611,7 @@ def build_vocabulary(texts: Sequence[str], min_count: int = 1, max_size: int | N
     Returns
     -------
     dict of str to int
+        Token to index, ``2 ..`` in order of frequency.
 
     Examples
     --------
@@ -636,6 +644,7 @@ def encode_texts(texts: Sequence[str], vocabulary: dict[str, int], length: int =
     Returns
     -------
     ndarray of int32, shape (len(texts), length)
+        Token ids, 0 for padding and 1 for unknown words.
 
     Examples
     --------
@@ -667,6 +676,7 @@ def wordpiece_vocabulary(texts: Sequence[str], size: int = 600) -> list[str]:
     Returns
     -------
     list of str
+        ``[PAD]``, ``[UNK]`` and the learnt word pieces.
 
     Examples
     --------
@@ -697,6 +707,7 @@ def wordpiece_tokenizer(vocabulary: list[str], length: int = 64) -> Any:
     Returns
     -------
     keras_hub.tokenizers.WordPieceTokenizer
+        Maps a batch of strings to ``(batch, length)`` ids.
 
     Examples
     --------
@@ -769,6 +780,7 @@ class Features:
         Returns
         -------
         dict of str to ndarray
+            The split's rows of every array.
 
         Examples
         --------
@@ -790,6 +802,7 @@ def default_cache_dir() -> Path:
     Returns
     -------
     Path
+        Where :func:`featurize` keeps its ``.npz`` files.
 
     Examples
     --------
@@ -873,6 +886,7 @@ def featurize(cohort: Cohort, image_size: int = 64, text_len: int = 64, n_mfcc: 
     Returns
     -------
     Features
+        Every patient's model inputs, in the cohort's order.
 
     Examples
     --------
@@ -949,6 +963,7 @@ def make_dataset(features: Features, split: str, batch_size: int = 32, shuffle: 
     Returns
     -------
     tf.data.Dataset
+        Batches ``({modality: x}, label)`` with float32 labels.
 
     Examples
     --------

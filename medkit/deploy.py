@@ -133,6 +133,7 @@ def one_blas_thread() -> Any:
     Returns
     -------
     context manager
+        Limits numpy's BLAS to one thread inside a ``with`` block.
 
     Examples
     --------
@@ -319,6 +320,7 @@ def file_statistics(image: Path | None, note: str | None, audio: Path | None, pr
     Returns
     -------
     dict of str to float
+        Each statistic, ``nan`` for an absent modality.
 
     Examples
     --------
@@ -645,6 +647,7 @@ def model_card_markdown(card: Mapping[str, Any]) -> str:
     Returns
     -------
     str
+        The card, one Markdown document.
 
     Examples
     --------
@@ -790,6 +793,7 @@ def load(bundle_dir: str | Path) -> "Bundle":
     Returns
     -------
     Bundle
+        The checked bundle, ready to predict.
 
     Examples
     --------
@@ -1050,6 +1054,7 @@ class Bundle:
         Returns
         -------
         ndarray of float64, shape (N,)
+            One probability per row of ``inputs``.
 
         Examples
         --------
@@ -1134,6 +1139,7 @@ class Bundle:
         Returns
         -------
         pandas.DataFrame
+            One row per patient, rejected ones included with their ``error``.
 
         Examples
         --------
@@ -1318,6 +1324,7 @@ class ShiftReport:
         Returns
         -------
         str
+            For a notebook or a log line.
 
         Examples
         --------
@@ -1521,6 +1528,7 @@ def write_predictions_csv(table: Any, path: str | Path) -> Path:
     Returns
     -------
     Path
+        ``path``.
 
     Examples
     --------
@@ -1551,6 +1559,7 @@ def add_arguments(parser: Any) -> None:
     Returns
     -------
     None
+        The options are added to ``parser``.
 
     Examples
     --------

@@ -112,6 +112,7 @@ def random_projections(widths: Sequence[int], projection_dim: int, seed: int = 0
     Returns
     -------
     list of ndarray
+        ``(d_i, projection_dim)`` per modality, in order.
 
     Examples
     --------

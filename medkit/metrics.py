@@ -89,6 +89,7 @@ def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike) -> NDArray[np.int64]:
     Returns
     -------
     ndarray of int64, shape (2, 2)
+        Rows: actual 0/1; columns: predicted 0/1.
 
     Examples
     --------
@@ -119,6 +120,7 @@ def accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     Returns
     -------
     float
+        In [0, 1]; misleading when one class is rare.
 
     Examples
     --------
@@ -146,6 +148,7 @@ def precision(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) 
     Returns
     -------
     float
+        The PPV, in [0, 1].
 
     Examples
     --------
@@ -175,6 +178,7 @@ def recall(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) -> 
     Returns
     -------
     float
+        The sensitivity, in [0, 1].
 
     Examples
     --------
@@ -202,6 +206,7 @@ def specificity(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0
     Returns
     -------
     float
+        The true negative rate, in [0, 1].
 
     Examples
     --------
@@ -229,6 +234,7 @@ def npv(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) -> flo
     Returns
     -------
     float
+        The negative predictive value, in [0, 1].
 
     Examples
     --------
@@ -259,6 +265,7 @@ def f1_score(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) -
     Returns
     -------
     float
+        In [0, 1]; 1 only when there is no false positive and no false negative.
 
     Examples
     --------
@@ -386,6 +393,7 @@ def roc_auc(y_true: ArrayLike, y_score: ArrayLike) -> float:
     Returns
     -------
     float
+        In [0, 1] (0.5 for random scores), or ``nan`` with one class.
 
     Examples
     --------
@@ -420,6 +428,7 @@ def precision_recall_curve(y_true: ArrayLike, y_score: ArrayLike
     Returns
     -------
     precision, recall, thresholds : ndarray of float64
+        Precision and recall for ascending thresholds, plus the end point.
 
     Examples
     --------
@@ -452,6 +461,7 @@ def average_precision(y_true: ArrayLike, y_score: ArrayLike) -> float:
     Returns
     -------
     float
+        In [0, 1], or ``nan`` without positives.
 
     Examples
     --------
@@ -480,6 +490,7 @@ def brier_score(y_true: ArrayLike, y_prob: ArrayLike) -> float:
     Returns
     -------
     float
+        In [0, 1]; 0 is perfect.
 
     Examples
     --------
@@ -511,6 +522,7 @@ def predict_at(y_score: ArrayLike, threshold: float = 0.5) -> NDArray[np.int64]:
     Returns
     -------
     ndarray of int64, shape (n,)
+        1 where ``y_score >= threshold``.
 
     Examples
     --------
@@ -537,6 +549,7 @@ def youden_threshold(y_true: ArrayLike, y_score: ArrayLike) -> tuple[float, floa
     Returns
     -------
     threshold, j : float
+        The best threshold and its J = sensitivity + specificity - 1.
 
     Examples
     --------
@@ -572,6 +585,7 @@ def threshold_for_sensitivity(y_true: ArrayLike, y_score: ArrayLike, target: flo
     Returns
     -------
     threshold, sensitivity, specificity : float
+        The threshold and the rates it gives.
 
     Examples
     --------
@@ -826,6 +840,7 @@ def percentile_ci(samples: ArrayLike, estimate: float, alpha: float = 0.05) -> B
     Returns
     -------
     BootstrapCI
+        ``estimate`` with the ``alpha/2`` and ``1 - alpha/2`` quantiles of the samples.
 
     Examples
     --------

@@ -224,6 +224,7 @@ class ModelConfig:
         Returns
         -------
         ModelConfig
+            A new, validated configuration.
 
         Examples
         --------
@@ -254,6 +255,7 @@ def config_from_arrays(train: Mapping[str, np.ndarray], vocab_size: int | None =
     Returns
     -------
     ModelConfig
+        Shapes, vocabulary size and standardisation from ``train``.
 
     Examples
     --------
@@ -871,6 +873,7 @@ def assemble(config: ModelConfig, branches: Mapping[str, keras.Model], head: ker
     Returns
     -------
     keras.Model
+        From raw inputs to the probability, with the trained weights.
 
     Examples
     --------
@@ -1011,6 +1014,7 @@ def model_modalities(model: keras.Model) -> list[str]:
     Returns
     -------
     list of str
+        The names of the model's inputs, in branch order.
 
     Examples
     --------
@@ -1144,6 +1148,7 @@ def grad_cam(model: keras.Model, inputs: Mapping[str, np.ndarray], layer_name: s
     Returns
     -------
     ndarray of float32, shape (N, S, S)
+        One heatmap per patient, in [0, 1].
 
     Examples
     --------

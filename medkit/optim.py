@@ -75,6 +75,7 @@ def design_matrix(X: ArrayLike) -> NDArray[np.float64]:
     Returns
     -------
     ndarray of float64, shape (n, 1 + d)
+        The column of ones, then the features.
 
     Examples
     --------
@@ -100,6 +101,7 @@ def linear_predict(theta: ArrayLike, X: ArrayLike) -> NDArray[np.float64]:
     Returns
     -------
     ndarray of float64, shape (n,)
+        One prediction per sample.
 
     Examples
     --------
@@ -128,6 +130,7 @@ def mse_loss(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> float:
     Returns
     -------
     float
+        The loss at ``theta``.
 
     Examples
     --------
@@ -158,6 +161,7 @@ def mse_gradient(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> NDArray[np.flo
     Returns
     -------
     ndarray of float64, shape (1 + d,)
+        One partial derivative per parameter.
 
     Examples
     --------
@@ -184,6 +188,7 @@ def logistic_predict(theta: ArrayLike, X: ArrayLike) -> NDArray[np.float64]:
     Returns
     -------
     ndarray of float64, shape (n,)
+        The probability of class 1 for each sample.
 
     Examples
     --------
@@ -214,6 +219,7 @@ def logistic_loss(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> float:
     Returns
     -------
     float
+        The loss at ``theta``, in nats.
 
     Examples
     --------
@@ -244,6 +250,7 @@ def logistic_gradient(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> NDArray[n
     Returns
     -------
     ndarray of float64, shape (1 + d,)
+        One partial derivative per parameter, the intercept's first.
 
     Examples
     --------
@@ -407,6 +414,7 @@ def gradient_descent(X: ArrayLike, y: ArrayLike, model: Model = "linear", lr: fl
     Returns
     -------
     History
+        The parameters and full-data loss after every update.
 
     Examples
     --------

@@ -135,6 +135,7 @@ def bayes_auroc(modalities: "tuple[str, ...] | list[str]" = MODALITIES, n: int =
     Returns
     -------
     float
+        The ceiling, in [0.5, 1].
 
     Examples
     --------
@@ -180,6 +181,7 @@ def render_image(view: float, rng: np.random.Generator, size: int = IMAGE_SIZE) 
     Returns
     -------
     ndarray of uint8, shape (size, size)
+        A gray chest image.
 
     Examples
     --------
@@ -288,6 +290,7 @@ def write_note(view: float, rng: np.random.Generator) -> str:
     Returns
     -------
     str
+        The note, several sentences.
 
     Examples
     --------
@@ -367,6 +370,7 @@ def render_sound(view: float, rng: np.random.Generator, sr: int = SAMPLE_RATE,
     Returns
     -------
     ndarray of float32
+        Samples in [-1, 1] at ``sr`` Hz.
 
     Examples
     --------
@@ -514,6 +518,7 @@ def restyle_note(note: str) -> str:
     Returns
     -------
     str
+        The same facts in shorthand.
 
     Examples
     --------
@@ -541,6 +546,7 @@ def colourise(gray: np.ndarray) -> np.ndarray:
     Returns
     -------
     ndarray of uint8, shape (H, W, 3)
+        The image in OpenCV's blue-green-red order.
 
     Examples
     --------
@@ -726,6 +732,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     Returns
     -------
     None
+        The options are added to ``parser``.
 
     Examples
     --------
@@ -769,6 +776,7 @@ def acquisition_from_args(args: argparse.Namespace) -> Acquisition:
     Returns
     -------
     Acquisition
+        The site's recording settings.
 
     Examples
     --------

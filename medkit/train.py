@@ -80,6 +80,7 @@ def set_seed(seed: int, deterministic: bool = True) -> None:
     Returns
     -------
     None
+        The generators are seeded in place.
 
     Examples
     --------
@@ -124,6 +125,7 @@ def get_strategy(strategy: str | Any = "default") -> Any:
     Returns
     -------
     tf.distribute.Strategy
+        Its ``scope()`` is where :func:`fit` builds the model.
 
     Examples
     --------
@@ -236,6 +238,7 @@ class TrainResult:
         Returns
         -------
         keras.Model
+            A new model with this run's trained weights.
 
         Examples
         --------
@@ -387,6 +390,7 @@ def fit(config: ModelConfig, train: Mapping[str, Any], val: Mapping[str, Any], *
     Returns
     -------
     TrainResult
+        The trained model (best epoch's weights), its history and timings.
 
     Examples
     --------
@@ -529,6 +533,7 @@ def predict(model: Any, data: Mapping[str, Any], batch_size: int = 256, missing:
     Returns
     -------
     ndarray of float64, shape (N,)
+        One probability per patient.
 
     Examples
     --------
@@ -563,6 +568,7 @@ def choose_threshold(y_val: Sequence[int] | np.ndarray, p_val: Sequence[float] |
     Returns
     -------
     float
+        The threshold for F1, sensitivity and specificity.
 
     Examples
     --------
@@ -600,6 +606,7 @@ def evaluate_probabilities(y_true: Sequence[int] | np.ndarray, p: Sequence[float
     Returns
     -------
     pandas.DataFrame
+        One row per metric: ``estimate``, ``ci_low``, ``ci_high``.
 
     Examples
     --------

@@ -75,6 +75,7 @@ def check_not_empty(values: np.ndarray, name: str) -> None:
     Returns
     -------
     None
+        Returns only when ``values`` has an entry.
 
     Examples
     --------
@@ -102,6 +103,7 @@ def check_finite(values: np.ndarray, name: str) -> None:
     Returns
     -------
     None
+        Returns only when every value is a finite number.
 
     Examples
     --------
@@ -130,6 +132,7 @@ def as_labels(y: ArrayLike, name: str = "y_true") -> NDArray[np.int64]:
     Returns
     -------
     ndarray of int64, shape (n,)
+        The labels as 0 and 1.
 
     Examples
     --------
@@ -172,6 +175,7 @@ def as_scores(y: ArrayLike, name: str = "y_score") -> NDArray[np.float64]:
     Returns
     -------
     ndarray of float64, shape (n,)
+        The scores as floats.
 
     Examples
     --------
@@ -201,6 +205,7 @@ def as_features(X: ArrayLike, name: str = "X") -> NDArray[np.float64]:
     Returns
     -------
     ndarray of float64, shape (n, d)
+        One row per sample, one column per feature.
 
     Examples
     --------
@@ -232,6 +237,7 @@ def label_array(data: Mapping[str, Any], name: str = "data") -> NDArray[np.float
     Returns
     -------
     ndarray of float32, shape (n,)
+        The labels, ready for Keras.
 
     Examples
     --------
@@ -265,6 +271,7 @@ def check_unit_interval(values: np.ndarray, name: str, hint: str = "") -> None:
     Returns
     -------
     None
+        Returns only when every value lies in [0, 1].
 
     Examples
     --------
@@ -299,6 +306,7 @@ def check_rows_sum_to_one(values: np.ndarray, name: str, tolerance: float = 1e-4
     Returns
     -------
     None
+        Returns only when every row sums to 1.
 
     Examples
     --------
@@ -330,6 +338,7 @@ def check_same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> 
     Returns
     -------
     None
+        Returns only when the shapes agree.
 
     Examples
     --------
@@ -358,6 +367,7 @@ def check_same_length(a: Any, b: Any, name_a: str, name_b: str) -> None:
     Returns
     -------
     None
+        Returns only when the lengths agree.
 
     Examples
     --------
@@ -390,6 +400,7 @@ def check_equal_widths(widths: Sequence[int], what: str, alternative: str) -> No
     Returns
     -------
     None
+        Returns only when every width is the same.
 
     Examples
     --------
@@ -427,6 +438,7 @@ def check_keys(data: Mapping[str, Any], keys: Iterable[str], name: str = "data",
     Returns
     -------
     None
+        Returns only when every key is present.
 
     Examples
     --------
@@ -459,6 +471,7 @@ def check_choice(value: Any, choices: Sequence[Any], name: str) -> None:
     Returns
     -------
     None
+        Returns only when ``value`` is one of ``choices``.
 
     Examples
     --------
@@ -490,6 +503,7 @@ def check_positive(value: Any, name: str) -> None:
     Returns
     -------
     None
+        Returns only when ``value > 0``.
 
     Examples
     --------
@@ -519,6 +533,7 @@ def check_positive_int(value: Any, name: str, allow_none: bool = False) -> None:
     Returns
     -------
     None
+        Returns only for an integer of at least 1.
 
     Examples
     --------
@@ -549,6 +564,7 @@ def check_fraction(value: Any, name: str) -> None:
     Returns
     -------
     None
+        Returns only when ``0 <= value < 1``.
 
     Examples
     --------
@@ -575,6 +591,7 @@ def check_alpha(alpha: Any) -> None:
     Returns
     -------
     None
+        Returns only when ``0 < alpha < 1``.
 
     Examples
     --------
