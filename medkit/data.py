@@ -494,14 +494,12 @@ def load_audio(path: str | Path, sr: int = 8000, duration: float = 3.0) -> np.nd
 def mfcc(y: np.ndarray, sr: int = 8000, n_mfcc: int = 20, n_fft: int = 512, hop_length: int = 256) -> np.ndarray:
     """MFCCs ``(n_mfcc, 1 + len(y) // hop_length)`` float32 (40 mel bands, 64 ms windows at 8 kHz).
 
-    Taught in chapter 5, section *Lung sounds* (``notebooks/05_modalities.ipynb``).
+    Taught in chapter 5, section *Lung sounds* (``notebooks/05_modalities.ipynb``): the audio branch's input.
 
     Parameters
     ----------
-    y : ndarray
-        Mono samples.
-    sr : int
-        Their sample rate, Hz.
+    y, sr : ndarray, int
+        Mono samples and their sample rate (Hz).
     n_mfcc : int
         Coefficients kept.
     n_fft, hop_length : int
@@ -526,14 +524,14 @@ def mfcc(y: np.ndarray, sr: int = 8000, n_mfcc: int = 20, n_fft: int = 512, hop_
 def log_mel(y: np.ndarray, sr: int = 8000, n_mels: int = 40, n_fft: int = 512, hop_length: int = 256) -> np.ndarray:
     """Log-mel spectrogram in dB ``(n_mels, 1 + len(y) // hop_length)`` float32, 0 dB at the loudest bin.
 
-    Taught in chapter 5, section *Lung sounds* (``notebooks/05_modalities.ipynb``).
+    Taught in chapter 5, section *Lung sounds* (``notebooks/05_modalities.ipynb``), where it is plotted.
 
     Parameters
     ----------
     y : ndarray
-        Mono samples.
+        A mono recording.
     sr : int
-        Their sample rate, Hz.
+        Its sample rate in Hz.
     n_mels : int
         Mel bands.
     n_fft, hop_length : int

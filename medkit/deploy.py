@@ -1564,9 +1564,9 @@ def add_arguments(parser: Any) -> None:
     Examples
     --------
     >>> import argparse
-    >>> parser = argparse.ArgumentParser()
-    >>> add_arguments(parser)
-    >>> parser.parse_args(["bundle", "--note", "No fever."]).note
+    >>> cli = argparse.ArgumentParser(prog="medkit predict")
+    >>> add_arguments(cli)
+    >>> cli.parse_args(["bundle", "--note", "No fever."]).note
     'No fever.'
     """
     parser.add_argument("bundle", help="a bundle directory written by medkit.deploy.export")
@@ -1599,9 +1599,9 @@ def main(args: Any) -> int:
     Examples
     --------
     >>> import argparse
-    >>> parser = argparse.ArgumentParser()
-    >>> add_arguments(parser)
-    >>> main(parser.parse_args(["no/such/bundle", "--note", "No fever."]))
+    >>> cli = argparse.ArgumentParser(prog="medkit predict")
+    >>> add_arguments(cli)
+    >>> main(cli.parse_args(["no/such/bundle", "--note", "No fever."]))  # a bundle that cannot be used
     1
     """
     import os

@@ -183,11 +183,8 @@ def concat_fusion(features: Sequence[ArrayLike], projection_dim: int | None = No
     ----------
     features : list of array_like
         One entry per modality, each ``(d_i,)`` or each ``(N, d_i)``.
-    projection_dim : int, optional
-        Project each modality to this width first (fixed random projection, see
-        :func:`random_projections`).
-    seed : int
-        Seed of the random projections.
+    projection_dim, seed : int, optional
+        Width to project every modality to first, and the projections' seed (:func:`random_projections`).
 
     Returns
     -------
@@ -210,23 +207,20 @@ def sum_fusion(features: Sequence[ArrayLike], projection_dim: int | None = None,
                ) -> NDArray[np.float64]:
     """Element-wise sum of per-modality features (equal widths required).
 
-    Taught in chapter 3, sections *The source article's example* and *What average and sum lose*
-    (``notebooks/03_fusion.ipynb``).
+    Taught in chapter 3, section *What average and sum lose* (``notebooks/03_fusion.ipynb``): the
+    error below is the one the chapter triggers on purpose.
 
     Parameters
     ----------
     features : list of array_like
         One entry per modality, each ``(d_i,)`` or each ``(N, d_i)``.
-    projection_dim : int, optional
-        Project each modality to this width first (fixed random projection, see
-        :func:`random_projections`).
-    seed : int
-        Seed of the random projections.
+    projection_dim, seed : int, optional
+        Width to project every modality to first, and the projections' seed (:func:`random_projections`).
 
     Returns
     -------
     ndarray
-        ``(d,)`` for vectors, ``(N, d)`` for batches (``d`` the common width).
+        The sums, ``(d,)`` for vectors and ``(N, d)`` for batches.
 
     Examples
     --------
@@ -254,16 +248,13 @@ def average_fusion(features: Sequence[ArrayLike], projection_dim: int | None = N
     ----------
     features : list of array_like
         One entry per modality, each ``(d_i,)`` or each ``(N, d_i)``.
-    projection_dim : int, optional
-        Project each modality to this width first (fixed random projection, see
-        :func:`random_projections`).
-    seed : int
-        Seed of the random projections.
+    projection_dim, seed : int, optional
+        Width to project every modality to first, and the projections' seed (:func:`random_projections`).
 
     Returns
     -------
     ndarray
-        ``(d,)`` for vectors, ``(N, d)`` for batches (``d`` the common width).
+        The means: a vector for vectors, a batch for batches, of the common width ``d``.
 
     Examples
     --------
@@ -396,12 +387,10 @@ class ConcatFusion(_Fusion):
 
     Parameters
     ----------
-    projection_dim : int, optional
-        Common width each modality is first projected to by its own ``Dense``.
-    activation : str, optional
-        Activation of the projections.
+    projection_dim, activation : optional
+        Width and activation of an optional ``Dense`` per modality (output ``M * projection_dim`` wide).
     **kwargs
-        Passed to ``keras.layers.Layer`` (e.g. ``name``).
+        Passed to ``keras.layers.Layer``.
 
     Examples
     --------
@@ -431,12 +420,10 @@ class SumFusion(_Fusion):
 
     Parameters
     ----------
-    projection_dim : int, optional
-        Common width each modality is first projected to by its own ``Dense``.
-    activation : str, optional
-        Activation of the projections.
+    projection_dim, activation : optional
+        Width and activation of a ``Dense`` per modality; needed when the widths differ.
     **kwargs
-        Passed to ``keras.layers.Layer`` (e.g. ``name``).
+        Passed to ``keras.layers.Layer``.
 
     Examples
     --------
@@ -469,12 +456,10 @@ class AverageFusion(SumFusion):
 
     Parameters
     ----------
-    projection_dim : int, optional
-        Common width each modality is first projected to by its own ``Dense``.
-    activation : str, optional
-        Activation of the projections.
+    projection_dim, activation : optional
+        Width and activation of a ``Dense`` per modality, applied before averaging.
     **kwargs
-        Passed to ``keras.layers.Layer`` (e.g. ``name``).
+        Passed to ``keras.layers.Layer``.
 
     Examples
     --------

@@ -90,14 +90,13 @@ def sigmoid(z: ArrayLike) -> NDArray[np.float64]:
 def log_softmax(z: ArrayLike, axis: int = -1) -> NDArray[np.float64]:
     """``log(softmax(z))`` via log-sum-exp, finite for any finite logits.
 
-    Taught in chapter 1, section *Logits and numerical stability* (``notebooks/01_cross_entropy.ipynb``).
+    Taught in chapter 1, section *Logits and numerical stability* (``notebooks/01_cross_entropy.ipynb``):
+    subtracting the largest logit first is what keeps ``exp`` from overflowing.
 
     Parameters
     ----------
     z : array_like
-        Logits.
-    axis : int
-        The class axis.
+        Logits; ``axis`` (default the last) holds the classes.
 
     Returns
     -------
@@ -117,14 +116,15 @@ def log_softmax(z: ArrayLike, axis: int = -1) -> NDArray[np.float64]:
 def softmax(z: ArrayLike, axis: int = -1) -> NDArray[np.float64]:
     """Row-wise softmax (probabilities that sum to 1 along ``axis``), ``exp`` of :func:`log_softmax`.
 
-    Taught in chapter 1, section *Logits and numerical stability* (``notebooks/01_cross_entropy.ipynb``).
+    Taught in chapter 1, section *Logits and numerical stability* (``notebooks/01_cross_entropy.ipynb``),
+    for the categorical loss on logits.
 
     Parameters
     ----------
     z : array_like
         Logits.
     axis : int
-        The class axis.
+        The axis along which the probabilities sum to 1.
 
     Returns
     -------
@@ -139,14 +139,8 @@ def softmax(z: ArrayLike, axis: int = -1) -> NDArray[np.float64]:
     return np.exp(log_softmax(z, axis=axis))
 
 
-def binary_cross_entropy(
-    y_true: ArrayLike,
-    y_pred: ArrayLike,
-    *,
-    from_logits: bool = False,
-    reduction: Reduction = "mean",
-    eps: float = EPSILON,
-) -> float | NDArray[np.float64]:
+def binary_cross_entropy(y_true: ArrayLike, y_pred: ArrayLike, *, from_logits: bool = False,
+                         reduction: Reduction = "mean", eps: float = EPSILON) -> float | NDArray[np.float64]:
     r"""Binary cross-entropy :math:`-[y \ln p + (1-y) \ln(1-p)]`, averaged over all outputs.
 
     Taught in chapter 1, sections *Confident mistakes cost the most* and *Logits
@@ -191,14 +185,8 @@ def binary_cross_entropy(
     return _reduce(per_output, reduction)
 
 
-def categorical_cross_entropy(
-    y_true: ArrayLike,
-    y_pred: ArrayLike,
-    *,
-    from_logits: bool = False,
-    reduction: Reduction = "mean",
-    eps: float = EPSILON,
-) -> float | NDArray[np.float64]:
+def categorical_cross_entropy(y_true: ArrayLike, y_pred: ArrayLike, *, from_logits: bool = False,
+                              reduction: Reduction = "mean", eps: float = EPSILON) -> float | NDArray[np.float64]:
     r"""Categorical cross-entropy :math:`-\sum_k y_k \ln \hat{y}_k` per row, averaged over rows.
 
     Taught in chapter 1, sections *From likelihood to loss* and *The source
@@ -270,7 +258,7 @@ def binary_cross_entropy_grad(
     Returns
     -------
     ndarray of float64
-        ``d loss / d y_pred``, the shape of ``y_pred``.
+        ``d loss / d y_pred`` for each output, the shape of ``y_pred``.
 
     Examples
     --------
@@ -312,7 +300,7 @@ def categorical_cross_entropy_grad(
     Returns
     -------
     ndarray of float64
-        ``d loss / d y_pred``, the shape of ``y_pred``.
+        One gradient row per label row.
 
     Examples
     --------

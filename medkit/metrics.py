@@ -81,10 +81,8 @@ def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike) -> NDArray[np.int64]:
 
     Parameters
     ----------
-    y_true : array_like
-        Actual labels, 0/1 ``(n,)``.
-    y_pred : array_like
-        Decisions, 0/1 ``(n,)``.
+    y_true, y_pred : array_like
+        Actual labels and decisions, 0/1, one per patient.
 
     Returns
     -------
@@ -112,10 +110,8 @@ def accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
 
     Parameters
     ----------
-    y_true : array_like
-        Actual labels, 0/1 ``(n,)``.
-    y_pred : array_like
-        Decisions, 0/1 ``(n,)``.
+    y_true, y_pred : array_like
+        Actual labels and decisions, 0/1, one per patient.
 
     Returns
     -------
@@ -138,12 +134,10 @@ def precision(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) 
 
     Parameters
     ----------
-    y_true : array_like
-        Actual labels, 0/1 ``(n,)``.
-    y_pred : array_like
-        Decisions, 0/1 ``(n,)``.
+    y_true, y_pred : array_like
+        Actual labels and decisions, 0/1, one per patient.
     zero_division : float
-        Returned when the denominator is 0 (``np.nan`` shows the gap).
+        Returned when nobody is flagged (TP + FP = 0); ``np.nan`` shows the gap.
 
     Returns
     -------
@@ -164,16 +158,15 @@ def precision(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) 
 def recall(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) -> float:
     """Sensitivity ``TP / (TP + FN)``: of the patients who have it, the fraction flagged.
 
-    Taught in chapter 4, section *The source article's example* (``notebooks/04_metrics.ipynb``).
+    Taught in chapter 4, sections *The source article's example* and *Sensitivity and
+    specificity as clinicians use them* (``notebooks/04_metrics.ipynb``).
 
     Parameters
     ----------
-    y_true : array_like
-        Actual labels, 0/1 ``(n,)``.
-    y_pred : array_like
-        Decisions, 0/1 ``(n,)``.
+    y_true, y_pred : array_like
+        Actual labels and decisions, 0/1, one per patient.
     zero_division : float
-        Returned when the denominator is 0 (``np.nan`` shows the gap).
+        Returned when nobody has the condition (TP + FN = 0).
 
     Returns
     -------
@@ -192,16 +185,15 @@ def recall(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) -> 
 def specificity(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) -> float:
     """True negative rate ``TN / (TN + FP)``: of the patients without it, the fraction cleared.
 
-    Taught in chapter 4, section *The source article's example* (``notebooks/04_metrics.ipynb``).
+    Taught in chapter 4, section *Sensitivity and specificity as clinicians use them*
+    (``notebooks/04_metrics.ipynb``); first computed in *The source article's example*.
 
     Parameters
     ----------
-    y_true : array_like
-        Actual labels, 0/1 ``(n,)``.
-    y_pred : array_like
-        Decisions, 0/1 ``(n,)``.
+    y_true, y_pred : array_like
+        Actual labels and decisions, 0/1, one per patient.
     zero_division : float
-        Returned when the denominator is 0 (``np.nan`` shows the gap).
+        Returned when everybody has the condition (TN + FP = 0).
 
     Returns
     -------
@@ -220,16 +212,15 @@ def specificity(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0
 def npv(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) -> float:
     """Negative predictive value ``TN / (TN + FN)``: of the patients cleared, the fraction truly negative.
 
-    Taught in chapter 4, section *The source article's example* (``notebooks/04_metrics.ipynb``).
+    Taught in chapter 4 (``notebooks/04_metrics.ipynb``), section *The source article's
+    example*, where it is read from the confusion matrix next to the PPV.
 
     Parameters
     ----------
-    y_true : array_like
-        Actual labels, 0/1 ``(n,)``.
-    y_pred : array_like
-        Decisions, 0/1 ``(n,)``.
+    y_true, y_pred : array_like
+        Actual labels and decisions, 0/1, one per patient.
     zero_division : float
-        Returned when the denominator is 0 (``np.nan`` shows the gap).
+        Returned when nobody is cleared (TN + FN = 0).
 
     Returns
     -------
@@ -255,12 +246,10 @@ def f1_score(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) -
 
     Parameters
     ----------
-    y_true : array_like
-        Actual labels, 0/1 ``(n,)``.
-    y_pred : array_like
-        Decisions, 0/1 ``(n,)``.
+    y_true, y_pred : array_like
+        Actual labels and decisions, 0/1, one per patient.
     zero_division : float
-        Returned when the denominator is 0 (``np.nan`` shows the gap).
+        Returned when 2TP + FP + FN = 0 (no positive, none flagged).
 
     Returns
     -------
@@ -291,12 +280,10 @@ def binary_metrics(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 
 
     Parameters
     ----------
-    y_true : array_like
-        Actual labels, 0/1 ``(n,)``.
-    y_pred : array_like
-        Decisions, 0/1 ``(n,)``.
+    y_true, y_pred : array_like
+        Actual labels and decisions, 0/1, one per patient.
     zero_division : float
-        Returned when the denominator is 0 (``np.nan`` shows the gap).
+        What a rate with a zero denominator returns.
 
     Returns
     -------

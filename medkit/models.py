@@ -539,7 +539,7 @@ def image_branch(image: Any, config: ModelConfig) -> Any:
     image : KerasTensor
         The symbolic input (``keras.Input``, named ``"image"``).
     config : ModelConfig
-        Shapes and sizes.
+        Gives ``image_shape``, ``augment``, ``dropout`` and ``embed_dim``.
 
     Returns
     -------
@@ -585,7 +585,7 @@ def text_branch(token_ids: Any, config: ModelConfig) -> Any:
     token_ids : KerasTensor
         The symbolic input (``keras.Input``, named ``"text"``).
     config : ModelConfig
-        Shapes and sizes.
+        Gives ``text_encoder``, ``vocab_size``, ``text_len`` and ``embed_dim``.
 
     Returns
     -------
@@ -628,7 +628,7 @@ def audio_branch(mfcc: Any, config: ModelConfig) -> Any:
     mfcc : KerasTensor
         The symbolic input (``keras.Input``, named ``"audio"``).
     config : ModelConfig
-        Shapes and sizes.
+        Gives ``audio_mean``/``audio_std``, ``dropout`` and ``embed_dim``.
 
     Returns
     -------

@@ -93,10 +93,8 @@ def linear_predict(theta: ArrayLike, X: ArrayLike) -> NDArray[np.float64]:
 
     Parameters
     ----------
-    theta : array_like
-        Parameters ``(1 + d,)``, the intercept first.
-    X : array_like
-        Features ``(n,)`` (one feature) or ``(n, d)``.
+    theta, X : array_like
+        Parameters ``(1 + d,)`` (intercept first) and features ``(n,)`` or ``(n, d)``.
 
     Returns
     -------
@@ -120,10 +118,8 @@ def mse_loss(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> float:
 
     Parameters
     ----------
-    theta : array_like
-        Parameters ``(1 + d,)``, the intercept first.
-    X : array_like
-        Features ``(n,)`` (one feature) or ``(n, d)``.
+    theta, X : array_like
+        Parameters ``(1 + d,)`` (intercept first) and features ``(n,)`` or ``(n, d)``.
     y : array_like
         Targets ``(n,)``.
 
@@ -151,10 +147,8 @@ def mse_gradient(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> NDArray[np.flo
 
     Parameters
     ----------
-    theta : array_like
-        Parameters ``(1 + d,)``, the intercept first.
-    X : array_like
-        Features ``(n,)`` (one feature) or ``(n, d)``.
+    theta, X : array_like
+        Parameters ``(1 + d,)`` (intercept first) and features ``(n,)`` or ``(n, d)``.
     y : array_like
         Targets ``(n,)``.
 
@@ -180,10 +174,8 @@ def logistic_predict(theta: ArrayLike, X: ArrayLike) -> NDArray[np.float64]:
 
     Parameters
     ----------
-    theta : array_like
-        Parameters ``(1 + d,)``, the intercept first.
-    X : array_like
-        Features ``(n,)`` (one feature) or ``(n, d)``.
+    theta, X : array_like
+        Parameters ``(1 + d,)`` (intercept first) and features ``(n,)`` or ``(n, d)``.
 
     Returns
     -------
@@ -209,10 +201,8 @@ def logistic_loss(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> float:
 
     Parameters
     ----------
-    theta : array_like
-        Parameters ``(1 + d,)``, the intercept first.
-    X : array_like
-        Features ``(n,)`` (one feature) or ``(n, d)``.
+    theta, X : array_like
+        Parameters ``(1 + d,)`` (intercept first) and features ``(n,)`` or ``(n, d)``.
     y : array_like
         0/1 labels ``(n,)``.
 
@@ -240,10 +230,8 @@ def logistic_gradient(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> NDArray[n
 
     Parameters
     ----------
-    theta : array_like
-        Parameters ``(1 + d,)``, the intercept first.
-    X : array_like
-        Features ``(n,)`` (one feature) or ``(n, d)``.
+    theta, X : array_like
+        Parameters ``(1 + d,)`` (intercept first) and features ``(n,)`` or ``(n, d)``.
     y : array_like
         0/1 labels ``(n,)``.
 

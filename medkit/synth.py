@@ -172,7 +172,7 @@ def render_image(view: float, rng: np.random.Generator, size: int = IMAGE_SIZE) 
     Parameters
     ----------
     view : float
-        The image's view of the patient's severity (:func:`draw_latent`).
+        The image's view of the severity: larger, denser opacities as it grows.
     rng : numpy.random.Generator
         The patient's image stream.
     size : int
@@ -282,10 +282,8 @@ def write_note(view: float, rng: np.random.Generator) -> str:
 
     Parameters
     ----------
-    view : float
-        The note's view of the patient's severity (:func:`draw_latent`).
-    rng : numpy.random.Generator
-        The patient's text stream.
+    view, rng : float, numpy.random.Generator
+        The note's view of the severity (:func:`draw_latent`) and the patient's text stream.
 
     Returns
     -------
@@ -359,9 +357,9 @@ def render_sound(view: float, rng: np.random.Generator, sr: int = SAMPLE_RATE,
     Parameters
     ----------
     view : float
-        The sound's view of the patient's severity (:func:`draw_latent`).
+        What the stethoscope hears of the severity (:func:`draw_latent`).
     rng : numpy.random.Generator
-        The patient's audio stream.
+        The patient's audio stream (every random choice of the recording).
     sr : int
         Sample rate, Hz.
     duration_range, loudness_range : tuple of float
