@@ -1554,12 +1554,12 @@ def add_arguments(parser: Any) -> None:
     Parameters
     ----------
     parser : argparse.ArgumentParser
-        Receives the options.
+        Receives ``medkit predict``'s bundle argument and options.
 
     Returns
     -------
     None
-        The options are added to ``parser``.
+        ``parser`` is changed in place.
 
     Examples
     --------
@@ -1589,12 +1589,12 @@ def main(args: Any) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        Parsed by a parser given :func:`add_arguments`.
+        The parsed ``medkit predict`` command line.
 
     Returns
     -------
     int
-        The exit status.
+        0 on success, 1 for a bundle that cannot be used, 2 for rejected input.
 
     Examples
     --------

@@ -182,7 +182,7 @@ def concat_fusion(features: Sequence[ArrayLike], projection_dim: int | None = No
     Parameters
     ----------
     features : list of array_like
-        One entry per modality, each ``(d_i,)`` or each ``(N, d_i)``.
+        One entry per modality, each ``(d_i,)`` or each ``(N, d_i)``; the widths may differ.
     projection_dim, seed : int, optional
         Width to project every modality to first, and the projections' seed (:func:`random_projections`).
 
@@ -213,7 +213,7 @@ def sum_fusion(features: Sequence[ArrayLike], projection_dim: int | None = None,
     Parameters
     ----------
     features : list of array_like
-        One entry per modality, each ``(d_i,)`` or each ``(N, d_i)``.
+        One entry per modality, each ``(d_i,)`` or each ``(N, d_i)``; one common width.
     projection_dim, seed : int, optional
         Width to project every modality to first, and the projections' seed (:func:`random_projections`).
 
@@ -247,7 +247,7 @@ def average_fusion(features: Sequence[ArrayLike], projection_dim: int | None = N
     Parameters
     ----------
     features : list of array_like
-        One entry per modality, each ``(d_i,)`` or each ``(N, d_i)``.
+        One entry per modality, each ``(d_i,)`` or each ``(N, d_i)``, all ``d`` wide.
     projection_dim, seed : int, optional
         Width to project every modality to first, and the projections' seed (:func:`random_projections`).
 

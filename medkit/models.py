@@ -259,7 +259,6 @@ def config_from_arrays(train: Mapping[str, np.ndarray], vocab_size: int | None =
 
     Examples
     --------
-    >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> train = {"image": rng.random((4, 16, 16, 1), dtype="float32"), "text": np.array([[2, 5, 0]] * 4),
     ...          "audio": rng.random((4, 8, 10, 1), dtype="float32")}
@@ -325,7 +324,6 @@ class ModalityMask(layers.Layer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> layer = ModalityMask(rate=0.0, modalities=["image", "text"])
     >>> (a, b), mask = layer([np.ones((2, 3), "float32"), np.ones((2, 3), "float32")])
     >>> np.asarray(mask).tolist()
@@ -395,7 +393,6 @@ class LateFusion(layers.Layer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> z = [np.array([[0.0]], "float32"), np.array([[100.0]], "float32")]
     >>> float(LateFusion()([z, np.array([[1.0, 1.0]], "float32")])[0, 0])
     0.75
@@ -449,7 +446,6 @@ class PaddingMask(layers.Layer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> np.asarray(PaddingMask()(np.array([[5, 2, 0, 0]]))).tolist()
     [[True, True, False, False]]
     """
@@ -477,7 +473,6 @@ class MaskedMeanPooling(layers.Layer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> x = np.array([[[1.0], [3.0], [9.0]]], "float32")
     >>> np.asarray(MaskedMeanPooling()([x, np.array([[True, True, False]])])).tolist()
     [[2.0]]
@@ -507,7 +502,6 @@ class TimeStatsPooling(layers.Layer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> TimeStatsPooling()(np.ones((2, 3, 5, 4), "float32")).shape
     TensorShape([2, 24])
     """
@@ -532,7 +526,8 @@ def image_branch(image: Any, config: ModelConfig) -> Any:
     embedding. Layer names start with ``image_``; the last convolution is
     ``image_conv3`` (used by :func:`grad_cam`).
 
-    Taught in chapter 6, section *The model* (``notebooks/06_multimodal_model.ipynb``).
+    Taught in chapter 6, section *The model* (``notebooks/06_multimodal_model.ipynb``); Grad-CAM
+    explains its last convolution.
 
     Parameters
     ----------
@@ -578,7 +573,7 @@ def image_branch(image: Any, config: ModelConfig) -> Any:
 def text_branch(token_ids: Any, config: ModelConfig) -> Any:
     """Text branch on ``(batch, L)`` token ids: transformer encoder (keras-hub) or the article's RNN.
 
-    Taught in chapter 6, section *The model* (``notebooks/06_multimodal_model.ipynb``).
+    Taught in chapter 6, section *The model* (``notebooks/06_multimodal_model.ipynb``): the notes' encoder.
 
     Parameters
     ----------
@@ -621,7 +616,7 @@ def text_branch(token_ids: Any, config: ModelConfig) -> Any:
 def audio_branch(mfcc: Any, config: ModelConfig) -> Any:
     """Audio branch: per-coefficient standardisation of the MFCCs, 2 convs, statistics pooling over time, Dense.
 
-    Taught in chapter 6, section *The model* (``notebooks/06_multimodal_model.ipynb``).
+    Taught in chapter 6, section *The model* (``notebooks/06_multimodal_model.ipynb``): it listens to the MFCCs.
 
     Parameters
     ----------

@@ -150,7 +150,7 @@ def mse_gradient(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> NDArray[np.flo
     theta, X : array_like
         Parameters ``(1 + d,)`` (intercept first) and features ``(n,)`` or ``(n, d)``.
     y : array_like
-        Targets ``(n,)``.
+        Targets ``(n,)``, compared with the predictions ``A @ theta``.
 
     Returns
     -------
@@ -226,7 +226,8 @@ def logistic_gradient(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> NDArray[n
     ``A`` is :func:`design_matrix` of ``X``; the same form as :func:`mse_gradient`
     with the sigmoid applied to the prediction.
 
-    Taught in chapter 2, section *Batch, stochastic and mini-batch* (``notebooks/02_gradient_descent.ipynb``).
+    Taught in chapter 2, section *Batch, stochastic and mini-batch* (``notebooks/02_gradient_descent.ipynb``),
+    where every update of the logistic model follows it.
 
     Parameters
     ----------

@@ -769,7 +769,7 @@ def acquisition_from_args(args: argparse.Namespace) -> Acquisition:
     Parameters
     ----------
     args : argparse.Namespace
-        Parsed by a parser given :func:`add_arguments`.
+        The parsed command line (options of :func:`add_arguments`; missing ones keep the defaults).
 
     Returns
     -------
