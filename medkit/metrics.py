@@ -338,10 +338,8 @@ def roc_curve(y_true: ArrayLike, y_score: ArrayLike
 
     Parameters
     ----------
-    y_true : array_like
-        Labels, 0/1 ``(n,)``.
-    y_score : array_like
-        Scores ``(n,)``, larger meaning more likely positive.
+    y_true, y_score : array_like
+        Labels (0/1) and scores, one per patient; a larger score means more likely positive.
 
     Returns
     -------
@@ -372,10 +370,8 @@ def roc_auc(y_true: ArrayLike, y_score: ArrayLike) -> float:
 
     Parameters
     ----------
-    y_true : array_like
-        Labels, 0/1 ``(n,)``.
-    y_score : array_like
-        Scores ``(n,)``, larger meaning more likely positive.
+    y_true, y_score : array_like
+        Labels (0/1) and scores, one per patient; a larger score means more likely positive.
 
     Returns
     -------
@@ -403,14 +399,12 @@ def precision_recall_curve(y_true: ArrayLike, y_score: ArrayLike
     point (precision 1, recall 0). With no positive at all recall is set to 1
     (as scikit-learn does, without its warning).
 
-    Taught in chapter 4, section *ROC and precision-recall curves* (``notebooks/04_metrics.ipynb``).
+    Taught in chapter 4, section *ROC and precision-recall curves* (``notebooks/04_metrics.ipynb``), right panel.
 
     Parameters
     ----------
-    y_true : array_like
-        Labels, 0/1 ``(n,)``.
-    y_score : array_like
-        Scores ``(n,)``, larger meaning more likely positive.
+    y_true, y_score : array_like
+        Labels (0/1) and scores, one per patient; a larger score means more likely positive.
 
     Returns
     -------
@@ -436,14 +430,12 @@ def average_precision(y_true: ArrayLike, y_score: ArrayLike) -> float:
     ``average_precision_score`` computes; a trapezoid under the PR curve would
     be optimistic. A random classifier scores about the prevalence.
 
-    Taught in chapter 4, section *ROC and precision-recall curves* (``notebooks/04_metrics.ipynb``).
+    Taught in chapter 4, section *ROC and precision-recall curves* (``notebooks/04_metrics.ipynb``), as AUPRC.
 
     Parameters
     ----------
-    y_true : array_like
-        Labels, 0/1 ``(n,)``.
-    y_score : array_like
-        Scores ``(n,)``, larger meaning more likely positive.
+    y_true, y_score : array_like
+        Labels (0/1) and scores, one per patient; a larger score means more likely positive.
 
     Returns
     -------
@@ -528,10 +520,8 @@ def youden_threshold(y_true: ArrayLike, y_score: ArrayLike) -> tuple[float, floa
 
     Parameters
     ----------
-    y_true : array_like
-        Labels, 0/1 ``(n,)``.
-    y_score : array_like
-        Scores ``(n,)``, larger meaning more likely positive.
+    y_true, y_score : array_like
+        Labels (0/1) and scores, one per patient; a larger score means more likely positive.
 
     Returns
     -------
@@ -562,10 +552,8 @@ def threshold_for_sensitivity(y_true: ArrayLike, y_score: ArrayLike, target: flo
 
     Parameters
     ----------
-    y_true : array_like
-        Labels, 0/1 ``(n,)``.
-    y_score : array_like
-        Scores ``(n,)``, larger meaning more likely positive.
+    y_true, y_score : array_like
+        Labels (0/1) and scores, one per patient; a larger score means more likely positive.
     target : float
         The sensitivity to reach, in ``(0, 1]``.
 

@@ -532,7 +532,7 @@ def image_branch(image: Any, config: ModelConfig) -> Any:
     Parameters
     ----------
     image : KerasTensor
-        The symbolic input (``keras.Input``, named ``"image"``).
+        Images ``(batch, S, S, 1)``: a ``keras.Input`` named ``"image"``.
     config : ModelConfig
         Gives ``image_shape``, ``augment``, ``dropout`` and ``embed_dim``.
 
@@ -578,7 +578,7 @@ def text_branch(token_ids: Any, config: ModelConfig) -> Any:
     Parameters
     ----------
     token_ids : KerasTensor
-        The symbolic input (``keras.Input``, named ``"text"``).
+        Token ids ``(batch, L)``, int32, from ``keras.Input(..., name="text")``.
     config : ModelConfig
         Gives ``text_encoder``, ``vocab_size``, ``text_len`` and ``embed_dim``.
 
@@ -621,7 +621,7 @@ def audio_branch(mfcc: Any, config: ModelConfig) -> Any:
     Parameters
     ----------
     mfcc : KerasTensor
-        The symbolic input (``keras.Input``, named ``"audio"``).
+        MFCC maps ``(batch, n_mfcc, T, 1)``; the input layer must be named ``"audio"``.
     config : ModelConfig
         Gives ``audio_mean``/``audio_std``, ``dropout`` and ``embed_dim``.
 

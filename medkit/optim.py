@@ -234,7 +234,7 @@ def logistic_gradient(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> NDArray[n
     theta, X : array_like
         Parameters ``(1 + d,)`` (intercept first) and features ``(n,)`` or ``(n, d)``.
     y : array_like
-        0/1 labels ``(n,)``.
+        0/1 labels ``(n,)``, subtracted from the predicted probabilities.
 
     Returns
     -------
