@@ -384,7 +384,11 @@ def _embeddings(model: Any, inputs: Mapping[str, np.ndarray]) -> dict[str, np.nd
     sub = _embedding_model(model)
     if sub is None:
         return {}
-    out = sub.predict({k: np.asarray(v) for k, v in inputs.items()}, batch_size=256, verbose=0)
+    from medkit import models
+
+    # Eagerly, not sub.predict: every new sub-model's predict would trace Keras's predict function again
+    # (export and each shift_report build one), and TensorFlow warns after five such retracings.
+    out = models.forward(sub, {k: np.asarray(v) for k, v in inputs.items()}, batch_size=256)
     return {m: np.asarray(v, dtype=np.float32) for m, v in out.items()}
 
 

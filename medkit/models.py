@@ -770,8 +770,11 @@ def forward(model: keras.Model, inputs: Any, batch_size: int = 256) -> np.ndarra
 
     ``model.predict`` compiles a TensorFlow graph for every new model and
     input shape; for the few hundred patients of a split, tracing that graph
-    costs more than the computation, and TensorFlow warns about the retracing.
-    Calling the model directly does the same arithmetic without a graph.
+    costs more than the computation, and every new model's ``predict`` traces
+    the same Keras function again, so that after five of them TensorFlow warns
+    "5 out of the last 5 calls ... triggered tf.function retracing". Calling
+    the model directly does the same arithmetic (the same bits) without a graph.
+    A model with named outputs (a dict) gives a dict of arrays.
 
     Taught in chapter 6, section *Training in two stages, on several seeds*
     (``notebooks/06_multimodal_model.ipynb``) (every prediction goes through it).
@@ -807,7 +810,10 @@ def forward(model: keras.Model, inputs: Any, batch_size: int = 256) -> np.ndarra
         rows = slice(start, start + batch_size)
         batch = ({k: np.asarray(v)[rows] for k, v in inputs.items()} if isinstance(inputs, Mapping)
                  else np.asarray(inputs)[rows])
-        parts.append(np.asarray(model(batch, training=False)))
+        out = model(batch, training=False)
+        parts.append({k: np.asarray(v) for k, v in out.items()} if isinstance(out, Mapping) else np.asarray(out))
+    if isinstance(parts[0], Mapping):  # a model with named outputs, e.g. one embedding per modality
+        return {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]}
     return np.concatenate(parts, axis=0)
 
 
