@@ -442,7 +442,7 @@ class PaddingMask(layers.Layer):
     Parameters
     ----------
     **kwargs
-        Passed to ``keras.layers.Layer``.
+        Passed to ``keras.layers.Layer`` (e.g. ``name``); the layer is then called on the token ids.
 
     Examples
     --------
@@ -469,7 +469,7 @@ class MaskedMeanPooling(layers.Layer):
     Parameters
     ----------
     **kwargs
-        Passed to ``keras.layers.Layer``.
+        Passed to ``keras.layers.Layer`` (e.g. ``name``); the layer is then called on ``[x, mask]``.
 
     Examples
     --------
@@ -498,7 +498,7 @@ class TimeStatsPooling(layers.Layer):
     Parameters
     ----------
     **kwargs
-        Passed to ``keras.layers.Layer``.
+        Passed to ``keras.layers.Layer`` (e.g. ``name``); the layer is then called on the feature maps.
 
     Examples
     --------

@@ -175,7 +175,7 @@ def logistic_predict(theta: ArrayLike, X: ArrayLike) -> NDArray[np.float64]:
     Parameters
     ----------
     theta, X : array_like
-        Parameters ``(1 + d,)`` (intercept first) and features ``(n,)`` or ``(n, d)``.
+        The logistic model's parameters (intercept first) and the features ``(n,)`` or ``(n, d)``.
 
     Returns
     -------
