@@ -3,6 +3,9 @@
 Each chapter of the book teaches code that lives here, one module per concept:
 ``losses``, ``optim``, ``fusion``, ``metrics``, ``data``, ``synth``, ``models``,
 ``train``, ``plots``, ``exercises`` (the self-checks), ``glue`` and ``deploy``.
+``validation`` holds the input checks they share (labels, scores,
+probabilities, shapes), so that bad input gets the same clear error everywhere.
+Every public function's docstring names the chapter section that teaches it.
 
 Two subpackages hold what is not taught, named after their users:
 
@@ -26,11 +29,14 @@ __version__ = "0.1.0"
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+#: The Jupyter kernel the notebooks run on (``make setup`` installs it; their metadata names it).
+KERNEL_NAME = "medkit"
+
 #: The taught modules, reachable as ``medkit.<name>`` without importing them first.
 #: ``book`` and ``classroom`` are imported explicitly (``from medkit.book import runner``).
 _SUBMODULES = (
     "losses", "optim", "fusion", "metrics", "data", "synth", "models", "train", "plots",
-    "exercises", "glue", "deploy",
+    "exercises", "glue", "deploy", "validation",
 )
 
 

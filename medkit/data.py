@@ -51,14 +51,17 @@ import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 from medkit import REPO_ROOT
+from medkit.validation import check_choice, check_keys, check_positive_int, check_same_length, label_array
 
 DEFAULT_DATA_DIR = REPO_ROOT / "data_samples"
-SPLITS = ("train", "val", "test")
+#: The three modalities of a patient, in the kit's canonical order (models, deploy and synth import this).
+MODALITIES: tuple[str, ...] = ("image", "text", "audio")
+SPLITS: tuple[str, ...] = ("train", "val", "test")
 MANIFESTS = {
     "images.csv": ("patient_id", "path"),
     "texts.csv": ("patient_id", "content", "label", "split"),
@@ -70,7 +73,26 @@ _CACHE_VERSION = 1
 
 # ================================================================== cohort and validation
 class Problem(NamedTuple):
-    """One thing wrong with a cohort: where it is and what is wrong."""
+    """One thing wrong with a cohort: where it is and what is wrong.
+
+    Taught in chapter 5, section *The cohort and its manifests* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    manifest : str
+        The manifest file (``"texts.csv"``), or ``"(all)"``.
+    row : int or None
+        Data row, counting from 1 (the header is row 0); ``None`` for a whole-manifest problem.
+    patient_id : str or None
+        The patient concerned, if known.
+    reason : str
+        What is wrong.
+
+    Examples
+    --------
+    >>> print(Problem("texts.csv", 3, "P0003", "empty note (content)"))
+    texts.csv row 3 (patient_id 'P0003'): empty note (content)
+    """
 
     manifest: str
     row: int | None  # data row, counting from 1 (the header is row 0); None for a whole-manifest problem
@@ -84,7 +106,24 @@ class Problem(NamedTuple):
 
 
 class CohortError(ValueError):
-    """Raised by :func:`load_cohort` with every problem found; ``.problems`` holds them."""
+    """Raised by :func:`load_cohort` with every problem found; ``.problems`` holds them.
+
+    Taught in chapter 5, section *The cohort and its manifests* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    data_dir : Path
+        The cohort's directory (named in the message).
+    problems : list of Problem
+        Everything that is wrong, one line each in the message.
+
+    Examples
+    --------
+    >>> error = CohortError(Path("site"), [Problem("images.csv", 2, "P0002", "file 'img/x.png' does not exist")])
+    >>> print(error)
+    1 problem(s) in the cohort at site:
+      - images.csv row 2 (patient_id 'P0002'): file 'img/x.png' does not exist
+    """
 
     def __init__(self, data_dir: Path, problems: list[Problem]):
         self.problems = problems
@@ -94,7 +133,31 @@ class CohortError(ValueError):
 
 @dataclass
 class Cohort:
-    """Validated patients aligned by ``patient_id`` (one entry per patient in every field)."""
+    """Validated patients aligned by ``patient_id`` (one entry per patient in every field).
+
+    Built by :func:`load_cohort`.
+
+    Taught in chapter 5, section *The cohort and its manifests* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    data_dir : Path
+        Where the manifests are.
+    ids, labels, splits : ndarray
+        Patient ids (sorted), 0/1 labels and ``"train"``/``"val"``/``"test"``.
+    image_paths, audio_paths : list of Path
+        Absolute paths of each patient's files.
+    texts : list of str
+        Each patient's clinical note.
+    dropped : list of Problem
+        What ``on_error="skip"`` left out, and why.
+
+    Examples
+    --------
+    >>> cohort = load_cohort()
+    >>> len(cohort), str(cohort.ids[0]), int(cohort.labels.sum())
+    (400, 'P0001', 158)
+    """
 
     data_dir: Path
     ids: np.ndarray
@@ -109,23 +172,47 @@ class Cohort:
         return len(self.ids)
 
     def indices(self, split: str) -> np.ndarray:
-        """Positions of the patients in ``split`` ("train", "val" or "test")."""
-        _check_split_name(split)
+        """Positions of the patients in ``split`` ("train", "val" or "test").
+
+        Parameters
+        ----------
+        split : str
+            ``"train"``, ``"val"`` or ``"test"``.
+
+        Returns
+        -------
+        ndarray of int64
+            Positions into the cohort's arrays, ascending.
+
+        Examples
+        --------
+        >>> load_cohort().indices("val")[:3].tolist()
+        [4, 5, 14]
+        """
+        check_choice(split, SPLITS, "split")
         return np.flatnonzero(self.splits == split)
 
     def summary(self) -> dict[str, Any]:
-        """Counts per split and class, as plain Python numbers (ready to glue)."""
-        out: dict[str, Any] = {"n_patients": int(len(self)), "n_positive": int(self.labels.sum()), "n_dropped": len(self.dropped)}
+        """Counts per split and class, as plain Python numbers (ready to glue).
+
+        Returns
+        -------
+        dict of str to int
+            ``n_patients``, ``n_positive``, ``n_dropped`` and ``n_<split>``, ``n_<split>_positive``.
+
+        Examples
+        --------
+        >>> summary = load_cohort().summary()
+        >>> summary["n_train"], summary["n_val"], summary["n_test"]
+        (240, 80, 80)
+        """
+        out: dict[str, Any] = {"n_patients": int(len(self)), "n_positive": int(self.labels.sum()),
+                               "n_dropped": len(self.dropped)}
         for split in SPLITS:
             mask = self.splits == split
             out[f"n_{split}"] = int(mask.sum())
             out[f"n_{split}_positive"] = int(self.labels[mask].sum())
         return out
-
-
-def _check_split_name(split: str) -> None:
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
 
 
 def _read_manifest(path: Path, required: Sequence[str], problems: list[Problem]) -> list[dict[str, str]] | None:
@@ -173,7 +260,7 @@ def _audio_problem(path: Path) -> str | None:
 
     try:
         info = sf.info(str(path))
-    except Exception as exc:  # soundfile raises its own LibsndfileError (a RuntimeError) and others
+    except (RuntimeError, OSError, ValueError) as exc:  # soundfile's LibsndfileError is a RuntimeError
         return f"audio file {path.name!r} is unreadable: {exc}"
     if info.frames == 0:
         return f"audio file {path.name!r} is empty (0 samples)"
@@ -182,6 +269,8 @@ def _audio_problem(path: Path) -> str | None:
 
 def load_cohort(data_dir: str | Path = DEFAULT_DATA_DIR, on_error: str = "raise", check_files: bool = True) -> Cohort:
     """Read and validate the three manifests under ``data_dir``; return the aligned cohort.
+
+    Taught in chapter 5, section *The cohort and its manifests* (``notebooks/05_modalities.ipynb``).
 
     Parameters
     ----------
@@ -195,14 +284,18 @@ def load_cohort(data_dir: str | Path = DEFAULT_DATA_DIR, on_error: str = "raise"
         Open every image and audio file (about 0.3 s for 400 patients). Turn off only for speed
         on a cohort validated before.
 
+    Returns
+    -------
+    Cohort
+        The valid patients, sorted by ``patient_id``.
+
     Examples
     --------
     >>> cohort = load_cohort(DEFAULT_DATA_DIR)
     >>> len(cohort), sorted(str(s) for s in set(cohort.splits))
     (400, ['test', 'train', 'val'])
     """
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    check_choice(on_error, ("raise", "skip"), "on_error")
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise FileNotFoundError(f"data_dir {data_dir} is not a directory")
@@ -264,7 +357,8 @@ def load_cohort(data_dir: str | Path = DEFAULT_DATA_DIR, on_error: str = "raise"
             for name in present:
                 other = records[name][pid]["split"]
                 if other in SPLITS and text_split in SPLITS and other != text_split:
-                    flag(name, records[name][pid]["row"], pid, f"split {other!r} disagrees with texts.csv ({text_split!r})")
+                    flag(name, records[name][pid]["row"], pid,
+                         f"split {other!r} disagrees with texts.csv ({text_split!r})")
 
     if problems and on_error == "raise":
         raise CohortError(data_dir, problems)
@@ -315,6 +409,20 @@ def load_image(path: str | Path, size: int = 64) -> np.ndarray:
     intercept, VOI LUT or window, MONOCHROME1 inverted, then min-max to [0, 1]).
     Resizing uses area interpolation, which averages instead of aliasing.
 
+    Taught in chapter 5, section *Images* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    path : str or Path
+        The image file.
+    size : int
+        Width and height of the result.
+
+    Returns
+    -------
+    ndarray of float32, shape (size, size)
+        Gray levels in [0, 1].
+
     Examples
     --------
     >>> img = load_image(DEFAULT_DATA_DIR / "img" / "P0001.png", size=64)
@@ -347,6 +455,22 @@ def load_audio(path: str | Path, sr: int = 8000, duration: float = 3.0) -> np.nd
     The sample rate is always explicit: ``librosa.load`` would otherwise resample
     everything to 22,050 Hz without a word.
 
+    Taught in chapter 5, section *Lung sounds* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    path : str or Path
+        The recording (WAV, FLAC, ...).
+    sr : int
+        Sample rate of the result, Hz (the file is resampled to it).
+    duration : float
+        Length of the result, seconds.
+
+    Returns
+    -------
+    ndarray of float32, shape (round(sr * duration),)
+        Mono samples, zero-padded or trimmed.
+
     Examples
     --------
     >>> y = load_audio(DEFAULT_DATA_DIR / "snd" / "P0001.wav", sr=8000, duration=3.0)
@@ -370,6 +494,22 @@ def load_audio(path: str | Path, sr: int = 8000, duration: float = 3.0) -> np.nd
 def mfcc(y: np.ndarray, sr: int = 8000, n_mfcc: int = 20, n_fft: int = 512, hop_length: int = 256) -> np.ndarray:
     """MFCCs ``(n_mfcc, 1 + len(y) // hop_length)`` float32 (40 mel bands, 64 ms windows at 8 kHz).
 
+    Taught in chapter 5, section *Lung sounds* (``notebooks/05_modalities.ipynb``): the audio branch's input.
+
+    Parameters
+    ----------
+    y, sr : ndarray, int
+        Mono samples and their sample rate (Hz).
+    n_mfcc : int
+        Coefficients kept.
+    n_fft, hop_length : int
+        Window and hop, in samples.
+
+    Returns
+    -------
+    ndarray of float32, shape (n_mfcc, 1 + len(y) // hop_length)
+        One row per cepstral coefficient, one column per frame.
+
     Examples
     --------
     >>> mfcc(np.zeros(24000, dtype=np.float32), sr=8000).shape
@@ -377,11 +517,30 @@ def mfcc(y: np.ndarray, sr: int = 8000, n_mfcc: int = 20, n_fft: int = 512, hop_
     """
     import librosa
 
-    return librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc, n_fft=n_fft, hop_length=hop_length, n_mels=40).astype(np.float32)
+    return librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc, n_fft=n_fft, hop_length=hop_length,
+                                n_mels=40).astype(np.float32)
 
 
 def log_mel(y: np.ndarray, sr: int = 8000, n_mels: int = 40, n_fft: int = 512, hop_length: int = 256) -> np.ndarray:
     """Log-mel spectrogram in dB ``(n_mels, 1 + len(y) // hop_length)`` float32, 0 dB at the loudest bin.
+
+    Taught in chapter 5, section *Lung sounds* (``notebooks/05_modalities.ipynb``), where it is plotted.
+
+    Parameters
+    ----------
+    y : ndarray
+        A mono recording.
+    sr : int
+        Its sample rate in Hz.
+    n_mels : int
+        Mel bands.
+    n_fft, hop_length : int
+        Window and hop, in samples.
+
+    Returns
+    -------
+    ndarray of float32, shape (n_mels, 1 + len(y) // hop_length)
+        One row per mel band, one column per frame (dB, at most 0).
 
     Examples
     --------
@@ -402,6 +561,18 @@ def tokenize(text: str) -> list[str]:
     """Lower-cased word, number and ``%`` tokens via nltk's ``RegexpTokenizer`` (no downloaded data).
 
     ``nltk.word_tokenize`` would need the punkt_tab data, which cannot be fetched offline.
+
+    Taught in chapter 5, section *Clinical notes* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    text : str
+        A clinical note.
+
+    Returns
+    -------
+    list of str
+        The note's tokens, in order.
 
     Examples
     --------
@@ -424,6 +595,22 @@ def build_vocabulary(texts: Sequence[str], min_count: int = 1, max_size: int | N
     Build it on the training split only: words seen only in validation or test
     must map to OOV, as they would for a new patient.
 
+    Taught in chapter 5, section *Clinical notes* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    texts : sequence of str
+        The training notes.
+    min_count : int
+        Keep tokens seen at least this often.
+    max_size : int, optional
+        Largest index + 1 (padding and OOV included).
+
+    Returns
+    -------
+    dict of str to int
+        Token to index, ``2 ..`` in order of frequency.
+
     Examples
     --------
     >>> build_vocabulary(["no fever", "fever and cough"])
@@ -440,6 +627,22 @@ def build_vocabulary(texts: Sequence[str], min_count: int = 1, max_size: int | N
 
 def encode_texts(texts: Sequence[str], vocabulary: dict[str, int], length: int = 64) -> np.ndarray:
     """Integer sequences ``(len(texts), length)`` int32: truncated at the end, padded with 0 at the end.
+
+    Taught in chapter 5, section *Clinical notes* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    texts : sequence of str
+        Notes.
+    vocabulary : dict of str to int
+        From :func:`build_vocabulary`; unknown tokens become ``OOV`` (1).
+    length : int
+        Tokens per note.
+
+    Returns
+    -------
+    ndarray of int32, shape (len(texts), length)
+        Token ids, 0 for padding and 1 for unknown words.
 
     Examples
     --------
@@ -459,10 +662,24 @@ def wordpiece_vocabulary(texts: Sequence[str], size: int = 600) -> list[str]:
     ``compute_word_piece_vocabulary`` takes a plain list as a list of *file names*:
     the sentences go in as a ``tf.data.Dataset``.
 
+    Taught in chapter 5, section *Clinical notes* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    texts : sequence of str
+        The training notes.
+    size : int
+        Vocabulary size, reserved tokens included.
+
+    Returns
+    -------
+    list of str
+        ``[PAD]``, ``[UNK]`` and the learnt word pieces.
+
     Examples
     --------
-    >>> vocab = wordpiece_vocabulary(["no crackles", "coarse crackles"], size=30)  # doctest: +SKIP
-    >>> vocab[:2]  # doctest: +SKIP
+    >>> vocab = wordpiece_vocabulary(["no crackles", "coarse crackles"], size=30)
+    >>> vocab[:2]
     ['[PAD]', '[UNK]']
     """
     import tensorflow as tf
@@ -476,15 +693,30 @@ def wordpiece_vocabulary(texts: Sequence[str], size: int = 600) -> list[str]:
 def wordpiece_tokenizer(vocabulary: list[str], length: int = 64) -> Any:
     """A keras-hub ``WordPieceTokenizer`` producing ``length`` ids per text (0 = [PAD]).
 
+    Taught in chapter 5, section *Clinical notes* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    vocabulary : list of str
+        From :func:`wordpiece_vocabulary`.
+    length : int
+        Ids per text (padded or truncated).
+
+    Returns
+    -------
+    keras_hub.tokenizers.WordPieceTokenizer
+        Maps a batch of strings to ``(batch, length)`` ids.
+
     Examples
     --------
-    >>> tok = wordpiece_tokenizer(wordpiece_vocabulary(["no crackles"], size=20), length=8)  # doctest: +SKIP
-    >>> tok(["no crackles"]).shape  # doctest: +SKIP
-    TensorShape([1, 8])
+    >>> tok = wordpiece_tokenizer(wordpiece_vocabulary(["no crackles"], size=20), length=8)
+    >>> tuple(tok(["no crackles"]).shape)
+    (1, 8)
     """
     import keras_hub
 
-    return keras_hub.tokenizers.WordPieceTokenizer(vocabulary=vocabulary, sequence_length=length, lowercase=True, oov_token="[UNK]")
+    return keras_hub.tokenizers.WordPieceTokenizer(vocabulary=vocabulary, sequence_length=length, lowercase=True,
+                                                   oov_token="[UNK]")
 
 
 # ================================================================== features and cache
@@ -492,10 +724,34 @@ def wordpiece_tokenizer(vocabulary: list[str], length: int = 64) -> Any:
 class Features:
     """Per-patient model inputs, aligned with the cohort they came from.
 
-    ``image (N, S, S, 1) float32`` in [0, 1]; ``text (N, L) int32`` (0 pad, 1 OOV);
-    ``audio (N, n_mfcc, T, 1) float32`` MFCCs; ``label (N,) int32``; ``ids``,
-    ``splits``; ``vocabulary`` (train-split tokens, index = position + 2);
-    ``params`` (what produced them); ``from_cache``.
+    Built by :func:`featurize`.
+
+    Taught in chapter 5, section *All patients at once, cached* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    image : ndarray
+        ``(N, S, S, 1)`` float32 in [0, 1].
+    text : ndarray
+        ``(N, L)`` int32 token ids (0 pad, 1 OOV).
+    audio : ndarray
+        ``(N, n_mfcc, T, 1)`` float32 MFCCs.
+    label : ndarray
+        ``(N,)`` int32.
+    ids, splits : ndarray
+        Patient ids and splits.
+    vocabulary : dict of str to int
+        Train-split tokens, index = position + 2.
+    params : dict
+        What produced them.
+    from_cache : bool
+        Read from the disk cache.
+
+    Examples
+    --------
+    >>> features = featurize(load_cohort())
+    >>> features.image.shape, features.text.shape, features.audio.shape
+    ((400, 64, 64, 1), (400, 64), (400, 20, 94, 1))
     """
 
     image: np.ndarray
@@ -514,31 +770,87 @@ class Features:
     def split(self, name: str) -> dict[str, np.ndarray]:
         """Numpy arrays of one split: ``image``, ``text``, ``audio``, ``label``, ``patient_id``.
 
+        Parameters
+        ----------
+        name : str
+            ``"train"``, ``"val"`` or ``"test"``.
+
+        Returns
+        -------
+        dict of str to ndarray
+            The split's rows of every array.
+
         Examples
         --------
-        >>> train = featurize(load_cohort()).split("train")  # doctest: +SKIP
-        >>> train["image"].shape  # doctest: +SKIP
-        (240, 64, 64, 1)
+        >>> train = featurize(load_cohort()).split("train")
+        >>> train["image"].shape, sorted(train)
+        ((240, 64, 64, 1), ['audio', 'image', 'label', 'patient_id', 'text'])
         """
-        _check_split_name(name)
+        check_choice(name, SPLITS, "split")
         mask = self.splits == name
-        return {"image": self.image[mask], "text": self.text[mask], "audio": self.audio[mask],
-                "label": self.label[mask], "patient_id": self.ids[mask]}
+        return {**{m: getattr(self, m)[mask] for m in MODALITIES}, "label": self.label[mask],
+                "patient_id": self.ids[mask]}
 
 
 def default_cache_dir() -> Path:
-    """``$MEDKIT_CACHE`` if set, else ``.medkit_cache/`` at the repository root."""
+    """``$MEDKIT_CACHE`` if set, else ``.medkit_cache/`` at the repository root.
+
+    Taught in chapter 5, section *All patients at once, cached* (``notebooks/05_modalities.ipynb``).
+
+    Returns
+    -------
+    Path
+        Where :func:`featurize` keeps its ``.npz`` files.
+
+    Examples
+    --------
+    >>> default_cache_dir().name in (".medkit_cache", Path(os.environ.get("MEDKIT_CACHE", "")).name)
+    True
+    """
     return Path(os.environ.get("MEDKIT_CACHE") or REPO_ROOT / ".medkit_cache")
+
+
+def _add_patients(digest: Any, cohort: Cohort) -> Any:
+    """Feed every patient's id, label, split, note and the SHA-256 of its two files into ``digest``."""
+    for pid, label, split, text, image, audio in zip(cohort.ids, cohort.labels, cohort.splits, cohort.texts,
+                                                     cohort.image_paths, cohort.audio_paths, strict=True):
+        digest.update(f"{pid}\0{label}\0{split}\0{text}\0".encode())
+        digest.update(hashlib.sha256(Path(image).read_bytes()).digest())
+        digest.update(hashlib.sha256(Path(audio).read_bytes()).digest())
+    return digest
+
+
+def data_content_hash(cohort: Cohort) -> str:
+    """SHA-256 over every patient's id, label, split, note and the bytes of its image and recording.
+
+    The same files give the same hash on every machine; changing one byte of one
+    file changes it. A model bundle records it (:func:`medkit.deploy.export`) to
+    say which data the model was trained on.
+
+    Taught in chapter 7, section *A bundle: everything the model needs, in one
+    directory* (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    cohort : Cohort
+        From :func:`load_cohort`.
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits.
+
+    Examples
+    --------
+    >>> len(data_content_hash(load_cohort()))
+    64
+    """
+    return _add_patients(hashlib.sha256(), cohort).hexdigest()
 
 
 def _cache_key(cohort: Cohort, params: dict[str, Any]) -> str:
     digest = hashlib.sha256(json.dumps({"v": _CACHE_VERSION, **params}, sort_keys=True).encode())
-    for pid, label, split, text, image, audio in zip(cohort.ids, cohort.labels, cohort.splits, cohort.texts,
-                                                     cohort.image_paths, cohort.audio_paths):
-        digest.update(f"{pid}\0{label}\0{split}\0{text}\0".encode())
-        digest.update(hashlib.sha256(Path(image).read_bytes()).digest())
-        digest.update(hashlib.sha256(Path(audio).read_bytes()).digest())
-    return digest.hexdigest()[:32]
+    return _add_patients(digest, cohort).hexdigest()[:32]
 
 
 def featurize(cohort: Cohort, image_size: int = 64, text_len: int = 64, n_mfcc: int = 20, sr: int = 8000,
@@ -550,10 +862,34 @@ def featurize(cohort: Cohort, image_size: int = 64, text_len: int = 64, n_mfcc: 
     splits and the parameters, so changing any of them computes afresh; a
     stale entry can never be returned.
 
+    Taught in chapter 5, section *All patients at once, cached* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    cohort : Cohort
+        From :func:`load_cohort`.
+    image_size : int
+        Images become ``image_size x image_size`` (:func:`load_image`).
+    text_len : int
+        Tokens per note (:func:`encode_texts`).
+    n_mfcc, sr, duration, hop_length
+        Audio settings (:func:`load_audio`, :func:`mfcc`).
+    min_count : int
+        Of :func:`build_vocabulary` (on the train split).
+    cache_dir : str or Path, optional
+        Where the cache lives (default :func:`default_cache_dir`).
+    use_cache : bool
+        Read and write the cache.
+
+    Returns
+    -------
+    Features
+        Every patient's model inputs, in the cohort's order.
+
     Examples
     --------
-    >>> features = featurize(load_cohort(), image_size=64)  # doctest: +SKIP
-    >>> features.image.shape, features.text.shape, features.audio.shape  # doctest: +SKIP
+    >>> features = featurize(load_cohort(), image_size=64)
+    >>> features.image.shape, features.text.shape, features.audio.shape
     ((400, 64, 64, 1), (400, 64), (400, 20, 94, 1))
     """
     params = {"image_size": image_size, "text_len": text_len, "n_mfcc": n_mfcc, "sr": sr,
@@ -576,7 +912,7 @@ def featurize(cohort: Cohort, image_size: int = 64, text_len: int = 64, n_mfcc: 
     # (4-5x slower MFCCs on a busy 2-core machine).
     with threadpool_limits(limits=1):
         images = np.stack([load_image(p, image_size) for p in cohort.image_paths])[..., None]
-        train_texts = [t for t, s in zip(cohort.texts, cohort.splits) if s == "train"]
+        train_texts = [t for t, s in zip(cohort.texts, cohort.splits, strict=True) if s == "train"]
         vocabulary = build_vocabulary(train_texts, min_count=min_count)
         texts = encode_texts(cohort.texts, vocabulary, text_len)
         audio = np.stack([mfcc(load_audio(p, sr, duration), sr, n_mfcc, hop_length=hop_length)
@@ -590,39 +926,131 @@ def featurize(cohort: Cohort, image_size: int = 64, text_len: int = 64, n_mfcc: 
         # Write to a private temporary name, then rename: readers never see half a file.
         tmp = cache_path.with_name(f"{cache_path.stem}.{os.getpid()}.tmp.npz")
         np.savez(tmp, image=features.image, text=features.text, audio=features.audio, label=features.label,
-                 ids=features.ids.astype(str), splits=features.splits.astype(str), vocabulary=np.array(tokens, dtype=str))
+                 ids=features.ids.astype(str), splits=features.splits.astype(str),
+                 vocabulary=np.array(tokens, dtype=str))
         os.replace(tmp, cache_path)
     return features
 
 
 def make_dataset(features: Features, split: str, batch_size: int = 32, shuffle: bool | None = None,
-                 seed: int = 0, inputs: Sequence[str] = ("image", "text", "audio")) -> Any:
+                 seed: int = 0, inputs: Sequence[str] = MODALITIES) -> Any:
     """A ``tf.data.Dataset`` of ``({"image", "text", "audio"}, label)`` batches for one split.
 
     ``shuffle`` defaults to True for "train" only (reshuffled each epoch with a
     fixed ``seed``, so runs repeat). ``inputs`` picks the modalities (e.g.
     ``("image",)`` for a unimodal model). Labels are float32 ``(batch,)``.
+    The pipeline itself is :func:`make_tf_dataset`'s, without the cache.
+
+    Taught in chapter 5, section *All patients at once, cached* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    features : Features
+        From :func:`featurize`.
+    split : str
+        ``"train"``, ``"val"`` or ``"test"``.
+    batch_size : int
+        Patients per batch.
+    shuffle : bool, optional
+        Default: only the training split is shuffled.
+    seed : int
+        Seed of the shuffling.
+    inputs : sequence of str
+        The modalities to yield.
+
+    Returns
+    -------
+    tf.data.Dataset
+        Batches ``({modality: x}, label)`` with float32 labels.
 
     Examples
     --------
-    >>> ds = make_dataset(featurize(load_cohort()), "val", batch_size=8)  # doctest: +SKIP
-    >>> x, y = next(iter(ds)); sorted(x), y.dtype  # doctest: +SKIP
-    (['audio', 'image', 'text'], tf.float32)
+    >>> ds = make_dataset(featurize(load_cohort()), "val", batch_size=8)
+    >>> x, y = next(iter(ds)); sorted(x), y.dtype.name, tuple(x["image"].shape)
+    (['audio', 'image', 'text'], 'float32', (8, 64, 64, 1))
+    """
+    arrays = features.split(split)
+    unknown = [name for name in inputs if name not in MODALITIES]
+    if unknown or not inputs:
+        raise ValueError(f"inputs must be a non-empty subset of {MODALITIES}, got {tuple(inputs)}")
+    return make_tf_dataset(arrays, inputs, batch_size, shuffle=split == "train" if shuffle is None else shuffle,
+                           seed=seed, cache=False)
+
+
+def make_tf_dataset(data: Mapping[str, Any], modalities: Sequence[str], batch_size: int = 32,
+                    shuffle: bool = False, seed: int = 0, cache: bool = True, repeat: bool = False) -> Any:
+    """A ``tf.data.Dataset`` of ``({modality: x}, label)`` batches from per-patient arrays.
+
+    Order of the steps and why: ``cache`` after building (the arrays are
+    converted once), ``shuffle`` with a fixed seed (a different but
+    reproducible order every epoch), ``batch``, then ``prefetch`` so the next
+    batch is prepared while the model trains on this one.
+
+    Taught in chapter 6, section *Training in two stages, on several seeds*
+    (``notebooks/06_multimodal_model.ipynb``): :func:`medkit.train.fit` feeds its models with it.
+
+    Parameters
+    ----------
+    data : mapping
+        Arrays for one split: ``label`` and one entry per modality
+        (``features.split("val")``).
+    modalities : sequence of str
+        Which inputs to yield (the model's).
+    batch_size : int
+        Global batch size (split between replicas under a mirrored strategy).
+    shuffle, seed : bool, int
+        Shuffle every epoch (training) with this seed.
+    cache : bool
+        Cache the converted tensors in memory.
+    repeat : bool
+        Repeat forever, one (re)shuffled pass per epoch whose order depends
+        only on ``seed`` and the epoch number (what :func:`medkit.train.fit`
+        uses, with ``steps_per_epoch``); the order is then identical with and
+        without a distribution strategy.
+
+    Returns
+    -------
+    tf.data.Dataset
+        Elements ``({modality: x}, label)`` with float32 labels ``(batch,)``.
+
+    Examples
+    --------
+    >>> ds = make_tf_dataset({"text": np.ones((5, 3), "int32"), "label": np.array([0, 1, 0, 1, 1])},
+    ...                      ["text"], batch_size=2)
+    >>> [tuple(x["text"].shape) for x, _ in ds]
+    [(2, 3), (2, 3), (1, 3)]
     """
     import tensorflow as tf
 
-    arrays = features.split(split)
-    unknown = [name for name in inputs if name not in ("image", "text", "audio")]
-    if unknown or not inputs:
-        raise ValueError(f"inputs must be a non-empty subset of ('image', 'text', 'audio'), got {tuple(inputs)}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
-    x = {name: arrays[name] for name in inputs}
-    y = arrays["label"].astype(np.float32)
-    dataset = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle if shuffle is not None else split == "train":
-        dataset = dataset.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    check_positive_int(batch_size, "batch_size")
+    y = label_array(data, "data")
+    check_keys(data, modalities, "data")
+    inputs = {m: np.asarray(data[m]) for m in modalities}
+    for m, x in inputs.items():
+        check_same_length(x, y, f"data[{m!r}]", "data['label']")
+    ds = tf.data.Dataset.from_tensor_slices((inputs, y))
+    if cache:
+        ds = ds.cache()
+    if repeat:
+        if not shuffle:
+            return ds.batch(batch_size).repeat().prefetch(tf.data.AUTOTUNE)
+        n = len(y)
+        tensors = tf.nest.map_structure(tf.constant, (inputs, y))
+
+        def one_epoch(epoch: Any) -> Any:
+            # The order of epoch e depends on (seed, e) only, not on how many iterators Keras opens:
+            # under MirroredStrategy Keras opens an extra one, which would shift a reshuffle_each_iteration
+            # sequence by one epoch and make mirrored and single-device training differ.
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+            return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+        batches = tf.data.Dataset.range(2 ** 31).flat_map(one_epoch)
+        gather = lambda idx: tf.nest.map_structure(lambda t: tf.gather(t, idx), tensors)  # noqa: E731
+        return batches.map(gather).prefetch(tf.data.AUTOTUNE)
+    if shuffle:
+        ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 # ================================================================== honesty checks
@@ -640,11 +1068,25 @@ def scalar_shortcuts(cohort: Cohort, split: str | None = None) -> dict[str, floa
     note length (characters and tokens) and per-file sizes. Values near 0.5
     mean no shortcut; compare them with the fused model's AUROC.
 
+    Taught in chapter 5, section *Is there a shortcut?* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    cohort : Cohort
+        From :func:`load_cohort`.
+    split : str, optional
+        Only the patients of this split (default: all).
+
+    Returns
+    -------
+    dict of str to float
+        One AUROC in ``[0.5, 1]`` per summary.
+
     Examples
     --------
-    >>> shortcuts = scalar_shortcuts(load_cohort())  # doctest: +SKIP
-    >>> max(shortcuts.values()) < 0.6  # doctest: +SKIP
-    True
+    >>> shortcuts = scalar_shortcuts(load_cohort(), split="test")
+    >>> sorted(shortcuts)[:3], max(shortcuts.values()) < 0.7
+    (['audio_duration_s', 'audio_file_bytes', 'audio_rms_energy'], True)
     """
     import soundfile as sf
 
@@ -666,18 +1108,35 @@ def scalar_shortcuts(cohort: Cohort, split: str | None = None) -> dict[str, floa
     return {name: _auroc_any_direction(labels, np.asarray(values, dtype=float)) for name, values in scalars.items()}
 
 
-def baseline_aurocs(features: Features, fit_split: Sequence[str] = ("train", "val"), eval_split: str = "test") -> dict[str, float]:
+def baseline_aurocs(features: Features, fit_split: Sequence[str] = ("train", "val"),
+                    eval_split: str = "test") -> dict[str, float]:
     """Test AUROC of simple per-modality logistic regressions and of their average (late fusion).
 
     Image: 16x16 area-downsampled pixels; text: bag of words from the token ids;
     audio: mean and std of each MFCC over time. Each model is an L2-regularised
     logistic regression on standardised features. A quick yardstick, not the kit's Keras models.
 
+    Taught in chapter 5, section *Is there a shortcut?* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    features : Features
+        From :func:`featurize`.
+    fit_split : sequence of str
+        Splits the regressions are fitted on.
+    eval_split : str
+        Split the AUROCs are measured on.
+
+    Returns
+    -------
+    dict of str to float
+        ``image``, ``text``, ``audio`` and ``fused``.
+
     Examples
     --------
-    >>> aurocs = baseline_aurocs(featurize(load_cohort()))  # doctest: +SKIP
-    >>> sorted(aurocs)  # doctest: +SKIP
-    ['audio', 'fused', 'image', 'text']
+    >>> aurocs = baseline_aurocs(featurize(load_cohort()))
+    >>> sorted(aurocs), all(0.5 < v <= 1.0 for v in aurocs.values())
+    (['audio', 'fused', 'image', 'text'], True)
     """
     import cv2
     from sklearn.linear_model import LogisticRegression

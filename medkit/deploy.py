@@ -59,6 +59,7 @@ import numpy as np
 
 import medkit
 from medkit import REPO_ROOT
+from medkit.data import MODALITIES, data_content_hash
 
 __all__ = [
     "BUNDLE_FORMAT", "BundleError", "InputError", "Bundle", "PatientFiles", "ShiftReport",
@@ -67,7 +68,6 @@ __all__ = [
 ]
 
 BUNDLE_FORMAT = 1
-MODALITIES = ("image", "text", "audio")
 #: A recording shorter than this fraction of the model's window is rejected (mostly padding).
 MIN_AUDIO_FRACTION = 0.5
 #: A recording quieter than this RMS is rejected as silent.
@@ -80,11 +80,41 @@ _PREPROCESSING_KEYS = {"modalities": list, "image_size": int, "text_len": int, "
 
 
 class BundleError(ValueError):
-    """A bundle that cannot be used: which file, what is wrong."""
+    """A bundle that cannot be used: which file, what is wrong.
+
+    Taught in chapter 7, section *Loading checks everything* (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    message : str
+        ``bundle PATH: what is wrong``.
+
+    Examples
+    --------
+    >>> load("no/such/bundle")
+    Traceback (most recent call last):
+    ...
+    medkit.deploy.BundleError: bundle no/such/bundle is not a directory
+    """
 
 
 class InputError(ValueError):
-    """A patient's input that cannot be used: which file (or the note), what is wrong."""
+    """A patient's input that cannot be used: which file (or the note), what is wrong.
+
+    Taught in chapter 7, section *One new patient, from files* (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    message : str
+        Names the file (or the note) and the problem.
+
+    Examples
+    --------
+    >>> raise InputError("note is empty")
+    Traceback (most recent call last):
+    ...
+    medkit.deploy.InputError: note is empty
+    """
 
 
 # ====================================================================== one BLAS thread
@@ -97,6 +127,19 @@ def one_blas_thread() -> Any:
     The matrices of one patient are tiny; on a busy 2-core machine extra BLAS threads only
     contend (MFCCs 4-5x slower). The controller is built once: entering it costs microseconds,
     where ``threadpool_limits()`` rescans the loaded libraries (milliseconds) on every call.
+
+    Taught in chapter 7, section *Latency and throughput* (``notebooks/07_deployment.ipynb``).
+
+    Returns
+    -------
+    context manager
+        Limits numpy's BLAS to one thread inside a ``with`` block.
+
+    Examples
+    --------
+    >>> with one_blas_thread():
+    ...     float(np.ones((2, 2)).dot(np.ones(2))[0])
+    2.0
     """
     global _CONTROLLER
     if _CONTROLLER is None:
@@ -114,28 +157,6 @@ def _sha256(path: Path) -> str:
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
-
-
-def data_content_hash(cohort: Any) -> str:
-    """SHA-256 over every patient's id, label, split, note and the bytes of its image and recording.
-
-    The same files give the same hash on every machine; changing one byte of one
-    file changes it. Recorded in a bundle's manifest, it says which data the
-    model was trained on.
-
-    Examples
-    --------
-    >>> from medkit import data
-    >>> len(data_content_hash(data.load_cohort()))
-    64
-    """
-    digest = hashlib.sha256()
-    for pid, label, split, text, image, audio in zip(cohort.ids, cohort.labels, cohort.splits, cohort.texts,
-                                                     cohort.image_paths, cohort.audio_paths):
-        digest.update(f"{pid}\0{label}\0{split}\0{text}\0".encode())
-        digest.update(bytes.fromhex(_sha256(Path(image))))
-        digest.update(bytes.fromhex(_sha256(Path(audio))))
     return digest.hexdigest()
 
 
@@ -167,6 +188,18 @@ AGE_BANDS = ((0, 40, "<40"), (40, 65, "40-64"), (65, 200, "65+"))
 def subgroups_from_notes(texts: Sequence[str]) -> dict[str, np.ndarray]:
     """Sex and age band of each patient, read from the opening of the note ("unknown" if absent).
 
+    Taught in chapter 7, section *The model card* (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    texts : sequence of str
+        Clinical notes.
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``sex`` and ``age_band`` per note.
+
     Examples
     --------
     >>> groups = subgroups_from_notes(["34 y/o woman, 3 days of cough.", "71-year-old man with fever.", "?"])
@@ -189,7 +222,30 @@ def subgroups_from_notes(texts: Sequence[str]) -> dict[str, np.ndarray]:
 # ====================================================================== raw-file statistics
 @dataclass
 class PatientFiles:
-    """One patient's raw inputs (any may be ``None``) and where they came from, for messages."""
+    """One patient's raw inputs (any may be ``None``) and where they came from, for messages.
+
+    Taught in chapter 7, section *One new patient, from files* (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    patient_id : str
+        The patient.
+    image, audio : Path, optional
+        The files (``None``: absent).
+    note : str, optional
+        The note (``None``: absent).
+    label : int, optional
+        0/1 when the manifest has labels.
+    source : dict of str to str
+        Where each modality came from (``"images.csv row 3"``), for messages.
+    problems : list of str
+        What is wrong with this patient's rows.
+
+    Examples
+    --------
+    >>> PatientFiles("P0001", note="No fever.").audio is None
+    True
+    """
 
     patient_id: str
     image: Path | None = None
@@ -248,6 +304,23 @@ def file_statistics(image: Path | None, note: str | None, audio: Path | None, pr
     ``image_contrast`` (mean and standard deviation of the gray image the model sees);
     ``audio_sample_rate``, ``audio_duration_s``, ``audio_loudness_dbfs`` (RMS of the raw
     recording); ``note_tokens`` and ``note_oov_rate`` (share of tokens outside the vocabulary).
+
+    Taught in chapter 7, section *Detecting the shift before any label is seen*
+    (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    image, audio : Path, optional
+        The files (``None``: absent).
+    note : str, optional
+        The note.
+    prep : mapping
+        The bundle's preprocessing settings (``image_size`` and ``vocabulary`` are used).
+
+    Returns
+    -------
+    dict of str to float
+        Each statistic, ``nan`` for an absent modality.
 
     Examples
     --------
@@ -311,7 +384,11 @@ def _embeddings(model: Any, inputs: Mapping[str, np.ndarray]) -> dict[str, np.nd
     sub = _embedding_model(model)
     if sub is None:
         return {}
-    out = sub.predict({k: np.asarray(v) for k, v in inputs.items()}, batch_size=256, verbose=0)
+    from medkit import models
+
+    # Eagerly, not sub.predict: every new sub-model's predict would trace Keras's predict function again
+    # (export and each shift_report build one), and TensorFlow warns after five such retracings.
+    out = models.forward(sub, {k: np.asarray(v) for k, v in inputs.items()}, batch_size=256)
     return {m: np.asarray(v, dtype=np.float32) for m, v in out.items()}
 
 
@@ -411,6 +488,9 @@ def export(run: Any, features: Any, out_dir: str | Path, cohort: Any, *, thresho
            n_boot: int = 1000, seed: int = 0, overwrite: bool = False, missing_endpoints: bool = False) -> Path:
     """Write a self-contained model bundle for ``run`` into ``out_dir``; return its path.
 
+    Taught in chapter 7, section *A bundle: everything the model needs, in one directory*
+    (``notebooks/07_deployment.ipynb``).
+
     Parameters
     ----------
     run : medkit.train.TrainResult
@@ -441,7 +521,8 @@ def export(run: Any, features: Any, out_dir: str | Path, cohort: Any, *, thresho
     --------
     >>> bundle_dir = export(run, features, "_build/bundle", cohort)  # doctest: +SKIP
     >>> sorted(p.name for p in bundle_dir.iterdir())  # doctest: +SKIP
-    ['manifest.json', 'model.keras', 'model_card.json', 'model_card.md', 'preprocessing.json', 'reference.npz', 'saved_model']
+    ['manifest.json', 'model.keras', 'model_card.json', 'model_card.md', 'preprocessing.json', 'reference.npz',
+     'saved_model']
     """
     from medkit import metrics, models
 
@@ -452,7 +533,7 @@ def export(run: Any, features: Any, out_dir: str | Path, cohort: Any, *, thresho
     model, config = run.model, run.config
     names = models.model_modalities(model)
     splits = {s: features.split(s) for s in ("train", "val", "test")}
-    inputs = model.input if isinstance(model.input, dict) else dict(zip(names, model.inputs))
+    inputs = model.input if isinstance(model.input, dict) else dict(zip(names, model.inputs, strict=True))
     for m in names:
         want = (features.image.shape[1:] if m == "image" else features.text.shape[1:] if m == "text"
                 else features.audio.shape[1:])
@@ -559,6 +640,18 @@ def _fmt(x: Any, digits: int = 3) -> str:
 
 def model_card_markdown(card: Mapping[str, Any]) -> str:
     """The model card (Mitchell et al., 2019) as Markdown, from :func:`export`'s numbers.
+
+    Taught in chapter 7, section *The model card* (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    card : mapping
+        ``model_card.json`` as written by :func:`export`.
+
+    Returns
+    -------
+    str
+        The card, one Markdown document.
 
     Examples
     --------
@@ -694,6 +787,18 @@ def load(bundle_dir: str | Path) -> "Bundle":
     inconsistent, whose Keras major version differs, or whose model does not take
     the inputs its preprocessing produces.
 
+    Taught in chapter 7, section *Loading checks everything* (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    bundle_dir : str or Path
+        A directory written by :func:`export`.
+
+    Returns
+    -------
+    Bundle
+        The checked bundle, ready to predict.
+
     Examples
     --------
     >>> bundle = load("_build/bundle")  # doctest: +SKIP
@@ -741,7 +846,7 @@ def load(bundle_dir: str | Path) -> "Bundle":
     if names != list(prep["modalities"]):
         raise _fail(path, f"model.keras takes {names}; preprocessing.json says {prep['modalities']}")
     specs = _input_specs(prep)
-    inputs = model.input if isinstance(model.input, dict) else dict(zip(names, model.inputs))
+    inputs = model.input if isinstance(model.input, dict) else dict(zip(names, model.inputs, strict=True))
     for m in names:
         got = tuple(inputs[m].shape[1:])
         if got != specs[m][0]:
@@ -755,7 +860,27 @@ def load(bundle_dir: str | Path) -> "Bundle":
 # ====================================================================== the bundle in use
 @dataclass
 class Bundle:
-    """A loaded, checked bundle (see :func:`load`): predicts from raw files."""
+    """A loaded, checked bundle (see :func:`load`): predicts from raw files.
+
+    Taught in chapter 7, section *One new patient, from files* (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    path : Path
+        The bundle directory.
+    model : keras.Model
+        The loaded model.
+    preprocessing, manifest, card : dict
+        ``preprocessing.json``, ``manifest.json`` and ``model_card.json``.
+    reference : dict of str to ndarray
+        ``reference.npz`` (the shift check's reference statistics).
+
+    Examples
+    --------
+    >>> bundle = load("_build/bundle")  # doctest: +SKIP
+    >>> bundle.modalities, bundle.threshold  # doctest: +SKIP
+    (['image', 'text', 'audio'], 0.41)
+    """
 
     path: Path
     model: Any
@@ -786,6 +911,24 @@ class Bundle:
         :func:`~medkit.data.load_audio`, :func:`~medkit.data.mfcc`,
         :func:`~medkit.data.encode_texts`) with the bundle's settings, so serving
         cannot drift from training. An absent modality gets zeros (ignored by the model).
+
+        Parameters
+        ----------
+        image, audio : str or Path, optional
+            The files.
+        note : str, optional
+            The note.
+
+        Returns
+        -------
+        inputs, present, warnings
+            ``{modality: (1, ...)}``, the modalities given, and what was converted.
+
+        Examples
+        --------
+        >>> inputs, present, warnings = bundle.preprocess(note="No fever.")  # doctest: +SKIP
+        >>> present  # doctest: +SKIP
+        ['text']
         """
         with one_blas_thread():
             return self._preprocess(image, note, audio)
@@ -904,6 +1047,23 @@ class Bundle:
         the model's modality mask (:func:`medkit.models.modality_mask`), exactly as
         :func:`medkit.models.predict_missing` does. The mask is model state: use one
         ``Bundle`` per thread.
+
+        Parameters
+        ----------
+        inputs : mapping of str to ndarray
+            Preprocessed inputs ``(N, ...)`` of every modality (absent ones: any values).
+        missing : sequence of str
+            Modalities to leave out.
+
+        Returns
+        -------
+        ndarray of float64, shape (N,)
+            One probability per row of ``inputs``.
+
+        Examples
+        --------
+        >>> bundle.forward(inputs, missing=("audio",))  # doctest: +SKIP
+        array([0.62])
         """
         from medkit import models
 
@@ -921,6 +1081,15 @@ class Bundle:
     def predict(self, image: str | Path | None = None, note: str | None = None, audio: str | Path | None = None,
                 timings: bool = False) -> dict[str, Any]:
         """Predict one patient from raw files; any modality may be ``None`` (absent).
+
+        Parameters
+        ----------
+        image, audio : str or Path, optional
+            The files (``None``: absent).
+        note : str, optional
+            The note.
+        timings : bool
+            Also report the milliseconds spent.
 
         Returns
         -------
@@ -963,6 +1132,19 @@ class Bundle:
         rejected), ``modalities_used``, ``warnings``, ``error`` and ``label`` if
         the manifest has labels.
 
+        Taught in chapter 7, section *Another site: the same disease, recorded differently*
+        (``notebooks/07_deployment.ipynb``).
+
+        Parameters
+        ----------
+        data_dir : str or Path
+            A cohort directory (:func:`read_requests`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per patient, rejected ones included with their ``error``.
+
         Examples
         --------
         >>> table = bundle.predict_manifest("site_b")  # doctest: +SKIP
@@ -992,7 +1174,7 @@ class Bundle:
         for missing, members in groups.items():
             batch = {m: np.concatenate([inp[m] for _, inp in members]) for m in spec if m in self.modalities}
             probs = self.forward(batch, missing) if missing else self._predict_many(batch)
-            for (index, _), p in zip(members, probs):
+            for (index, _), p in zip(members, probs, strict=True):
                 rows[index]["probability"] = float(p)
                 rows[index]["decision"] = "positive" if p >= self.threshold else "negative"
                 if missing:
@@ -1021,6 +1203,19 @@ def read_requests(data_dir: str | Path) -> list[PatientFiles]:
     patient (a duplicate id, a path outside the directory, a missing file, an empty
     note, a bad label) are attached to that patient, naming the manifest row;
     a manifest that cannot be read at all raises :class:`medkit.data.CohortError`.
+
+    Taught in chapter 7, section *Another site: the same disease, recorded differently*
+    (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    data_dir : str or Path
+        A directory with any of ``images.csv``, ``texts.csv``, ``audios.csv``.
+
+    Returns
+    -------
+    list of PatientFiles
+        Sorted by patient id.
 
     Examples
     --------
@@ -1095,7 +1290,30 @@ def read_requests(data_dir: str | Path) -> list[PatientFiles]:
 # ====================================================================== shift
 @dataclass
 class ShiftReport:
-    """What :func:`shift_report` found: one row per test, the modalities that moved."""
+    """What :func:`shift_report` found: one row per test, the modalities that moved.
+
+    Taught in chapter 7, section *Detecting the shift before any label is seen*
+    (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per test.
+    flagged : list of str
+        The modalities that moved.
+    n_reference, n_new : int
+        Patients compared.
+    alpha : float
+        Family-wise significance level.
+    skipped : list of (str, str)
+        Patients left out, and why.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ShiftReport(pd.DataFrame(), [], 320, 60, 0.01).summary()
+    'no modality moved detectably (60 new patients against 320 reference patients)'
+    """
 
     table: Any  # pandas.DataFrame
     flagged: list[str]
@@ -1105,6 +1323,20 @@ class ShiftReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
+        """One sentence: which modalities moved (and by which statistics), or that none did.
+
+        Returns
+        -------
+        str
+            For a notebook or a log line.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> table = pd.DataFrame({"modality": ["audio"], "statistic": ["audio_sample_rate"], "flagged": [True]})
+        >>> ShiftReport(table, ["audio"], 320, 60, 0.01).summary()
+        'shift detected in audio (audio_sample_rate)'
+        """
         skipped = f"; {len(self.skipped)} patient(s) skipped (see .skipped)" if self.skipped else ""
         if not self.flagged:
             return (f"no modality moved detectably ({self.n_new} new patients against {self.n_reference} "
@@ -1166,6 +1398,9 @@ def shift_report(bundle: Bundle, cohort: Any, *, split: str | None = None, alpha
 
     Significance is Bonferroni-corrected over all tests at family level ``alpha``; the
     effect-size floors keep a large cohort from flagging differences too small to matter.
+
+    Taught in chapter 7, section *Detecting the shift before any label is seen*
+    (``notebooks/07_deployment.ipynb``).
 
     Parameters
     ----------
@@ -1282,7 +1517,31 @@ def _shift_report(bundle: Bundle, cohort: Any, split: str | None, alpha: float, 
 
 # ====================================================================== writing predictions
 def write_predictions_csv(table: Any, path: str | Path) -> Path:
-    """Write :meth:`Bundle.predict_manifest`'s table as CSV (``\\n`` line endings, UTF-8)."""
+    r"""Write :meth:`Bundle.predict_manifest`'s table as CSV (``\n`` line endings, UTF-8).
+
+    Taught in chapter 7, section *Serving at scale* (``notebooks/07_deployment.ipynb``). (``python
+    -m medkit predict --manifest``)
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :meth:`Bundle.predict_manifest`.
+    path : str or Path
+        The CSV file to write.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import pandas as pd, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     table = pd.DataFrame({"patient_id": ["P1"], "probability": [0.5]})
+    ...     write_predictions_csv(table, Path(tmp) / "p.csv").read_text()
+    'patient_id,probability\nP1,0.500000\n'
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(path, index=False, lineterminator="\n", quoting=csv.QUOTE_MINIMAL, float_format="%.6f")
@@ -1291,7 +1550,29 @@ def write_predictions_csv(table: Any, path: str | Path) -> Path:
 
 # ====================================================================== command line
 def add_arguments(parser: Any) -> None:
-    """``python -m medkit predict``: one patient (JSON on stdout) or a manifest directory (CSV)."""
+    """``python -m medkit predict``: one patient (JSON on stdout) or a manifest directory (CSV).
+
+    Taught in chapter 7, section *One new patient, from files* (``notebooks/07_deployment.ipynb``).
+    (``python -m medkit predict``)
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Receives ``medkit predict``'s bundle argument and options.
+
+    Returns
+    -------
+    None
+        ``parser`` is changed in place.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> cli = argparse.ArgumentParser(prog="medkit predict")
+    >>> add_arguments(cli)
+    >>> cli.parse_args(["bundle", "--note", "No fever."]).note
+    'No fever.'
+    """
     parser.add_argument("bundle", help="a bundle directory written by medkit.deploy.export")
     parser.add_argument("--image", help="chest image (PNG, JPEG or DICOM; colour is converted to gray)")
     notes = parser.add_mutually_exclusive_group()
@@ -1304,7 +1585,29 @@ def add_arguments(parser: Any) -> None:
 
 
 def main(args: Any) -> int:
-    """Exit 0 on success, 1 for a bundle that cannot be used, 2 for rejected input (batch: some rejected)."""
+    """Exit 0 on success, 1 for a bundle that cannot be used, 2 for rejected input (batch: some rejected).
+
+    Taught in chapter 7, section *One new patient, from files* (``notebooks/07_deployment.ipynb``).
+    (``python -m medkit predict``)
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``medkit predict`` command line.
+
+    Returns
+    -------
+    int
+        0 on success, 1 for a bundle that cannot be used, 2 for rejected input.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> cli = argparse.ArgumentParser(prog="medkit predict")
+    >>> add_arguments(cli)
+    >>> main(cli.parse_args(["no/such/bundle", "--note", "No fever."]))  # a bundle that cannot be used
+    1
+    """
     import os
     import sys
 

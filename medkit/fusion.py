@@ -52,6 +52,8 @@ import numpy as np
 from keras import ops
 from numpy.typing import ArrayLike, NDArray
 
+from medkit.validation import check_equal_widths, check_finite, check_positive_int
+
 __all__ = [
     "concat_fusion", "average_fusion", "sum_fusion", "weighted_fusion",
     "random_projections", "project",
@@ -86,8 +88,7 @@ def _as_modalities(features: Sequence[ArrayLike]) -> tuple[list[NDArray[np.float
     for i, a in enumerate(arrays):
         if a.shape[1] == 0:
             raise ValueError(f"modality {i} has width 0.")
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"modality {i} contains nan or inf.")
+        check_finite(a, f"modality {i}")
     return arrays, single
 
 
@@ -97,19 +98,48 @@ def random_projections(widths: Sequence[int], projection_dim: int, seed: int = 0
     The 1/d_i variance keeps the projected features on the scale of the inputs
     whatever their width (a random projection in the Johnson-Lindenstrauss sense).
 
+    Taught in chapter 3, section *What average and sum lose* (``notebooks/03_fusion.ipynb``).
+
+    Parameters
+    ----------
+    widths : sequence of int
+        Width of each modality.
+    projection_dim : int
+        The common width.
+    seed : int
+        Seed of the matrices.
+
+    Returns
+    -------
+    list of ndarray
+        ``(d_i, projection_dim)`` per modality, in order.
+
     Examples
     --------
     >>> [w.shape for w in random_projections([3, 5], 4, seed=0)]
     [(3, 4), (5, 4)]
     """
-    if not isinstance(projection_dim, (int, np.integer)) or projection_dim < 1:
-        raise ValueError(f"projection_dim must be a positive integer; got {projection_dim!r}.")
+    check_positive_int(projection_dim, "projection_dim")
     rng = np.random.default_rng(seed)
     return [rng.normal(0.0, 1.0 / np.sqrt(d), size=(int(d), int(projection_dim))) for d in widths]
 
 
 def project(features: Sequence[ArrayLike], matrices: Sequence[ArrayLike]) -> list[NDArray[np.float64]]:
     """Multiply each modality by its projection matrix (``x_i @ W_i``), keeping vector/batch form.
+
+    Taught in chapter 3, section *What average and sum lose* (``notebooks/03_fusion.ipynb``).
+
+    Parameters
+    ----------
+    features : list of array_like
+        One entry per modality.
+    matrices : list of array_like
+        ``(d_i, k)`` per modality (e.g. :func:`random_projections`).
+
+    Returns
+    -------
+    list of ndarray
+        ``(k,)`` or ``(N, k)`` per modality.
 
     Examples
     --------
@@ -120,7 +150,7 @@ def project(features: Sequence[ArrayLike], matrices: Sequence[ArrayLike]) -> lis
     if len(matrices) != len(arrays):
         raise ValueError(f"got {len(arrays)} modalities but {len(matrices)} projection matrices.")
     out = []
-    for i, (a, w) in enumerate(zip(arrays, matrices)):
+    for i, (a, w) in enumerate(zip(arrays, matrices, strict=True)):
         w = np.asarray(w, dtype=np.float64)
         if w.ndim != 2 or w.shape[0] != a.shape[1]:
             raise ValueError(f"projection matrix {i} has shape {w.shape}; modality {i} has width {a.shape[1]}, "
@@ -135,15 +165,8 @@ def _prepared(features: Sequence[ArrayLike], projection_dim: int | None, seed: i
     arrays, single = _as_modalities(features)
     if projection_dim is not None:
         mats = random_projections([a.shape[1] for a in arrays], projection_dim, seed)
-        arrays = [a @ w for a, w in zip(arrays, mats)]
+        arrays = [a @ w for a, w in zip(arrays, mats, strict=True)]
     return arrays, single
-
-
-def _require_equal_widths(arrays: list[NDArray[np.float64]], what: str) -> None:
-    widths = [a.shape[-1] for a in arrays]
-    if len(set(widths)) != 1:
-        raise ValueError(f"{what} needs all modalities to have the same width; got widths {widths}. "
-                         "Pass projection_dim=k to project them to a common width first, or use concat_fusion.")
 
 
 def concat_fusion(features: Sequence[ArrayLike], projection_dim: int | None = None, seed: int = 0
@@ -154,15 +177,14 @@ def concat_fusion(features: Sequence[ArrayLike], projection_dim: int | None = No
     width is the sum of the widths (times the number of modalities with
     ``projection_dim``).
 
+    Taught in chapter 3, sections *The source article's example* and *Batches* (``notebooks/03_fusion.ipynb``).
+
     Parameters
     ----------
     features : list of array_like
-        One entry per modality, each ``(d_i,)`` or each ``(N, d_i)``.
-    projection_dim : int, optional
-        Project each modality to this width first (fixed random projection, see
-        :func:`random_projections`).
-    seed : int
-        Seed of the random projections.
+        One entry per modality, each ``(d_i,)`` or each ``(N, d_i)``; the widths may differ.
+    projection_dim, seed : int, optional
+        Width to project every modality to first, and the projections' seed (:func:`random_projections`).
 
     Returns
     -------
@@ -185,17 +207,32 @@ def sum_fusion(features: Sequence[ArrayLike], projection_dim: int | None = None,
                ) -> NDArray[np.float64]:
     """Element-wise sum of per-modality features (equal widths required).
 
+    Taught in chapter 3, section *What average and sum lose* (``notebooks/03_fusion.ipynb``): the
+    error below is the one the chapter triggers on purpose.
+
+    Parameters
+    ----------
+    features : list of array_like
+        One entry per modality, each ``(d_i,)`` or each ``(N, d_i)``; one common width.
+    projection_dim, seed : int, optional
+        Width to project every modality to first, and the projections' seed (:func:`random_projections`).
+
+    Returns
+    -------
+    ndarray
+        The sums, ``(d,)`` for vectors and ``(N, d)`` for batches.
+
     Examples
     --------
     >>> sum_fusion([[1, 2, 3], [4, 5, 6]]).tolist()
     [5.0, 7.0, 9.0]
-    >>> sum_fusion([[1, 2], [3]])
+    >>> sum_fusion([[1, 2], [3]])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: sum_fusion needs all modalities to have the same width; got widths [2, 1]. Pass projection_dim=k to project them to a common width first, or use concat_fusion.
+    ValueError: sum_fusion needs all modalities to have the same width; got widths [2, 1]. Pass projection_dim=k ...
     """
     arrays, single = _prepared(features, projection_dim, seed)
-    _require_equal_widths(arrays, "sum_fusion")
+    check_equal_widths([a.shape[-1] for a in arrays], "sum_fusion", "concat_fusion")
     out = np.sum(np.stack(arrays, axis=0), axis=0)
     return out[0] if single else out
 
@@ -203,6 +240,21 @@ def sum_fusion(features: Sequence[ArrayLike], projection_dim: int | None = None,
 def average_fusion(features: Sequence[ArrayLike], projection_dim: int | None = None, seed: int = 0
                    ) -> NDArray[np.float64]:
     """Element-wise mean of per-modality features (equal widths required).
+
+    Taught in chapter 3, sections *The source article's example* and *What average and sum lose*
+    (``notebooks/03_fusion.ipynb``).
+
+    Parameters
+    ----------
+    features : list of array_like
+        One entry per modality, each ``(d_i,)`` or each ``(N, d_i)``, all ``d`` wide.
+    projection_dim, seed : int, optional
+        Width to project every modality to first, and the projections' seed (:func:`random_projections`).
+
+    Returns
+    -------
+    ndarray
+        The means: a vector for vectors, a batch for batches, of the common width ``d``.
 
     Examples
     --------
@@ -212,7 +264,7 @@ def average_fusion(features: Sequence[ArrayLike], projection_dim: int | None = N
     (2, 4)
     """
     arrays, single = _prepared(features, projection_dim, seed)
-    _require_equal_widths(arrays, "average_fusion")
+    check_equal_widths([a.shape[-1] for a in arrays], "average_fusion", "concat_fusion")
     out = np.mean(np.stack(arrays, axis=0), axis=0)
     return out[0] if single else out
 
@@ -223,13 +275,27 @@ def weighted_fusion(features: Sequence[ArrayLike], weights: ArrayLike) -> NDArra
     This is what :class:`GatedFusion` computes once its gates are known
     (``weights`` of shape ``(N, M)``); equal weights ``1/M`` give the average.
 
+    Taught in chapter 3, section *Learned gates* (``notebooks/03_fusion.ipynb``).
+
+    Parameters
+    ----------
+    features : list of array_like
+        One entry per modality, all of the same width.
+    weights : array_like
+        ``(M,)`` or ``(N, M)``.
+
+    Returns
+    -------
+    ndarray
+        ``(d,)`` for vectors, ``(N, d)`` for batches.
+
     Examples
     --------
     >>> weighted_fusion([[1.0, 2.0], [3.0, 4.0]], [0.25, 0.75]).tolist()
     [2.5, 3.5]
     """
     arrays, single = _as_modalities(features)
-    _require_equal_widths(arrays, "weighted_fusion")
+    check_equal_widths([a.shape[-1] for a in arrays], "weighted_fusion", "concat_fusion")
     w = np.asarray(weights, dtype=np.float64)
     m, n = len(arrays), arrays[0].shape[0]
     if w.shape == (m,):
@@ -260,8 +326,7 @@ class _Fusion(keras.layers.Layer):
 
     def __init__(self, projection_dim: int | None = None, activation: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
-        if projection_dim is not None and (not isinstance(projection_dim, int) or projection_dim < 1):
-            raise ValueError(f"projection_dim must be a positive integer or None; got {projection_dim!r}.")
+        check_positive_int(projection_dim, "projection_dim", allow_none=True)
         self.projection_dim = projection_dim
         self.activation = activation
         self.projections: list[Any] = []
@@ -293,17 +358,15 @@ class _Fusion(keras.layers.Layer):
         if len(inputs) != len(self.input_widths):
             raise ValueError(f"{type(self).__name__} was built for {len(self.input_widths)} modalities; "
                              f"got {len(inputs)}.")
-        out = [p(x) for p, x in zip(self.projections, inputs)] if self.projections else list(inputs)
+        out = [p(x) for p, x in zip(self.projections, inputs, strict=True)] if self.projections else list(inputs)
         if presence is not None:
             presence = ops.cast(presence, out[0].dtype)
             out = [h * presence[:, i:i + 1] for i, h in enumerate(out)]
         return out
 
     def _require_equal(self, widths: list[int]) -> None:
-        if self.projection_dim is None and len(set(widths)) != 1:
-            raise ValueError(f"{type(self).__name__} needs all modalities to have the same width; got widths "
-                             f"{widths}. Pass projection_dim=k to project them to a common width first, "
-                             "or use ConcatFusion.")
+        if self.projection_dim is None:
+            check_equal_widths(widths, type(self).__name__, "ConcatFusion")
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
@@ -318,6 +381,22 @@ class ConcatFusion(_Fusion):
     ``presence`` ``(batch, M)`` (1 = present) zero-fills absent modalities: a
     concatenation has a slot per modality, so an absent one cannot be left out,
     only filled with zeros.
+
+    Taught in chapter 3, section *The same operations as Keras layers* (``notebooks/03_fusion.ipynb``); the
+    ``concat`` fusion of chapter 6 (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    projection_dim, activation : optional
+        Width and activation of an optional ``Dense`` per modality (output ``M * projection_dim`` wide).
+    **kwargs
+        Passed to ``keras.layers.Layer``.
+
+    Examples
+    --------
+    >>> x = [np.ones((1, 2), "float32"), np.zeros((1, 1), "float32")]
+    >>> np.asarray(ConcatFusion()(x)).tolist()
+    [[1.0, 1.0, 0.0]]
     """
 
     def call(self, inputs: Sequence[Any], presence: Any = None) -> Any:
@@ -335,6 +414,22 @@ class SumFusion(_Fusion):
 
     ``presence`` ``(batch, M)`` (1 = present) leaves absent modalities out of
     the sum (their projection, bias included, contributes nothing).
+
+    Taught in chapter 3, section *The same operations as Keras layers* (``notebooks/03_fusion.ipynb``); the
+    ``sum`` fusion of chapter 6 (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    projection_dim, activation : optional
+        Width and activation of a ``Dense`` per modality; needed when the widths differ.
+    **kwargs
+        Passed to ``keras.layers.Layer``.
+
+    Examples
+    --------
+    >>> x = [np.full((1, 2), 1.0, "float32"), np.full((1, 2), 3.0, "float32")]
+    >>> np.asarray(SumFusion()(x)).tolist()
+    [[4.0, 4.0]]
     """
 
     def _check_widths(self, widths: list[int]) -> None:
@@ -356,9 +451,18 @@ class AverageFusion(SumFusion):
     ``presence`` ``(batch, M)`` (1 = present) averages over the present
     modalities only: the mean of two embeddings, not a sum of two divided by three.
 
+    Taught in chapter 3, section *The same operations as Keras layers* (``notebooks/03_fusion.ipynb``); the
+    ``average`` fusion of chapter 6 (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    projection_dim, activation : optional
+        Width and activation of a ``Dense`` per modality, applied before averaging.
+    **kwargs
+        Passed to ``keras.layers.Layer``.
+
     Examples
     --------
-    >>> import numpy as np
     >>> layer = AverageFusion()
     >>> x = [np.full((1, 2), 1.0, "float32"), np.full((1, 2), 3.0, "float32")]
     >>> np.asarray(layer(x)).tolist(), np.asarray(layer(x, presence=np.array([[1.0, 0.0]]))).tolist()
@@ -377,6 +481,11 @@ class AverageFusion(SumFusion):
 class GatedFusion(_Fusion):
     """Learned, per-sample weighting of modalities: ``sum_m softmax(Dense(M)(concat x))_m * h_m``.
 
+    The gate kernel starts at zero, so an untrained layer is an average.
+
+    Taught in chapter 3, section *Learned gates* (``notebooks/03_fusion.ipynb``); the ``gated`` fusion of
+    chapter 6 (``notebooks/06_multimodal_model.ipynb``).
+
     Parameters
     ----------
     projection_dim : int, optional
@@ -387,6 +496,15 @@ class GatedFusion(_Fusion):
     return_gates : bool
         Return ``(fused, gates)`` instead of ``fused``; ``gates`` is
         ``(batch, M)`` and its rows sum to 1.
+    **kwargs
+        Passed to ``keras.layers.Layer`` (e.g. ``name``).
+
+    Examples
+    --------
+    >>> layer = GatedFusion(return_gates=True)
+    >>> fused, gates = layer([np.full((1, 2), 1.0, "float32"), np.full((1, 2), 3.0, "float32")])
+    >>> np.asarray(fused).tolist(), np.asarray(gates).tolist()
+    ([[2.0, 2.0]], [[0.5, 0.5]])
     """
 
     def __init__(self, projection_dim: int | None = None, activation: str | None = None,
@@ -408,6 +526,26 @@ class GatedFusion(_Fusion):
 
         With ``presence`` ``(batch, M)``, the softmax runs over the present
         modalities only: an absent modality gets gate 0, the others share 1.
+
+        Parameters
+        ----------
+        inputs : list of tensors
+            ``(batch, d_i)`` per modality.
+        presence : tensor, optional
+            ``(batch, M)``, 1 for a present modality.
+
+        Returns
+        -------
+        tensor
+            ``(batch, M)``, rows summing to 1.
+
+        Examples
+        --------
+        >>> layer = GatedFusion()
+        >>> x = [np.ones((1, 2), "float32"), np.ones((1, 2), "float32"), np.ones((1, 2), "float32")]
+        >>> _ = layer(x)
+        >>> np.asarray(layer.compute_gates(x, presence=np.array([[1.0, 0.0, 1.0]]))).tolist()
+        [[0.5, 0.0, 0.5]]
         """
         logits = self.gate(ops.concatenate(list(inputs), axis=-1))
         if presence is not None:

@@ -49,6 +49,9 @@ from typing import Callable, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from medkit.validation import (as_labels, as_scores, check_alpha, check_positive_int, check_same_length,
+                               check_unit_interval)
+
 __all__ = [
     "confusion_matrix", "accuracy", "precision", "ppv", "recall", "sensitivity", "specificity", "npv",
     "f1_score", "binary_metrics", "roc_curve", "roc_auc", "precision_recall_curve", "average_precision",
@@ -57,50 +60,10 @@ __all__ = [
 ]
 
 
-# ---------------------------------------------------------------- validation
-def _labels(y: ArrayLike, name: str) -> NDArray[np.int64]:
-    arr = np.asarray(y)
-    if arr.ndim != 1:
-        arr = arr.reshape(-1) if arr.ndim == 2 and 1 in arr.shape else arr
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of 0/1 labels; got shape {np.shape(y)}.")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty: a metric needs at least one sample.")
-    if arr.dtype == bool:
-        return arr.astype(np.int64)
-    try:
-        f = arr.astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must hold 0/1 labels: {exc}") from exc
-    bad = ~np.isin(f, (0.0, 1.0))
-    if np.any(bad):
-        i = int(np.argmax(bad))
-        raise ValueError(f"{name} must hold only 0 and 1; found {arr[i].item()!r} at index {i}. "
-                         "Threshold scores first (predict_at) or map class names to 0/1.")
-    return f.astype(np.int64)
-
-
-def _scores(y: ArrayLike, name: str) -> NDArray[np.float64]:
-    arr = np.asarray(y, dtype=np.float64)
-    if arr.ndim == 2 and 1 in arr.shape:
-        arr = arr.reshape(-1)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of scores; got shape {np.shape(y)}.")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty: a metric needs at least one sample.")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains nan or inf.")
-    return arr
-
-
-def _same_length(a: NDArray, b: NDArray, na: str, nb: str) -> None:
-    if a.shape[0] != b.shape[0]:
-        raise ValueError(f"{na} and {nb} must have the same length; got {a.shape[0]} and {b.shape[0]}.")
-
-
+# ---------------------------------------------------------------- validation (medkit.validation)
 def _pair(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    t, p = _labels(y_true, "y_true"), _labels(y_pred, "y_pred")
-    _same_length(t, p, "y_true", "y_pred")
+    t, p = as_labels(y_true, "y_true"), as_labels(y_pred, "y_pred")
+    check_same_length(t, p, "y_true", "y_pred")
     return t, p
 
 
@@ -111,6 +74,20 @@ def _ratio(num: float, den: float, zero_division: float) -> float:
 # ---------------------------------------------------------------- counts and rates
 def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike) -> NDArray[np.int64]:
     """2x2 confusion matrix ``[[TN, FP], [FN, TP]]`` (rows: actual 0/1, columns: predicted 0/1).
+
+    Every count-based rate below is computed from these four counts.
+
+    Taught in chapter 4, section *The confusion matrix* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like
+        Actual labels and decisions, 0/1, one per patient.
+
+    Returns
+    -------
+    ndarray of int64, shape (2, 2)
+        Rows: actual 0/1; columns: predicted 0/1.
 
     Examples
     --------
@@ -129,6 +106,18 @@ def _counts(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[int, int, int, int]:
 def accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Fraction of correct decisions, ``(TP + TN) / N``.
 
+    Taught in chapter 4, section *Accuracy under class imbalance* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like
+        Actual labels and decisions, 0/1, one per patient.
+
+    Returns
+    -------
+    float
+        In [0, 1]; misleading when one class is rare.
+
     Examples
     --------
     >>> accuracy([1, 1, 0, 0], [1, 0, 0, 0])
@@ -140,6 +129,20 @@ def accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
 
 def precision(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) -> float:
     """Positive predictive value ``TP / (TP + FP)``: of the patients flagged, the fraction who have it.
+
+    Taught in chapter 4, section *The source article's example* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like
+        Actual labels and decisions, 0/1, one per patient.
+    zero_division : float
+        Returned when nobody is flagged (TP + FP = 0); ``np.nan`` shows the gap.
+
+    Returns
+    -------
+    float
+        The PPV, in [0, 1].
 
     Examples
     --------
@@ -155,6 +158,21 @@ def precision(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) 
 def recall(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) -> float:
     """Sensitivity ``TP / (TP + FN)``: of the patients who have it, the fraction flagged.
 
+    Taught in chapter 4, sections *The source article's example* and *Sensitivity and
+    specificity as clinicians use them* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like
+        Actual labels and decisions, 0/1, one per patient.
+    zero_division : float
+        Returned when nobody has the condition (TP + FN = 0).
+
+    Returns
+    -------
+    float
+        The sensitivity, in [0, 1].
+
     Examples
     --------
     >>> recall([1, 1, 1, 0], [1, 1, 0, 0])
@@ -167,6 +185,21 @@ def recall(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) -> 
 def specificity(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) -> float:
     """True negative rate ``TN / (TN + FP)``: of the patients without it, the fraction cleared.
 
+    Taught in chapter 4, section *Sensitivity and specificity as clinicians use them*
+    (``notebooks/04_metrics.ipynb``); first computed in *The source article's example*.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like
+        Actual labels and decisions, 0/1, one per patient.
+    zero_division : float
+        Returned when everybody has the condition (TN + FP = 0).
+
+    Returns
+    -------
+    float
+        The true negative rate, in [0, 1].
+
     Examples
     --------
     >>> specificity([0, 0, 0, 1], [0, 0, 1, 1])
@@ -178,6 +211,21 @@ def specificity(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0
 
 def npv(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) -> float:
     """Negative predictive value ``TN / (TN + FN)``: of the patients cleared, the fraction truly negative.
+
+    Taught in chapter 4 (``notebooks/04_metrics.ipynb``), section *The source article's
+    example*, where it is read from the confusion matrix next to the PPV.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like
+        Actual labels and decisions, 0/1, one per patient.
+    zero_division : float
+        Returned when nobody is cleared (TN + FN = 0).
+
+    Returns
+    -------
+    float
+        The negative predictive value, in [0, 1].
 
     Examples
     --------
@@ -193,6 +241,20 @@ def f1_score(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) -
 
     The count form equals ``2PR / (P + R)`` whenever both are defined and stays
     defined when only one is (as in scikit-learn >= 1.3).
+
+    Taught in chapter 4, section *The source article's example* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like
+        Actual labels and decisions, 0/1, one per patient.
+    zero_division : float
+        Returned when 2TP + FP + FN = 0 (no positive, none flagged).
+
+    Returns
+    -------
+    float
+        In [0, 1]; 1 only when there is no false positive and no false negative.
 
     Examples
     --------
@@ -210,20 +272,40 @@ sensitivity = recall
 def binary_metrics(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 0.0) -> dict[str, float | int]:
     """Every count and rate above in one dict (plain Python numbers).
 
+    The rates are those of :func:`accuracy`, :func:`precision`, :func:`recall`,
+    :func:`specificity`, :func:`npv` and :func:`f1_score`, on labels checked once.
+
+    Taught in chapter 4, sections *The source article's example* and *Choosing a threshold*
+    (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like
+        Actual labels and decisions, 0/1, one per patient.
+    zero_division : float
+        What a rate with a zero denominator returns.
+
+    Returns
+    -------
+    dict
+        ``tp``, ``fp``, ``tn``, ``fn`` (int) and ``accuracy``, ``precision``,
+        ``recall``, ``specificity``, ``npv``, ``f1`` (float).
+
     Examples
     --------
     >>> binary_metrics([0, 1, 0, 1], [0, 0, 1, 1])["specificity"]
     0.5
     """
-    tn, fp, fn, tp = _counts(y_true, y_pred)
+    t, p = _pair(y_true, y_pred)
+    tn, fp, fn, tp = _counts(t, p)
     return {
         "tp": tp, "fp": fp, "tn": tn, "fn": fn,
-        "accuracy": float((tp + tn) / (tn + fp + fn + tp)),
-        "precision": _ratio(tp, tp + fp, zero_division),
-        "recall": _ratio(tp, tp + fn, zero_division),
-        "specificity": _ratio(tn, tn + fp, zero_division),
-        "npv": _ratio(tn, tn + fn, zero_division),
-        "f1": _ratio(2 * tp, 2 * tp + fp + fn, zero_division),
+        "accuracy": accuracy(t, p),
+        "precision": precision(t, p, zero_division),
+        "recall": recall(t, p, zero_division),
+        "specificity": specificity(t, p, zero_division),
+        "npv": npv(t, p, zero_division),
+        "f1": f1_score(t, p, zero_division),
     }
 
 
@@ -231,9 +313,9 @@ def binary_metrics(y_true: ArrayLike, y_pred: ArrayLike, zero_division: float = 
 def _cumulative_counts(y_true: ArrayLike, y_score: ArrayLike
                        ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """FP and TP counts when predicting positive for ``score >= t``, for each distinct score ``t`` (descending)."""
-    t = _labels(y_true, "y_true")
-    s = _scores(y_score, "y_score")
-    _same_length(t, s, "y_true", "y_score")
+    t = as_labels(y_true, "y_true")
+    s = as_scores(y_score, "y_score")
+    check_same_length(t, s, "y_true", "y_score")
     order = np.argsort(-s, kind="mergesort")
     s, t = s[order], t[order]
     # Tied scores share one threshold: keep only the last index of each run of equal scores.
@@ -251,6 +333,18 @@ def roc_curve(y_true: ArrayLike, y_score: ArrayLike
     plus the start point (0, 0) at threshold ``inf``, like
     ``sklearn.metrics.roc_curve(..., drop_intermediate=False)``. With one class
     only, the undefined rate is ``nan``.
+
+    Taught in chapter 4, section *ROC and precision-recall curves* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_true, y_score : array_like
+        Labels (0/1) and scores, one per patient; a larger score means more likely positive.
+
+    Returns
+    -------
+    fpr, tpr, thresholds : ndarray of float64
+        One entry per point, thresholds descending from ``inf``.
 
     Examples
     --------
@@ -271,6 +365,18 @@ def roc_auc(y_true: ArrayLike, y_score: ArrayLike) -> float:
 
     Equals the probability that a random positive scores higher than a random
     negative (the Mann-Whitney U statistic divided by ``n_pos * n_neg``).
+
+    Taught in chapter 4, section *ROC and precision-recall curves* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_true, y_score : array_like
+        Labels (0/1) and scores, one per patient; a larger score means more likely positive.
+
+    Returns
+    -------
+    float
+        In [0, 1] (0.5 for random scores), or ``nan`` with one class.
 
     Examples
     --------
@@ -293,6 +399,18 @@ def precision_recall_curve(y_true: ArrayLike, y_score: ArrayLike
     point (precision 1, recall 0). With no positive at all recall is set to 1
     (as scikit-learn does, without its warning).
 
+    Taught in chapter 4, section *ROC and precision-recall curves* (``notebooks/04_metrics.ipynb``), right panel.
+
+    Parameters
+    ----------
+    y_true, y_score : array_like
+        Labels (0/1) and scores, one per patient; a larger score means more likely positive.
+
+    Returns
+    -------
+    precision, recall, thresholds : ndarray of float64
+        Precision and recall for ascending thresholds, plus the end point.
+
     Examples
     --------
     >>> p, r, t = precision_recall_curve([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
@@ -312,13 +430,25 @@ def average_precision(y_true: ArrayLike, y_score: ArrayLike) -> float:
     ``average_precision_score`` computes; a trapezoid under the PR curve would
     be optimistic. A random classifier scores about the prevalence.
 
+    Taught in chapter 4, section *ROC and precision-recall curves* (``notebooks/04_metrics.ipynb``), as AUPRC.
+
+    Parameters
+    ----------
+    y_true, y_score : array_like
+        Labels (0/1) and scores, one per patient; a larger score means more likely positive.
+
+    Returns
+    -------
+    float
+        In [0, 1], or ``nan`` without positives.
+
     Examples
     --------
     >>> round(average_precision([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]), 4)
     0.8333
     """
     p, r, _ = precision_recall_curve(y_true, y_score)
-    if not np.any(_labels(y_true, "y_true")):
+    if not np.any(as_labels(y_true, "y_true")):
         return float("nan")
     return float(max(0.0, -np.sum(np.diff(r) * p[:-1])))
 
@@ -327,16 +457,30 @@ def average_precision(y_true: ArrayLike, y_score: ArrayLike) -> float:
 def brier_score(y_true: ArrayLike, y_prob: ArrayLike) -> float:
     """Mean squared difference between predicted probability and outcome (0 is perfect; lower is better).
 
+    Taught in chapter 6, section *Calibration* (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Labels, 0/1 ``(n,)``.
+    y_prob : array_like
+        Predicted probabilities in ``[0, 1]``, ``(n,)``.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 0 is perfect.
+
     Examples
     --------
     >>> brier_score([0, 1], [0.25, 0.5])
     0.15625
     """
-    t = _labels(y_true, "y_true")
-    p = _scores(y_prob, "y_prob")
-    _same_length(t, p, "y_true", "y_prob")
-    if np.any((p < 0) | (p > 1)):
-        raise ValueError("y_prob must be probabilities in [0, 1] for the Brier score; apply a sigmoid to logits first.")
+    t = as_labels(y_true, "y_true")
+    p = as_scores(y_prob, "y_prob")
+    check_same_length(t, p, "y_true", "y_prob")
+    check_unit_interval(p, "y_prob", "The Brier score compares probabilities with outcomes: apply a sigmoid to "
+                        "logits first.")
     return float(np.mean((p - t) ** 2))
 
 
@@ -344,18 +488,45 @@ def brier_score(y_true: ArrayLike, y_prob: ArrayLike) -> float:
 def predict_at(y_score: ArrayLike, threshold: float = 0.5) -> NDArray[np.int64]:
     """Decisions ``score >= threshold`` as 0/1.
 
+    Taught in chapter 4, sections *Accuracy under class imbalance* and *Choosing a threshold*
+    (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_score : array_like
+        Scores ``(n,)``.
+    threshold : float
+        Scores at or above it are flagged positive.
+
+    Returns
+    -------
+    ndarray of int64, shape (n,)
+        1 where ``y_score >= threshold``.
+
     Examples
     --------
     >>> predict_at([0.2, 0.5, 0.9], 0.5).tolist()
     [0, 1, 1]
     """
-    return (_scores(y_score, "y_score") >= threshold).astype(np.int64)
+    return (as_scores(y_score, "y_score") >= threshold).astype(np.int64)
 
 
 def youden_threshold(y_true: ArrayLike, y_score: ArrayLike) -> tuple[float, float]:
     """The threshold maximising Youden's J = sensitivity + specificity - 1, and J.
 
     Ties go to the highest threshold (fewest positives flagged). Needs both classes.
+
+    Taught in chapter 4, section *Choosing a threshold* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_true, y_score : array_like
+        Labels (0/1) and scores, one per patient; a larger score means more likely positive.
+
+    Returns
+    -------
+    threshold, j : float
+        The best threshold and its J = sensitivity + specificity - 1.
 
     Examples
     --------
@@ -377,6 +548,20 @@ def threshold_for_sensitivity(y_true: ArrayLike, y_score: ArrayLike, target: flo
     The highest such threshold flags the fewest patients, so it has the best
     specificity among the thresholds meeting the target (the usual screening rule).
 
+    Taught in chapter 4, section *Choosing a threshold* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_true, y_score : array_like
+        Labels (0/1) and scores, one per patient; a larger score means more likely positive.
+    target : float
+        The sensitivity to reach, in ``(0, 1]``.
+
+    Returns
+    -------
+    threshold, sensitivity, specificity : float
+        The threshold and the rates it gives.
+
     Examples
     --------
     >>> threshold_for_sensitivity([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8], target=1.0)
@@ -395,7 +580,28 @@ def threshold_for_sensitivity(y_true: ArrayLike, y_score: ArrayLike, target: flo
 
 # ---------------------------------------------------------------- bootstrap
 class BootstrapCI(NamedTuple):
-    """A point estimate with a percentile bootstrap interval; unpacks as ``(estimate, low, high, n_valid, alpha)``."""
+    """A point estimate with a percentile bootstrap interval; unpacks as ``(estimate, low, high, n_valid, alpha)``.
+
+    Printed, it says its own coverage (``1 - alpha``).
+
+    Taught in chapter 4, section *Confidence intervals by bootstrap* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    estimate : float
+        The statistic on all the data.
+    low, high : float
+        The interval's ends (``nan`` without valid resamples).
+    n_valid : int
+        Resamples on which the statistic was defined.
+    alpha : float
+        ``1 - alpha`` is the coverage.
+
+    Examples
+    --------
+    >>> print(BootstrapCI(0.81, 0.74, 0.88, 1000, alpha=0.1))
+    0.810 (90% CI 0.740-0.880)
+    """
 
     estimate: float
     low: float
@@ -421,10 +627,8 @@ def _bootstrap_indices(y_true: NDArray[np.int64], n_boot: int, seed: int, strati
 
 
 def _check_boot_args(n_boot: int, alpha: float) -> None:
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise ValueError(f"n_boot must be a positive integer; got {n_boot!r}.")
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be in (0, 1); got {alpha!r} (0.05 gives a 95% interval).")
+    check_positive_int(n_boot, "n_boot")
+    check_alpha(alpha)
 
 
 def bootstrap_ci(metric_fn: Callable[[NDArray, NDArray], float], y_true: ArrayLike, y_score: ArrayLike,
@@ -435,6 +639,9 @@ def bootstrap_ci(metric_fn: Callable[[NDArray, NDArray], float], y_true: ArrayLi
     ``numpy.random.default_rng(seed)`` generator, so the interval is
     reproducible. Resamples on which the metric is ``nan`` (e.g. AUROC on a
     resample with one class) are dropped; ``n_valid`` says how many were used.
+    The interval is :func:`percentile_ci` of the resampled values.
+
+    Taught in chapter 4, section *Confidence intervals by bootstrap* (``notebooks/04_metrics.ipynb``).
 
     Parameters
     ----------
@@ -465,18 +672,13 @@ def bootstrap_ci(metric_fn: Callable[[NDArray, NDArray], float], y_true: ArrayLi
     True
     """
     _check_boot_args(n_boot, alpha)
-    t = _labels(y_true, "y_true")
+    t = as_labels(y_true, "y_true")
     s = np.asarray(y_score)
-    if s.shape[0] != t.shape[0]:
-        raise ValueError(f"y_true and y_score must have the same length; got {t.shape[0]} and {s.shape[0]}.")
+    check_same_length(t, s, "y_true", "y_score")
     estimate = float(metric_fn(t, s))
     values = np.array([metric_fn(t[idx], s[idx]) for idx in _bootstrap_indices(t, n_boot, seed, stratified)],
                       dtype=np.float64)
-    values = values[~np.isnan(values)]
-    if values.size == 0:
-        return BootstrapCI(estimate, float("nan"), float("nan"), 0)
-    low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2])
-    return BootstrapCI(estimate, float(low), float(high), int(values.size), alpha)
+    return percentile_ci(values, estimate, alpha)
 
 
 def summary_with_ci(y_true: ArrayLike, y_prob: ArrayLike, threshold: float = 0.5, n_boot: int = 1000,
@@ -484,7 +686,28 @@ def summary_with_ci(y_true: ArrayLike, y_prob: ArrayLike, threshold: float = 0.5
     """AUROC, AUPRC, F1, sensitivity, specificity and Brier score, each with a bootstrap CI.
 
     All six use the same resamples (same ``seed``), so their intervals describe
-    the same uncertainty. Threshold metrics use ``y_prob >= threshold``.
+    the same uncertainty. Threshold metrics use ``y_prob >= threshold``. Each
+    interval is :func:`bootstrap_ci` of one metric.
+
+    Taught in chapter 4, section *Confidence intervals by bootstrap* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Labels, 0/1 ``(n,)``.
+    y_prob : array_like
+        Predicted probabilities ``(n,)``.
+    threshold : float
+        Decision threshold of F1, sensitivity and specificity.
+    n_boot, seed : int
+        Resamples and their seed.
+    alpha : float
+        ``1 - alpha`` is the coverage.
+
+    Returns
+    -------
+    dict of str to BootstrapCI
+        Keys ``auroc``, ``auprc``, ``f1``, ``sensitivity``, ``specificity``, ``brier``.
 
     Examples
     --------
@@ -493,9 +716,9 @@ def summary_with_ci(y_true: ArrayLike, y_prob: ArrayLike, threshold: float = 0.5
     ['auprc', 'auroc', 'brier', 'f1', 'sensitivity', 'specificity']
     """
     _check_boot_args(n_boot, alpha)
-    t = _labels(y_true, "y_true")
-    p = _scores(y_prob, "y_prob")
-    _same_length(t, p, "y_true", "y_prob")
+    t = as_labels(y_true, "y_true")
+    p = as_scores(y_prob, "y_prob")
+    check_same_length(t, p, "y_true", "y_prob")
     fns: dict[str, Callable[[NDArray, NDArray], float]] = {
         "auroc": roc_auc,
         "auprc": average_precision,
@@ -504,18 +727,7 @@ def summary_with_ci(y_true: ArrayLike, y_prob: ArrayLike, threshold: float = 0.5
         "specificity": lambda a, b: specificity(a, predict_at(b, threshold), zero_division=np.nan),
         "brier": brier_score,
     }
-    idx = _bootstrap_indices(t, n_boot, seed, stratified=False)
-    out = {}
-    for name, fn in fns.items():
-        values = np.array([fn(t[i], p[i]) for i in idx], dtype=np.float64)
-        values = values[~np.isnan(values)]
-        est = float(fn(t, p))
-        if values.size:
-            low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2])
-            out[name] = BootstrapCI(est, float(low), float(high), int(values.size), alpha)
-        else:
-            out[name] = BootstrapCI(est, math.nan, math.nan, 0, alpha)
-    return out
+    return {name: bootstrap_ci(fn, t, p, n_boot=n_boot, seed=seed, alpha=alpha) for name, fn in fns.items()}
 
 
 def paired_bootstrap(metric_fn: Callable[[NDArray, NDArray], float], y_true: ArrayLike,
@@ -528,6 +740,8 @@ def paired_bootstrap(metric_fn: Callable[[NDArray, NDArray], float], y_true: Arr
     the patients once and scoring every model on each resample keeps that
     pairing, so ``samples[a] - samples[b]`` is the bootstrap distribution of the
     *difference* (give it to :func:`percentile_ci`).
+
+    Taught in chapter 6, section *Results* (``notebooks/06_multimodal_model.ipynb``).
 
     Parameters
     ----------
@@ -565,7 +779,7 @@ def paired_bootstrap(metric_fn: Callable[[NDArray, NDArray], float], y_true: Arr
     if not scores:
         raise ValueError("scores is empty: pass at least one model's scores.")
     _check_boot_args(n_boot, 0.05)
-    t = _labels(y_true, "y_true")
+    t = as_labels(y_true, "y_true")
     arrays = {}
     for name, s in scores.items():
         a = np.asarray(s, dtype=np.float64)
@@ -587,6 +801,22 @@ def paired_bootstrap(metric_fn: Callable[[NDArray, NDArray], float], y_true: Arr
 def percentile_ci(samples: ArrayLike, estimate: float, alpha: float = 0.05) -> BootstrapCI:
     """The percentile interval of bootstrap ``samples`` around ``estimate`` (``nan`` samples are dropped).
 
+    Taught in chapter 6, section *Does fusion help? A paired interval* (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    samples : array_like
+        Bootstrap values of a statistic (e.g. differences from :func:`paired_bootstrap`).
+    estimate : float
+        The statistic on all the data.
+    alpha : float
+        ``1 - alpha`` is the coverage.
+
+    Returns
+    -------
+    BootstrapCI
+        ``estimate`` with the ``alpha/2`` and ``1 - alpha/2`` quantiles of the samples.
+
     Examples
     --------
     >>> percentile_ci(np.arange(101.0), 50.0, alpha=0.1)
@@ -602,7 +832,23 @@ def percentile_ci(samples: ArrayLike, estimate: float, alpha: float = 0.05) -> B
 
 # ---------------------------------------------------------------- a proportion's interval
 class ProportionCI(NamedTuple):
-    """A proportion ``k/n`` with a confidence interval; unpacks as ``(estimate, low, high)``."""
+    """A proportion ``k/n`` with a confidence interval; unpacks as ``(estimate, low, high)``.
+
+    Taught in chapter 4, section *Intervals for a proportion* (``notebooks/04_metrics.ipynb``).
+
+    Parameters
+    ----------
+    estimate : float
+        ``k / n``.
+    low, high : float
+        The interval's ends.
+
+    Examples
+    --------
+    >>> est, low, high = proportion_ci(9, 10)
+    >>> round(est, 2), round(low, 3), round(high, 3)
+    (0.9, 0.596, 0.982)
+    """
 
     estimate: float
     low: float
@@ -615,7 +861,7 @@ class ProportionCI(NamedTuple):
 def proportion_ci(k: int, n: int, method: str = "wilson", alpha: float = 0.05) -> ProportionCI:
     """Confidence interval of a proportion ``k/n`` (sensitivity, specificity, PPV, ...).
 
-    Taught in chapter 4 ("Intervals for a proportion"). Sensitivity is the
+    Taught in chapter 4, section *Intervals for a proportion* (``notebooks/04_metrics.ipynb``). Sensitivity is the
     proportion of the ``n`` ill patients that the test finds, so its
     uncertainty is that of a binomial proportion and has closed-form intervals
     that behave well where the percentile bootstrap does not: near 0 and 1
@@ -659,8 +905,7 @@ def proportion_ci(k: int, n: int, method: str = "wilson", alpha: float = 0.05) -
         raise ValueError(f"k and n must be integers (counts); got k={k!r}, n={n!r}.")
     if n < 1 or not 0 <= k <= n:
         raise ValueError(f"need n >= 1 and 0 <= k <= n; got k={k}, n={n}.")
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be in (0, 1); got {alpha!r} (0.05 gives a 95% interval).")
+    check_alpha(alpha)
     k, n = int(k), int(n)
     p = k / n
     if method == "wilson":

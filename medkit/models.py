@@ -72,7 +72,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Sequence
 
 import keras
@@ -81,15 +81,17 @@ import numpy as np
 from keras import layers, ops
 
 from medkit import fusion as _fusion
+from medkit.data import MODALITIES
+from medkit.validation import check_choice, check_fraction, check_keys
 
 __all__ = [
     "MODALITIES", "FUSIONS", "ModelConfig", "config_from_arrays",
     "ModalityMask", "LateFusion", "PaddingMask", "MaskedMeanPooling", "TimeStatsPooling",
     "image_branch", "text_branch", "audio_branch", "build_multimodal", "build_head", "assemble",
-    "embedding_model", "forward", "compile_model", "transfer_branch_weights", "model_modalities", "modality_mask", "predict_missing", "grad_cam",
+    "embedding_model", "forward", "compile_model", "transfer_branch_weights", "model_modalities", "modality_mask",
+    "predict_missing", "grad_cam",
 ]
 
-MODALITIES: tuple[str, ...] = ("image", "text", "audio")
 FUSIONS: tuple[str, ...] = ("concat", "average", "sum", "gated", "late")
 LAST_IMAGE_CONV = "image_conv3"  # the layer Grad-CAM explains
 
@@ -97,6 +99,9 @@ LAST_IMAGE_CONV = "image_conv3"  # the layer Grad-CAM explains
 @dataclass
 class ModelConfig:
     """Everything :func:`build_multimodal` needs; plain values so it can be printed and saved.
+
+    Taught in chapter 6, sections *The cohort* and *The model*
+    (``notebooks/06_multimodal_model.ipynb``).
 
     Parameters
     ----------
@@ -183,18 +188,12 @@ class ModelConfig:
             raise ValueError(f"modalities {list(self.modalities)} lists a modality twice.")
         # Canonical order, so ("audio", "image") and ("image", "audio") build the same model.
         self.modalities = tuple(m for m in MODALITIES if m in self.modalities)
-        if self.fusion not in FUSIONS:
-            raise ValueError(f"fusion={self.fusion!r} unknown; choose from {list(FUSIONS)}.")
-        if self.text_encoder not in ("transformer", "rnn"):
-            raise ValueError(f"text_encoder={self.text_encoder!r}: use 'transformer' or 'rnn'.")
-        if self.rnn_cell not in ("gru", "lstm"):
-            raise ValueError(f"rnn_cell={self.rnn_cell!r}: use 'gru' or 'lstm'.")
-        if self.late_combination not in ("average", "learned"):
-            raise ValueError(f"late_combination={self.late_combination!r}: use 'average' or 'learned'.")
-        if not 0.0 <= self.modality_dropout < 1.0:
-            raise ValueError(f"modality_dropout must be in [0, 1); got {self.modality_dropout}.")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1); got {self.dropout}.")
+        check_choice(self.fusion, FUSIONS, "fusion")
+        check_choice(self.text_encoder, ("transformer", "rnn"), "text_encoder")
+        check_choice(self.rnn_cell, ("gru", "lstm"), "rnn_cell")
+        check_choice(self.late_combination, ("average", "learned"), "late_combination")
+        check_fraction(self.modality_dropout, "modality_dropout")
+        check_fraction(self.dropout, "dropout")
         self.image_shape = tuple(int(s) for s in self.image_shape)
         self.audio_shape = tuple(int(s) for s in self.audio_shape)
         if len(self.image_shape) != 3 or len(self.audio_shape) != 3:
@@ -215,13 +214,31 @@ class ModelConfig:
         return base + ("+md" if self.modality_dropout > 0 and len(self.modalities) > 1 else "")
 
     def replace(self, **changes: Any) -> "ModelConfig":
-        """A copy with some fields changed (validated again)."""
+        """A copy with some fields changed (validated again).
+
+        Parameters
+        ----------
+        **changes
+            Fields to change.
+
+        Returns
+        -------
+        ModelConfig
+            A new, validated configuration.
+
+        Examples
+        --------
+        >>> ModelConfig().replace(fusion="gated", modalities=("audio", "image")).name
+        'image+audio:gated'
+        """
         return dataclasses.replace(self, **changes)
 
 
 def config_from_arrays(train: Mapping[str, np.ndarray], vocab_size: int | None = None, **overrides: Any
                        ) -> ModelConfig:
     """A :class:`ModelConfig` whose shapes and standardisation come from the training arrays.
+
+    Taught in chapter 6, section *The cohort* (``notebooks/06_multimodal_model.ipynb``).
 
     Parameters
     ----------
@@ -235,9 +252,13 @@ def config_from_arrays(train: Mapping[str, np.ndarray], vocab_size: int | None =
     **overrides
         Any other :class:`ModelConfig` field.
 
+    Returns
+    -------
+    ModelConfig
+        Shapes, vocabulary size and standardisation from ``train``.
+
     Examples
     --------
-    >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> train = {"image": rng.random((4, 16, 16, 1), dtype="float32"), "text": np.array([[2, 5, 0]] * 4),
     ...          "audio": rng.random((4, 8, 10, 1), dtype="float32")}
@@ -287,9 +308,22 @@ class ModalityMask(layers.Layer):
       ``(M,)``, all ones unless :func:`modality_mask` / :func:`predict_missing`
       set some to 0.
 
+    Taught in chapter 6, section *Missing modalities and modality dropout*
+    (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    rate : float
+        Probability of dropping each modality of each sample while training, in ``[0, 1)``.
+    modalities : sequence of str
+        Names of the ``M`` inputs, in order (used by :func:`model_modalities`).
+    seed : int, optional
+        Seed of the dropping.
+    **kwargs
+        Passed to ``keras.layers.Layer``.
+
     Examples
     --------
-    >>> import numpy as np
     >>> layer = ModalityMask(rate=0.0, modalities=["image", "text"])
     >>> (a, b), mask = layer([np.ones((2, 3), "float32"), np.ones((2, 3), "float32")])
     >>> np.asarray(mask).tolist()
@@ -298,8 +332,7 @@ class ModalityMask(layers.Layer):
 
     def __init__(self, rate: float = 0.0, modalities: Sequence[str] = (), seed: int | None = None, **kwargs: Any):
         super().__init__(**kwargs)
-        if not 0.0 <= rate < 1.0:
-            raise ValueError(f"rate must be in [0, 1); got {rate}.")
+        check_fraction(rate, "rate")
         self.rate = float(rate)
         self.modalities = list(modalities)
         self.seed = seed
@@ -348,9 +381,18 @@ class LateFusion(layers.Layer):
     is left out instead of being imputed, so late fusion handles missing data
     by construction.
 
+    Taught in chapter 6, section *The model* (``notebooks/06_multimodal_model.ipynb``) (the ``late``
+    fusion).
+
+    Parameters
+    ----------
+    combination : str
+        ``"average"`` or ``"learned"``.
+    **kwargs
+        Passed to ``keras.layers.Layer``.
+
     Examples
     --------
-    >>> import numpy as np
     >>> z = [np.array([[0.0]], "float32"), np.array([[100.0]], "float32")]
     >>> float(LateFusion()([z, np.array([[1.0, 1.0]], "float32")])[0, 0])
     0.75
@@ -360,8 +402,7 @@ class LateFusion(layers.Layer):
 
     def __init__(self, combination: str = "average", **kwargs: Any):
         super().__init__(**kwargs)
-        if combination not in ("average", "learned"):
-            raise ValueError(f"combination={combination!r}: use 'average' or 'learned'.")
+        check_choice(combination, ("average", "learned"), "combination")
         self.combination = combination
 
     def build(self, input_shape: Any) -> None:
@@ -393,7 +434,21 @@ class LateFusion(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="medkit")
 class PaddingMask(layers.Layer):
-    """``token_ids != 0`` as a boolean ``(batch, L)`` mask (0 is the padding id)."""
+    """``token_ids != 0`` as a boolean ``(batch, L)`` mask (0 is the padding id).
+
+    Taught in chapter 6, section *The model* (``notebooks/06_multimodal_model.ipynb``) (the text
+    branch).
+
+    Parameters
+    ----------
+    **kwargs
+        Passed to ``keras.layers.Layer`` (e.g. ``name``); the layer is then called on the token ids.
+
+    Examples
+    --------
+    >>> np.asarray(PaddingMask()(np.array([[5, 2, 0, 0]]))).tolist()
+    [[True, True, False, False]]
+    """
 
     def call(self, token_ids: Any) -> Any:
         return ops.not_equal(token_ids, 0)
@@ -407,6 +462,20 @@ class MaskedMeanPooling(layers.Layer):
     """Mean over the sequence axis of the non-padding positions; an all-padding row gives zeros, not nan.
 
     (Keras's ``GlobalAveragePooling1D`` divides by zero on an empty note.)
+
+    Taught in chapter 6, section *The model* (``notebooks/06_multimodal_model.ipynb``) (the text
+    branch).
+
+    Parameters
+    ----------
+    **kwargs
+        Passed to ``keras.layers.Layer`` (e.g. ``name``); the layer is then called on ``[x, mask]``.
+
+    Examples
+    --------
+    >>> x = np.array([[[1.0], [3.0], [9.0]]], "float32")
+    >>> np.asarray(MaskedMeanPooling()([x, np.array([[True, True, False]])])).tolist()
+    [[2.0]]
     """
 
     def call(self, inputs: Any) -> Any:
@@ -423,9 +492,16 @@ class MaskedMeanPooling(layers.Layer):
 class TimeStatsPooling(layers.Layer):
     """Mean and standard deviation over the time axis (axis 2) of ``(batch, bands, T, C)``, flattened.
 
+    Taught in chapter 6, section *The model* (``notebooks/06_multimodal_model.ipynb``) (the audio
+    branch).
+
+    Parameters
+    ----------
+    **kwargs
+        Passed to ``keras.layers.Layer`` (e.g. ``name``); the layer is then called on the feature maps.
+
     Examples
     --------
-    >>> import numpy as np
     >>> TimeStatsPooling()(np.ones((2, 3, 5, 4), "float32")).shape
     TensorShape([2, 24])
     """
@@ -449,6 +525,21 @@ def image_branch(image: Any, config: ModelConfig) -> Any:
     Builds on the symbolic input ``image`` and returns the ``(batch, embed_dim)``
     embedding. Layer names start with ``image_``; the last convolution is
     ``image_conv3`` (used by :func:`grad_cam`).
+
+    Taught in chapter 6, section *The model* (``notebooks/06_multimodal_model.ipynb``); Grad-CAM
+    explains its last convolution.
+
+    Parameters
+    ----------
+    image : KerasTensor
+        Images ``(batch, S, S, 1)``: a ``keras.Input`` named ``"image"``.
+    config : ModelConfig
+        Gives ``image_shape``, ``augment``, ``dropout`` and ``embed_dim``.
+
+    Returns
+    -------
+    KerasTensor
+        The embedding ``(batch, embed_dim)``, layer ``image_embedding``.
 
     Examples
     --------
@@ -482,6 +573,20 @@ def image_branch(image: Any, config: ModelConfig) -> Any:
 def text_branch(token_ids: Any, config: ModelConfig) -> Any:
     """Text branch on ``(batch, L)`` token ids: transformer encoder (keras-hub) or the article's RNN.
 
+    Taught in chapter 6, section *The model* (``notebooks/06_multimodal_model.ipynb``): the notes' encoder.
+
+    Parameters
+    ----------
+    token_ids : KerasTensor
+        Token ids ``(batch, L)``, int32, from ``keras.Input(..., name="text")``.
+    config : ModelConfig
+        Gives ``text_encoder``, ``vocab_size``, ``text_len`` and ``embed_dim``.
+
+    Returns
+    -------
+    KerasTensor
+        The embedding ``(batch, embed_dim)``, layer ``text_embedding``.
+
     Examples
     --------
     >>> x = keras.Input((12,), dtype="int32", name="text")
@@ -501,7 +606,8 @@ def text_branch(token_ids: Any, config: ModelConfig) -> Any:
             name="text_transformer")(x, padding_mask=padding)
         x = MaskedMeanPooling(name="text_pool")([x, padding])
     else:
-        x = layers.Embedding(config.vocab_size, config.embed_dim, mask_zero=True, name="text_embedding_table")(token_ids)
+        x = layers.Embedding(config.vocab_size, config.embed_dim, mask_zero=True,
+                             name="text_embedding_table")(token_ids)
         cell = layers.GRU if config.rnn_cell == "gru" else layers.LSTM
         x = cell(config.embed_dim, name=f"text_{config.rnn_cell}")(x)
     return layers.Dense(config.embed_dim, activation="relu", name="text_embedding")(x)
@@ -509,6 +615,20 @@ def text_branch(token_ids: Any, config: ModelConfig) -> Any:
 
 def audio_branch(mfcc: Any, config: ModelConfig) -> Any:
     """Audio branch: per-coefficient standardisation of the MFCCs, 2 convs, statistics pooling over time, Dense.
+
+    Taught in chapter 6, section *The model* (``notebooks/06_multimodal_model.ipynb``): it listens to the MFCCs.
+
+    Parameters
+    ----------
+    mfcc : KerasTensor
+        MFCC maps ``(batch, n_mfcc, T, 1)``; the input layer must be named ``"audio"``.
+    config : ModelConfig
+        Gives ``audio_mean``/``audio_std``, ``dropout`` and ``embed_dim``.
+
+    Returns
+    -------
+    KerasTensor
+        The embedding ``(batch, embed_dim)``, layer ``audio_embedding``.
 
     Examples
     --------
@@ -546,6 +666,8 @@ def _inputs(config: ModelConfig) -> dict[str, Any]:
 def build_multimodal(config: ModelConfig) -> keras.Model:
     """Build the (uncompiled) model a :class:`ModelConfig` describes.
 
+    Taught in chapter 6, section *The model* (``notebooks/06_multimodal_model.ipynb``).
+
     Parameters
     ----------
     config : ModelConfig
@@ -581,6 +703,9 @@ def build_head(config: ModelConfig) -> keras.Model:
 
     Same layers and layer names as in the full model from ``modality_mask``
     on, so :func:`assemble` can copy the trained head into it.
+
+    Taught in chapter 6, section *Training in two stages, on several seeds*
+    (``notebooks/06_multimodal_model.ipynb``).
 
     Parameters
     ----------
@@ -623,7 +748,7 @@ def _fusion_head(embeddings: list[Any], config: ModelConfig) -> Any:
 
     if len(config.modalities) > 1 and config.fusion == "late":
         logits = [layers.Dense(1, name=f"{m}_logit")(layers.Dropout(config.dropout, name=f"{m}_head_dropout")(e))
-                  for m, e in zip(config.modalities, embeddings)]
+                  for m, e in zip(config.modalities, embeddings, strict=True)]
         return LateFusion(config.late_combination, name="probability")([logits, mask])
     if len(config.modalities) == 1:
         fused = embeddings[0]
@@ -645,8 +770,28 @@ def forward(model: keras.Model, inputs: Any, batch_size: int = 256) -> np.ndarra
 
     ``model.predict`` compiles a TensorFlow graph for every new model and
     input shape; for the few hundred patients of a split, tracing that graph
-    costs more than the computation, and TensorFlow warns about the retracing.
-    Calling the model directly does the same arithmetic without a graph.
+    costs more than the computation, and every new model's ``predict`` traces
+    the same Keras function again, so that after five of them TensorFlow warns
+    "5 out of the last 5 calls ... triggered tf.function retracing". Calling
+    the model directly does the same arithmetic (the same bits) without a graph.
+    A model with named outputs (a dict) gives a dict of arrays.
+
+    Taught in chapter 6, section *Training in two stages, on several seeds*
+    (``notebooks/06_multimodal_model.ipynb``) (every prediction goes through it).
+
+    Parameters
+    ----------
+    model : keras.Model
+        Any Keras model.
+    inputs : dict of arrays or array
+        The model's inputs, first axis the patients.
+    batch_size : int
+        Patients per call.
+
+    Returns
+    -------
+    ndarray
+        The outputs of all patients, concatenated.
 
     Examples
     --------
@@ -665,12 +810,30 @@ def forward(model: keras.Model, inputs: Any, batch_size: int = 256) -> np.ndarra
         rows = slice(start, start + batch_size)
         batch = ({k: np.asarray(v)[rows] for k, v in inputs.items()} if isinstance(inputs, Mapping)
                  else np.asarray(inputs)[rows])
-        parts.append(np.asarray(model(batch, training=False)))
+        out = model(batch, training=False)
+        parts.append({k: np.asarray(v) for k, v in out.items()} if isinstance(out, Mapping) else np.asarray(out))
+    if isinstance(parts[0], Mapping):  # a model with named outputs, e.g. one embedding per modality
+        return {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]}
     return np.concatenate(parts, axis=0)
 
 
 def embedding_model(model: keras.Model, modality: str) -> keras.Model:
     """The part of a trained model that maps one modality's input to its embedding ``(batch, embed_dim)``.
+
+    Taught in chapter 6, section *Training in two stages, on several seeds*
+    (``notebooks/06_multimodal_model.ipynb``) (through :func:`medkit.train.embed`).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model from :func:`build_multimodal` with a ``modality`` branch.
+    modality : str
+        ``"image"``, ``"text"`` or ``"audio"``.
+
+    Returns
+    -------
+    keras.Model
+        From the ``modality`` input to the ``<modality>_embedding`` layer.
 
     Examples
     --------
@@ -694,6 +857,24 @@ def assemble(config: ModelConfig, branches: Mapping[str, keras.Model], head: ker
     embeddings (inference mode), and it is an ordinary model from
     :func:`build_multimodal`: :func:`predict_missing`, :func:`grad_cam` and
     saving work on it.
+
+    Taught in chapter 6, section *What the image branch looks at: Grad-CAM*
+    (``notebooks/06_multimodal_model.ipynb``), and chapter 7, section *The model to deploy*
+    (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    config : ModelConfig
+        The full model's configuration.
+    branches : mapping of str to keras.Model
+        ``{"image": image_model, ...}``: trained unimodal models.
+    head : keras.Model
+        A trained :func:`build_head` of ``config``.
+
+    Returns
+    -------
+    keras.Model
+        From raw inputs to the probability, with the trained weights.
 
     Examples
     --------
@@ -721,6 +902,28 @@ def compile_model(model: keras.Model, config: ModelConfig) -> keras.Model:
     the validation split. (Keras's ``F1Score`` on one sigmoid column with the
     default ``threshold=None`` takes an argmax over a single column and calls
     every patient positive.)
+
+    Taught in chapter 6, section *Training in two stages, on several seeds*
+    (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    model : keras.Model
+        An uncompiled model.
+    config : ModelConfig
+        Gives the learning rate.
+
+    Returns
+    -------
+    keras.Model
+        ``model``, compiled.
+
+    Examples
+    --------
+    >>> config = ModelConfig(modalities=("audio",), audio_shape=(4, 4, 1))
+    >>> model = compile_model(build_multimodal(config), config)
+    >>> model.optimizer.name, round(float(model.optimizer.learning_rate), 6)
+    ('adam', 0.002)
     """
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
@@ -743,6 +946,9 @@ def transfer_branch_weights(target: keras.Model, sources: Mapping[str, keras.Mod
     Layers are matched by name (``image_conv1``, ``text_transformer``, ...),
     so source and target must come from configs with the same branch
     settings. Call before :func:`compile_model` (freezing takes effect at compile).
+
+    Taught in chapter 6, section *Training in two stages, on several seeds*
+    (``notebooks/06_multimodal_model.ipynb``).
 
     Parameters
     ----------
@@ -796,7 +1002,27 @@ def transfer_branch_weights(target: keras.Model, sources: Mapping[str, keras.Mod
 
 
 def model_modalities(model: keras.Model) -> list[str]:
-    """The modalities a model built by :func:`build_multimodal` takes, in branch order."""
+    """The modalities a model built by :func:`build_multimodal` takes, in branch order.
+
+    Taught in chapter 7, section *A trap: Keras's default export keeps the augmentation on*
+    (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model from :func:`build_multimodal` or :func:`build_head`.
+
+    Returns
+    -------
+    list of str
+        The names of the model's inputs, in branch order.
+
+    Examples
+    --------
+    >>> cfg = ModelConfig(modalities=("audio", "image"), image_shape=(8, 8, 1), audio_shape=(4, 4, 1))
+    >>> model_modalities(build_multimodal(cfg))
+    ['image', 'audio']
+    """
     try:
         layer = model.get_layer("modality_mask")
     except ValueError as exc:
@@ -807,6 +1033,21 @@ def model_modalities(model: keras.Model) -> list[str]:
 @contextlib.contextmanager
 def modality_mask(model: keras.Model, missing: Sequence[str]) -> Iterator[keras.Model]:
     """Context manager: inside it, ``model`` treats the modalities in ``missing`` as absent.
+
+    Taught in chapter 6, section *Which modality carries the prediction?*
+    (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model from :func:`build_multimodal`.
+    missing : sequence of str
+        Modalities to treat as absent (not all of them).
+
+    Returns
+    -------
+    context manager
+        Yields ``model``; on exit its ``present`` weights are restored.
 
     Examples
     --------
@@ -839,6 +1080,9 @@ def predict_missing(model: keras.Model, inputs: Any, missing: Sequence[str] = ()
                     ) -> np.ndarray:
     """Predicted probabilities ``(N,)`` with the modalities in ``missing`` treated as absent.
 
+    Taught in chapter 6, sections *Which modality carries the prediction?* and *Missing modalities
+    and modality dropout* (``notebooks/06_multimodal_model.ipynb``).
+
     Parameters
     ----------
     model : keras.Model
@@ -851,6 +1095,11 @@ def predict_missing(model: keras.Model, inputs: Any, missing: Sequence[str] = ()
     batch_size : int
         Batch size when ``inputs`` are arrays.
 
+    Returns
+    -------
+    ndarray, shape (N,)
+        The model's output dtype (float32); :func:`medkit.train.predict` gives float64.
+
     Examples
     --------
     >>> cfg = ModelConfig(modalities=("image", "audio"), image_shape=(8, 8, 1), audio_shape=(4, 4, 1), embed_dim=4)
@@ -859,16 +1108,15 @@ def predict_missing(model: keras.Model, inputs: Any, missing: Sequence[str] = ()
     >>> predict_missing(model, x, missing=["image"]).shape
     (3,)
     """
+    names = model_modalities(model)
     if isinstance(inputs, Mapping):
-        names = model_modalities(model)
-        absent = [m for m in names if m not in inputs]
-        if absent:
-            raise ValueError(f"inputs lack {absent}; pass every modality the model takes ({names}), "
-                             "even a missing one (e.g. zeros): its values are ignored.")
+        check_keys(inputs, names, "inputs", needed_by=f"model {model.name!r}",
+                   hint="pass every modality the model takes, even a missing one (e.g. zeros): its values "
+                        "are ignored")
         inputs = {m: np.asarray(inputs[m]) for m in names}
-        with modality_mask(model, missing):
+    with contextlib.nullcontext() if not missing else modality_mask(model, missing):
+        if isinstance(inputs, Mapping):
             return forward(model, inputs, batch_size).reshape(-1)
-    with modality_mask(model, missing):
         return np.asarray(model.predict(inputs, verbose=0)).reshape(-1)
 
 
@@ -880,11 +1128,28 @@ def grad_cam(model: keras.Model, inputs: Mapping[str, np.ndarray], layer_name: s
 
     The gradient of the predicted logit (the class score before the sigmoid,
     as in Selvaraju et al.; for late fusion the image's own logit, the only
-    term the image changes) with respect to the feature maps of ``layer_name`` is averaged over space to weight each channel; the
-    ReLU of the weighted sum of maps, upsampled to the image size and scaled to
-    [0, 1] per image, shows where the image pushed the prediction up. The
-    other modalities are fed as given, so the map explains the image's part of
-    *this* multimodal prediction.
+    term the image changes) with respect to the feature maps of ``layer_name``
+    is averaged over space to weight each channel; the ReLU of the weighted sum
+    of maps, upsampled to the image size and scaled to [0, 1] per image, shows
+    where the image pushed the prediction up. The other modalities are fed as
+    given, so the map explains the image's part of *this* multimodal prediction.
+
+    Taught in chapter 6, section *What the image branch looks at: Grad-CAM*
+    (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model from :func:`build_multimodal` with an image branch.
+    inputs : mapping of str to ndarray
+        All of the model's inputs for ``N`` patients.
+    layer_name : str
+        The convolution whose feature maps are weighted.
+
+    Returns
+    -------
+    ndarray of float32, shape (N, S, S)
+        One heatmap per patient, in [0, 1].
 
     Examples
     --------

@@ -31,7 +31,9 @@ from typing import Callable, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from medkit.losses import sigmoid
+from medkit.losses import binary_cross_entropy, sigmoid
+from medkit.validation import (as_features, as_labels, check_choice, check_positive, check_positive_int,
+                               check_same_length, check_same_shape)
 
 __all__ = [
     "design_matrix", "linear_predict", "mse_loss", "mse_gradient", "logistic_predict", "logistic_loss",
@@ -41,45 +43,63 @@ __all__ = [
 Model = Literal["linear", "logistic"]
 
 
-def _features(X: ArrayLike) -> NDArray[np.float64]:
-    x = np.asarray(X, dtype=np.float64)
-    if x.ndim == 1:
-        x = x[:, None]  # one feature
-    if x.ndim != 2 or x.shape[0] == 0:
-        raise ValueError(f"X must be (n,) or (n, d) with n >= 1; got shape {np.shape(X)}.")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("X contains nan or inf.")
-    return x
-
-
 def _check(theta: ArrayLike, X: ArrayLike, y: ArrayLike | None = None
            ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64] | None]:
-    x = _features(X)
+    x = as_features(X)
     t = np.asarray(theta, dtype=np.float64).reshape(-1)
     if t.size != x.shape[1] + 1:
         raise ValueError(f"theta must have 1 + n_features = {x.shape[1] + 1} entries (intercept first); got {t.size}.")
     if y is None:
         return t, x, None
     yy = np.asarray(y, dtype=np.float64).reshape(-1)
-    if yy.size != x.shape[0]:
-        raise ValueError(f"X has {x.shape[0]} samples but y has {yy.size}.")
+    check_same_length(x, yy, "X", "y")
     return t, x, yy
+
+
+def _linear(t: NDArray[np.float64], x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``theta_0 + X @ theta[1:]`` on checked inputs."""
+    return t[0] + x @ t[1:]
 
 
 def design_matrix(X: ArrayLike) -> NDArray[np.float64]:
     """``[1, X]``: a column of ones (for the intercept) before the features.
+
+    Taught in chapter 2, section *Real data: body-mass index and diabetes progression*
+    (``notebooks/02_gradient_descent.ipynb``).
+
+    Parameters
+    ----------
+    X : array_like
+        Features ``(n,)`` (one feature) or ``(n, d)``.
+
+    Returns
+    -------
+    ndarray of float64, shape (n, 1 + d)
+        The column of ones, then the features.
 
     Examples
     --------
     >>> design_matrix([1.0, 2.0]).tolist()
     [[1.0, 1.0], [1.0, 2.0]]
     """
-    x = _features(X)
+    x = as_features(X)
     return np.hstack([np.ones((x.shape[0], 1)), x])
 
 
 def linear_predict(theta: ArrayLike, X: ArrayLike) -> NDArray[np.float64]:
-    """``theta_0 + X @ theta[1:]``.
+    """Linear-regression predictions ``theta_0 + X @ theta[1:]``.
+
+    Taught in chapter 2, section *The source article's worked example* (``notebooks/02_gradient_descent.ipynb``).
+
+    Parameters
+    ----------
+    theta, X : array_like
+        Parameters ``(1 + d,)`` (intercept first) and features ``(n,)`` or ``(n, d)``.
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+        One prediction per sample.
 
     Examples
     --------
@@ -87,11 +107,26 @@ def linear_predict(theta: ArrayLike, X: ArrayLike) -> NDArray[np.float64]:
     [3.0, 5.0]
     """
     t, x, _ = _check(theta, X)
-    return t[0] + x @ t[1:]
+    return _linear(t, x)
 
 
 def mse_loss(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> float:
     """Half mean squared error ``1/(2n) * sum (y_hat - y)^2``.
+
+    Taught in chapter 2, sections *The loss and its gradient* and *The source
+    article's worked example* (``notebooks/02_gradient_descent.ipynb``).
+
+    Parameters
+    ----------
+    theta, X : array_like
+        Parameters ``(1 + d,)`` (intercept first) and features ``(n,)`` or ``(n, d)``.
+    y : array_like
+        Targets ``(n,)``.
+
+    Returns
+    -------
+    float
+        The loss at ``theta``.
 
     Examples
     --------
@@ -99,12 +134,28 @@ def mse_loss(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> float:
     0.5
     """
     t, x, yy = _check(theta, X, y)
-    r = t[0] + x @ t[1:] - yy
+    r = _linear(t, x) - yy
     return float(0.5 * np.mean(r ** 2))
 
 
 def mse_gradient(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> NDArray[np.float64]:
     """Gradient of :func:`mse_loss`: ``1/n * A.T @ (y_hat - y)`` (prediction minus target).
+
+    ``A`` is :func:`design_matrix` of ``X``.
+
+    Taught in chapter 2, section *The loss and its gradient* (``notebooks/02_gradient_descent.ipynb``).
+
+    Parameters
+    ----------
+    theta, X : array_like
+        Parameters ``(1 + d,)`` (intercept first) and features ``(n,)`` or ``(n, d)``.
+    y : array_like
+        Targets ``(n,)``, compared with the predictions ``A @ theta``.
+
+    Returns
+    -------
+    ndarray of float64, shape (1 + d,)
+        One partial derivative per parameter.
 
     Examples
     --------
@@ -112,12 +163,24 @@ def mse_gradient(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> NDArray[np.flo
     [1.0, 1.5]
     """
     t, x, yy = _check(theta, X, y)
-    a = np.hstack([np.ones((x.shape[0], 1)), x])
+    a = design_matrix(x)
     return a.T @ (a @ t - yy) / x.shape[0]
 
 
 def logistic_predict(theta: ArrayLike, X: ArrayLike) -> NDArray[np.float64]:
     """Predicted probabilities ``sigmoid(theta_0 + X @ theta[1:])``.
+
+    Taught in chapter 2, section *Batch, stochastic and mini-batch* (``notebooks/02_gradient_descent.ipynb``).
+
+    Parameters
+    ----------
+    theta, X : array_like
+        The logistic model's parameters (intercept first) and the features ``(n,)`` or ``(n, d)``.
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+        The probability of class 1 for each sample.
 
     Examples
     --------
@@ -125,11 +188,28 @@ def logistic_predict(theta: ArrayLike, X: ArrayLike) -> NDArray[np.float64]:
     [0.5]
     """
     t, x, _ = _check(theta, X)
-    return sigmoid(t[0] + x @ t[1:])
+    return sigmoid(_linear(t, x))
 
 
 def logistic_loss(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> float:
-    """Mean binary cross-entropy, computed from the logits (exact for any logit).
+    """Mean binary cross-entropy of chapter 1 on the logits ``theta_0 + X @ theta[1:]``.
+
+    It is :func:`medkit.losses.binary_cross_entropy` with ``from_logits=True``,
+    exact for any logit.
+
+    Taught in chapter 2, section *Batch, stochastic and mini-batch* (``notebooks/02_gradient_descent.ipynb``).
+
+    Parameters
+    ----------
+    theta, X : array_like
+        Parameters ``(1 + d,)`` (intercept first) and features ``(n,)`` or ``(n, d)``.
+    y : array_like
+        0/1 labels ``(n,)``.
+
+    Returns
+    -------
+    float
+        The loss at ``theta``, in nats.
 
     Examples
     --------
@@ -137,12 +217,29 @@ def logistic_loss(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> float:
     0.693147
     """
     t, x, yy = _check(theta, X, y)
-    z = t[0] + x @ t[1:]
-    return float(np.mean(np.maximum(z, 0) - z * yy + np.log1p(np.exp(-np.abs(z)))))
+    return float(binary_cross_entropy(yy, _linear(t, x), from_logits=True))
 
 
 def logistic_gradient(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> NDArray[np.float64]:
     """Gradient of :func:`logistic_loss`: ``1/n * A.T @ (sigmoid(z) - y)``.
+
+    ``A`` is :func:`design_matrix` of ``X``; the same form as :func:`mse_gradient`
+    with the sigmoid applied to the prediction.
+
+    Taught in chapter 2, section *Batch, stochastic and mini-batch* (``notebooks/02_gradient_descent.ipynb``),
+    where every update of the logistic model follows it.
+
+    Parameters
+    ----------
+    theta, X : array_like
+        Parameters ``(1 + d,)`` (intercept first) and features ``(n,)`` or ``(n, d)``.
+    y : array_like
+        0/1 labels ``(n,)``, subtracted from the predicted probabilities.
+
+    Returns
+    -------
+    ndarray of float64, shape (1 + d,)
+        One partial derivative per parameter, the intercept's first.
 
     Examples
     --------
@@ -150,12 +247,30 @@ def logistic_gradient(theta: ArrayLike, X: ArrayLike, y: ArrayLike) -> NDArray[n
     [0.0, -0.25]
     """
     t, x, yy = _check(theta, X, y)
-    a = np.hstack([np.ones((x.shape[0], 1)), x])
+    a = design_matrix(x)
     return a.T @ (sigmoid(a @ t) - yy) / x.shape[0]
 
 
 def gd_step(theta: ArrayLike, grad: ArrayLike, lr: float) -> NDArray[np.float64]:
     """One gradient-descent update ``theta - lr * grad`` (a step *against* the gradient).
+
+    :func:`gradient_descent` takes every one of its steps with this function.
+
+    Taught in chapter 2, section *The source article's worked example* (``notebooks/02_gradient_descent.ipynb``).
+
+    Parameters
+    ----------
+    theta : array_like
+        Current parameters.
+    grad : array_like
+        Gradient of the loss at ``theta``, same shape.
+    lr : float
+        Learning rate (step size), positive.
+
+    Returns
+    -------
+    ndarray of float64
+        The updated parameters.
 
     Examples
     --------
@@ -164,10 +279,8 @@ def gd_step(theta: ArrayLike, grad: ArrayLike, lr: float) -> NDArray[np.float64]
     """
     t = np.asarray(theta, dtype=np.float64)
     g = np.asarray(grad, dtype=np.float64)
-    if t.shape != g.shape:
-        raise ValueError(f"theta and grad must have the same shape; got {t.shape} and {g.shape}.")
-    if not lr > 0:
-        raise ValueError(f"the learning rate must be positive; got {lr!r}.")
+    check_same_shape(t, g, "theta", "grad")
+    check_positive(lr, "the learning rate")
     return t - lr * g
 
 
@@ -176,6 +289,22 @@ def numerical_gradient(f: Callable[[NDArray[np.float64]], float], theta: ArrayLi
     """Central finite differences ``(f(theta + eps e_i) - f(theta - eps e_i)) / (2 eps)``.
 
     The error is O(eps^2), so it checks an analytic gradient to about 1e-8.
+
+    Taught in chapter 2, section *The source article's worked example* (``notebooks/02_gradient_descent.ipynb``).
+
+    Parameters
+    ----------
+    f : callable
+        ``f(theta) -> float``.
+    theta : array_like
+        Where to differentiate.
+    eps : float
+        Half the width of the difference.
+
+    Returns
+    -------
+    ndarray of float64
+        The estimated gradient, one entry per parameter.
 
     Examples
     --------
@@ -195,6 +324,13 @@ def numerical_gradient(f: Callable[[NDArray[np.float64]], float], theta: ArrayLi
 class History:
     """What :func:`gradient_descent` did.
 
+    Taught in chapter 2, section *Choosing the learning rate* (``notebooks/02_gradient_descent.ipynb``).
+
+    Parameters
+    ----------
+    thetas, losses, epoch_index, samples_seen, diverged
+        As the attributes below (built by :func:`gradient_descent`).
+
     Attributes
     ----------
     thetas : ndarray, (n_updates + 1, p)
@@ -207,6 +343,12 @@ class History:
         How many per-sample gradients had been computed (the cost axis).
     diverged : bool
         True when the loss became inf/nan or grew past 1e12 and the run stopped.
+
+    Examples
+    --------
+    >>> h = gradient_descent([1.0, 2.0], [2.0, 4.0], lr=0.1, epochs=2)
+    >>> h.thetas.shape, h.epoch_losses.round(4).tolist()
+    ((3, 2), [5.0, 2.1825, 0.9649])
     """
 
     thetas: NDArray[np.float64]
@@ -230,6 +372,12 @@ def gradient_descent(X: ArrayLike, y: ArrayLike, model: Model = "linear", lr: fl
                      batch_size: int | None = None, theta0: ArrayLike | None = None, seed: int = 0,
                      shuffle: bool = True) -> History:
     """Batch, stochastic or mini-batch gradient descent.
+
+    Every update is :func:`gd_step` with the gradient of the chosen model's
+    loss (:func:`mse_gradient` or :func:`logistic_gradient`) on a batch.
+
+    Taught in chapter 2, sections *Choosing the learning rate* and *Batch,
+    stochastic and mini-batch* (``notebooks/02_gradient_descent.ipynb``).
 
     Parameters
     ----------
@@ -255,6 +403,7 @@ def gradient_descent(X: ArrayLike, y: ArrayLike, model: Model = "linear", lr: fl
     Returns
     -------
     History
+        The parameters and full-data loss after every update.
 
     Examples
     --------
@@ -262,21 +411,16 @@ def gradient_descent(X: ArrayLike, y: ArrayLike, model: Model = "linear", lr: fl
     >>> h.theta.tolist()
     [0.9, 1.85]
     """
-    if model not in ("linear", "logistic"):
-        raise ValueError(f"model must be 'linear' or 'logistic'; got {model!r}.")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive; got {lr!r}.")
-    if not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer; got {epochs!r}.")
-    x = _features(X)
+    check_choice(model, ("linear", "logistic"), "model")
+    check_positive(lr, "lr")
+    check_positive_int(epochs, "epochs")
+    x = as_features(X)
     yy = np.asarray(y, dtype=np.float64).reshape(-1)
     n = x.shape[0]
-    if yy.size != n:
-        raise ValueError(f"X has {n} samples but y has {yy.size}.")
-    if model == "logistic" and not np.all(np.isin(yy, (0.0, 1.0))):
-        raise ValueError("y must hold 0/1 labels for model='logistic'.")
-    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
-        raise ValueError(f"batch_size must be None or a positive integer; got {batch_size!r}.")
+    check_same_length(x, yy, "X", "y")
+    if model == "logistic":
+        as_labels(yy, "y (0/1 labels for model='logistic')")
+    check_positive_int(batch_size, "batch_size", allow_none=True)
     bs = n if batch_size is None else min(int(batch_size), n)
     theta = np.zeros(x.shape[1] + 1) if theta0 is None else np.asarray(theta0, dtype=np.float64).reshape(-1).copy()
     loss_fn, grad_fn = (mse_loss, mse_gradient) if model == "linear" else (logistic_loss, logistic_gradient)
@@ -290,7 +434,7 @@ def gradient_descent(X: ArrayLike, y: ArrayLike, model: Model = "linear", lr: fl
             order = rng.permutation(n) if (shuffle and bs < n) else np.arange(n)
             for start in range(0, n, bs):
                 idx = order[start:start + bs]
-                theta = theta - lr * grad_fn(theta, x[idx], yy[idx])
+                theta = gd_step(theta, grad_fn(theta, x[idx], yy[idx]), lr)
                 loss = loss_fn(theta, x, yy)
                 thetas.append(theta.copy())
                 losses.append(loss)

@@ -44,13 +44,15 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
-import math
 import sys
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from medkit.data import MODALITIES
+from medkit.losses import sigmoid
 
 IMAGE_SIZE = 128
 SAMPLE_RATE = 8000
@@ -67,19 +69,31 @@ def _rng(seed: int, index: int, stream: str) -> np.random.Generator:
     return np.random.default_rng([seed, index, _MODALITY_STREAM[stream]])
 
 
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
-
-
 # ------------------------------------------------------------------ latent variables
 def draw_latent(seed: int, index: int) -> dict[str, float]:
     """The hidden variables of patient ``index``: severity, label and each modality's view of it.
 
+    Taught in chapter 5, section *Lung sounds* (``notebooks/05_modalities.ipynb``) (the views pick a clear
+    normal and abnormal recording), and behind chapter 6's *How far can any model
+    go?* (:func:`bayes_auroc`).
+
+    Parameters
+    ----------
+    seed : int
+        The cohort's seed.
+    index : int
+        The patient's position (``P0001`` is 0).
+
+    Returns
+    -------
+    dict of str to float
+        ``severity``, ``label`` (0/1) and ``image``, ``text``, ``audio`` (the views).
+
     Examples
     --------
     >>> latent = draw_latent(0, 0)
-    >>> sorted(latent)
-    ['audio', 'image', 'label', 'severity', 'text']
+    >>> sorted(latent), latent["label"]
+    (['audio', 'image', 'label', 'severity', 'text'], 0)
     """
     rng = _rng(seed, index, "latent")
     severity = float(rng.normal())
@@ -94,9 +108,9 @@ def _latent_table(seed: int, n: int) -> dict[str, np.ndarray]:
     return {key: np.array([p[key] for p in latents]) for key in latents[0]}
 
 
-def bayes_auroc(modalities: "tuple[str, ...] | list[str]" = ("image", "text", "audio"), n: int = 20000,
+def bayes_auroc(modalities: "tuple[str, ...] | list[str]" = MODALITIES, n: int = 20000,
                 seed: int = 12345) -> float:
-    """The best AUROC any model can reach from ``modalities``: the cohort's Bayes ceiling (chapter 6).
+    """The best AUROC any model can reach from ``modalities``: the cohort's Bayes ceiling.
 
     Every file of a modality is drawn from that modality's noisy view
     ``s + N(0, MODALITY_NOISE[m])`` of the severity alone, so no model of the
@@ -107,10 +121,12 @@ def bayes_auroc(modalities: "tuple[str, ...] | list[str]" = ("image", "text", "a
     itself (Monte-Carlo standard error about 0.003 for ``n = 20000``); ``seed``
     is kept apart from the bundled cohort's.
 
+    Taught in chapter 6, section *How far can any model go?* (``notebooks/06_multimodal_model.ipynb``).
+
     Parameters
     ----------
     modalities : sequence of str
-        Subset of ``("image", "text", "audio")``.
+        Subset of ``("image", "text", "audio")`` (:data:`medkit.data.MODALITIES`).
     n : int
         Simulated patients.
     seed : int
@@ -119,6 +135,7 @@ def bayes_auroc(modalities: "tuple[str, ...] | list[str]" = ("image", "text", "a
     Returns
     -------
     float
+        The ceiling, in [0.5, 1].
 
     Examples
     --------
@@ -140,7 +157,8 @@ def bayes_auroc(modalities: "tuple[str, ...] | list[str]" = ("image", "text", "a
 
 
 # ------------------------------------------------------------------ image
-def _ellipse(xx: np.ndarray, yy: np.ndarray, cx: float, cy: float, rx: float, ry: float, edge: float = 0.06) -> np.ndarray:
+def _ellipse(xx: np.ndarray, yy: np.ndarray, cx: float, cy: float, rx: float, ry: float,
+             edge: float = 0.06) -> np.ndarray:
     """A soft-edged ellipse mask in [0, 1] (soft edges avoid aliasing and look like anatomy)."""
     r = np.sqrt(((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2)
     return np.clip((1.0 - r) / edge + 0.5, 0.0, 1.0)
@@ -148,6 +166,22 @@ def _ellipse(xx: np.ndarray, yy: np.ndarray, cx: float, cy: float, rx: float, ry
 
 def render_image(view: float, rng: np.random.Generator, size: int = IMAGE_SIZE) -> np.ndarray:
     """A chest-X-ray-like uint8 image; opacities grow in number, size and density with ``view``.
+
+    Taught in chapter 5, section *Images* (``notebooks/05_modalities.ipynb``) (the images it draws).
+
+    Parameters
+    ----------
+    view : float
+        The image's view of the severity: larger, denser opacities as it grows.
+    rng : numpy.random.Generator
+        The patient's image stream.
+    size : int
+        Side in pixels.
+
+    Returns
+    -------
+    ndarray of uint8, shape (size, size)
+        A gray chest image.
 
     Examples
     --------
@@ -182,7 +216,7 @@ def render_image(view: float, rng: np.random.Generator, size: int = IMAGE_SIZE) 
     img += 0.09 * ribs * lungs
 
     # Opacities: Gaussian blobs inside the lung fields (pneumonic consolidation).
-    strength = _sigmoid(1.6 * view)
+    strength = float(sigmoid(1.6 * view))
     n_opacities = int(rng.poisson(0.2 + 4.0 * strength ** 2))
     opacity = np.zeros_like(img)
     for _ in range(n_opacities):
@@ -211,15 +245,22 @@ _FINDINGS: dict[str, tuple[float, list[str], list[str]]] = {
     "fever": (0.0, ["Reports fever and chills.", "Febrile at home, took paracetamol.", "Fevers overnight."],
               ["Denies fever.", "No fever or chills reported.", "Afebrile at home per patient."]),
     "sputum": (0.2, ["Cough productive of yellow sputum.", "Green sputum for two days.", "Productive cough."],
-               ["Cough is dry, no sputum.", "No sputum production noticed.", "Denies any sputum production."]),
-    "dyspnoea": (-0.3, ["Short of breath on minimal exertion.", "Reports dyspnoea at rest.", "Breathless when talking."],
-                 ["Denies shortness of breath.", "No dyspnoea, even on exertion.", "Not breathless at rest or walking."]),
-    "crackles": (-0.4, ["Crackles heard at the right base.", "Coarse crackles over the left lower zone.", "Bibasal crackles on auscultation."],
-                 ["No crackles at either lung base.", "Chest clear, no crackles or wheeze.", "Negative for crackles on auscultation."]),
+               ["Cough is dry, no sputum.", "No sputum production noticed.",
+                "Denies any sputum production."]),
+    "dyspnoea": (-0.3, ["Short of breath on minimal exertion.", "Reports dyspnoea at rest.",
+                        "Breathless when talking."],
+                 ["Denies shortness of breath.", "No dyspnoea, even on exertion.",
+                  "Not breathless at rest or walking."]),
+    "crackles": (-0.4, ["Crackles heard at the right base.", "Coarse crackles over the left lower zone.",
+                        "Bibasal crackles on auscultation."],
+                 ["No crackles at either lung base.", "Chest clear, no crackles or wheeze.",
+                  "Negative for crackles on auscultation."]),
     "dullness": (-0.9, ["Dull to percussion at the left base.", "Reduced air entry and dullness on the right."],
                  ["Resonant to percussion throughout both sides.", "No dullness to percussion at either base."]),
-    "consolidation": (-1.0, ["Bedside ultrasound shows an area of consolidation.", "Ultrasound: subpleural consolidation, right lower zone."],
-                      ["Negative for consolidation on bedside lung ultrasound.", "No consolidation seen on bedside ultrasound today."]),
+    "consolidation": (-1.0, ["Bedside ultrasound shows an area of consolidation.",
+                             "Ultrasound: subpleural consolidation, right lower zone."],
+                      ["Negative for consolidation on bedside lung ultrasound.",
+                       "No consolidation seen on bedside ultrasound today."]),
     "pleuritic": (-0.8, ["Pleuritic chest pain on deep inspiration.", "Sharp pain on breathing in."],
                   ["No pleuritic pain on deep breaths.", "Denies any chest pain on breathing."]),
 }
@@ -237,16 +278,27 @@ _PLANS = ["Plan: review after tests.", "Plan: bloods and observation.", "Discuss
 def write_note(view: float, rng: np.random.Generator) -> str:
     """A free-text clinical note whose findings and vitals depend on ``view``; never states the diagnosis.
 
+    Taught in chapter 5, section *Clinical notes* (``notebooks/05_modalities.ipynb``) (the notes it writes).
+
+    Parameters
+    ----------
+    view, rng : float, numpy.random.Generator
+        The note's view of the severity (:func:`draw_latent`) and the patient's text stream.
+
+    Returns
+    -------
+    str
+        The note, several sentences.
+
     Examples
     --------
-    >>> note = write_note(0.5, np.random.default_rng(0))
-    >>> "pneumonia" in note.lower() or True  # may appear only as history / distractor
-    True
+    >>> write_note(0.5, np.random.default_rng(0)).split(".")[0]
+    '79-year-old woman presenting with shortness of breath for 4 days'
     """
     age = int(rng.integers(19, 90))
     sex = str(rng.choice(["man", "woman"]))
     days = int(rng.integers(1, 8))
-    if rng.random() < _sigmoid(0.8 * view):
+    if rng.random() < float(sigmoid(0.8 * view)):
         complaint = str(rng.choice(_COMPLAINTS_SEVERITY))
     else:
         complaint = str(rng.choice(_COMPLAINTS_NEUTRAL))
@@ -268,15 +320,17 @@ def write_note(view: float, rng: np.random.Generator) -> str:
     for name, (bias, affirmed, negated) in _FINDINGS.items():
         if rng.random() > 0.75:  # not every finding is documented
             continue
-        present = rng.random() < _sigmoid(1.4 * view + bias)
+        present = rng.random() < float(sigmoid(1.4 * view + bias))
         phrase = str(rng.choice(affirmed if present else negated))
         (exam_findings if name in {"crackles", "dullness", "consolidation"} else history_findings).append(phrase)
     rng.shuffle(history_findings)
     rng.shuffle(exam_findings)
-    distractors = [str(d).format(year=int(rng.integers(2005, 2024)), packs=int(rng.integers(5, 40)), job=str(rng.choice(_JOBS)))
+    distractors = [str(d).format(year=int(rng.integers(2005, 2024)), packs=int(rng.integers(5, 40)),
+                                 job=str(rng.choice(_JOBS)))
                    for d in rng.choice(_DISTRACTORS, size=int(rng.integers(1, 3)), replace=False)]
     # Findings first, history and plan last: a model truncating long notes loses the least informative part.
-    parts = [opening, *history_findings, "On examination:", *exam_findings, vitals, *distractors, str(rng.choice(_PLANS))]
+    parts = [opening, *history_findings, "On examination:", *exam_findings, vitals, *distractors,
+             str(rng.choice(_PLANS))]
     return " ".join(parts)
 
 
@@ -297,6 +351,24 @@ def render_sound(view: float, rng: np.random.Generator, sr: int = SAMPLE_RATE,
     more lasting 80 ms or more in expiration. Their rates grow with ``view``.
     ``duration_range`` (seconds) and ``loudness_range`` (RMS) are the recording
     device's, not the disease's (another site: :data:`SHIFTED`).
+
+    Taught in chapter 5, section *Lung sounds* (``notebooks/05_modalities.ipynb``) (the recordings it draws).
+
+    Parameters
+    ----------
+    view : float
+        What the stethoscope hears of the severity (:func:`draw_latent`).
+    rng : numpy.random.Generator
+        The patient's audio stream (every random choice of the recording).
+    sr : int
+        Sample rate, Hz.
+    duration_range, loudness_range : tuple of float
+        Ranges of the duration (s) and RMS level.
+
+    Returns
+    -------
+    ndarray of float32
+        Samples in [-1, 1] at ``sr`` Hz.
 
     Examples
     --------
@@ -319,10 +391,10 @@ def render_sound(view: float, rng: np.random.Generator, sr: int = SAMPLE_RATE,
     breath /= breath.std() + 1e-8
     y = breath * (0.15 + envelope)
 
-    strength = _sigmoid(1.6 * view)
+    strength = float(sigmoid(1.6 * view))
     insp_idx = np.flatnonzero(inspiration)
     exp_idx = np.flatnonzero(~inspiration)
-    for kind, freq, length, rate in (("fine", 650.0, 0.005, 14.0), ("coarse", 350.0, 0.015, 6.0)):
+    for _kind, freq, length, rate in (("fine", 650.0, 0.005, 14.0), ("coarse", 350.0, 0.015, 6.0)):
         count = int(rng.poisson(rate * duration * strength ** 2))
         for _ in range(count):
             start = int(rng.choice(insp_idx)) if len(insp_idx) else int(rng.integers(0, n))
@@ -352,6 +424,9 @@ NOTE_STYLES = ("standard", "terse")
 @dataclass(frozen=True)
 class Acquisition:
     """How a site records its patients; the defaults are the bundled cohort's (byte-identical output).
+
+    Taught in chapter 7, section *Another site: the same disease, recorded differently*
+    (``notebooks/07_deployment.ipynb``).
 
     Parameters
     ----------
@@ -394,10 +469,12 @@ class Acquisition:
             raise ValueError(f"sample_rate must be at least 4000 Hz (wheezes reach 900 Hz), got {self.sample_rate}")
         low, high = self.duration_range
         if not 0.5 <= low <= high:
-            raise ValueError(f"duration_range must be (min, max) with 0.5 <= min <= max seconds, got {self.duration_range}")
+            raise ValueError(f"duration_range must be (min, max) with 0.5 <= min <= max seconds, "
+                             f"got {self.duration_range}")
         low, high = self.loudness_range
         if not 0.0 < low <= high <= 0.5:
-            raise ValueError(f"loudness_range must be (min, max) RMS with 0 < min <= max <= 0.5, got {self.loudness_range}")
+            raise ValueError(f"loudness_range must be (min, max) RMS with 0 < min <= max <= 0.5, "
+                             f"got {self.loudness_range}")
         if self.note_style not in NOTE_STYLES:
             raise ValueError(f"note_style must be one of {list(NOTE_STYLES)}, got {self.note_style!r}")
 
@@ -428,6 +505,19 @@ def restyle_note(note: str) -> str:
     the same facts), but most of the words the bundled notes use are replaced
     by abbreviations a model trained on them has never seen.
 
+    Taught in chapter 7, section *Another site: the same disease, recorded differently*
+    (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    note : str
+        A note as :func:`write_note` writes it.
+
+    Returns
+    -------
+    str
+        The same facts in shorthand.
+
     Examples
     --------
     >>> restyle_note("Denies fever. No crackles at either lung base. On examination: dull.")
@@ -443,10 +533,23 @@ def restyle_note(note: str) -> str:
 def colourise(gray: np.ndarray) -> np.ndarray:
     """Another scanner's display: a BGR uint8 image with a warm tint, lifted blacks and gamma 0.7.
 
+    Taught in chapter 7, section *Another site: the same disease, recorded differently*
+    (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    gray : ndarray of uint8
+        ``(H, W)`` gray image.
+
+    Returns
+    -------
+    ndarray of uint8, shape (H, W, 3)
+        The image in OpenCV's blue-green-red order.
+
     Examples
     --------
-    >>> colourise(np.zeros((4, 4), np.uint8)).shape
-    (4, 4, 3)
+    >>> colourise(np.zeros((4, 4), np.uint8))[0, 0].tolist()
+    [24, 28, 31]
     """
     unit = gray.astype(np.float64) / 255.0
     lifted = 0.12 + 0.8 * unit ** 0.7
@@ -458,11 +561,26 @@ def colourise(gray: np.ndarray) -> np.ndarray:
 def assign_splits(labels: np.ndarray, seed: int) -> np.ndarray:
     """Per-patient train/val/test split, stratified by label (fractions in ``SPLIT_FRACTIONS``).
 
+    Taught in chapter 5, section *The article's program, mapped to the kit* (``notebooks/05_modalities.ipynb``)
+    (the ``split`` column replaces the article's ``train_test_split``).
+
+    Parameters
+    ----------
+    labels : ndarray
+        0/1 label per patient.
+    seed : int
+        The cohort's seed.
+
+    Returns
+    -------
+    ndarray of str
+        ``"train"``, ``"val"`` or ``"test"`` per patient.
+
     Examples
     --------
     >>> splits = assign_splits(np.array([0, 1] * 10), seed=0)
-    >>> sorted(str(s) for s in set(splits))
-    ['test', 'train', 'val']
+    >>> [int((splits == s).sum()) for s in ("train", "val", "test")]
+    [12, 4, 4]
     """
     rng = np.random.default_rng([seed, 0, _MODALITY_STREAM["split"]])
     splits = np.empty(len(labels), dtype=object)
@@ -496,12 +614,34 @@ def generate_cohort(out: str | Path, n: int = 400, seed: int = 0,
     site would record them (chapter 7's dataset shift). The default writes the
     bundled cohort, byte for byte.
 
+    Taught in chapter 5, section *The data card* (``notebooks/05_modalities.ipynb``) (``python -m medkit synth``)
+    and chapter 7, section *Another site: the same disease, recorded differently* (``notebooks/07_deployment.ipynb``).
+
+    Parameters
+    ----------
+    out : str or Path
+        Directory to write into (created).
+    n : int
+        Patients, at least 10.
+    seed : int
+        The cohort's seed.
+    acquisition : Acquisition, optional
+        How the files are recorded (default: the bundled cohort's).
+
+    Returns
+    -------
+    dict
+        ``n_patients``, ``seed``, ``n_positive``, ``splits`` (counts) and ``bytes`` written.
+
     Examples
     --------
-    >>> generate_cohort("/tmp/medkit_demo", n=12, seed=1)["n_patients"]  # doctest: +SKIP
-    12
-    >>> generate_cohort("/tmp/medkit_site_b", n=12, seed=1, acquisition=SHIFTED)["n_patients"]  # doctest: +SKIP
-    12
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     summary = generate_cohort(tmp, n=12, seed=1, acquisition=SHIFTED)
+    ...     sorted(p.name for p in Path(tmp).iterdir())
+    ['audios.csv', 'images.csv', 'img', 'snd', 'texts.csv']
+    >>> summary["n_patients"], sum(summary["splits"].values())
+    (12, 12)
     """
     import cv2
     import soundfile as sf
@@ -519,7 +659,7 @@ def generate_cohort(out: str | Path, n: int = 400, seed: int = 0,
     image_rows, text_rows, audio_rows = [], [], []
     suffix, params = (".png", [cv2.IMWRITE_PNG_COMPRESSION, 9]) if acq.image_format == "png" else \
         (".jpg", [cv2.IMWRITE_JPEG_QUALITY, 90])
-    for i, (pid, lat) in enumerate(zip(ids, latents)):
+    for i, (pid, lat) in enumerate(zip(ids, latents, strict=True)):
         image = render_image(lat["image"], _rng(seed, i, "image"), size=acq.image_size)
         if acq.colour:
             image = colourise(image)
@@ -549,9 +689,25 @@ def generate_cohort(out: str | Path, n: int = 400, seed: int = 0,
 def file_hashes(data_dir: str | Path) -> dict[str, str]:
     """SHA-256 of every file under ``data_dir`` except the data card (for determinism checks).
 
+    Taught in chapter 5, section *The data card* (``notebooks/05_modalities.ipynb``): the same seed
+    writes the same bytes.
+
+    Parameters
+    ----------
+    data_dir : str or Path
+        A cohort directory.
+
+    Returns
+    -------
+    dict of str to str
+        Relative path to hexadecimal digest.
+
     Examples
     --------
-    >>> hashes = file_hashes("data_samples")  # doctest: +SKIP
+    >>> from medkit.data import DEFAULT_DATA_DIR
+    >>> hashes = file_hashes(DEFAULT_DATA_DIR)
+    >>> len(hashes), "texts.csv" in hashes
+    (803, True)
     """
     root = Path(data_dir)
     return {
@@ -562,6 +718,27 @@ def file_hashes(data_dir: str | Path) -> dict[str, str]:
 
 # ------------------------------------------------------------------ CLI
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``python -m medkit synth`` (the cohort and, with ``--shift``, another site).
+
+    Taught in chapter 5, section *The data card* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Receives the options.
+
+    Returns
+    -------
+    None
+        The options are added to ``parser``.
+
+    Examples
+    --------
+    >>> parser = argparse.ArgumentParser()
+    >>> add_arguments(parser)
+    >>> parser.parse_args(["--out", "cohort", "--n", "40"]).n
+    40
+    """
     parser.add_argument("--out", required=True, help="directory to write the cohort into")
     parser.add_argument("--n", type=int, default=400, help="number of patients (default 400)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -582,7 +759,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def acquisition_from_args(args: argparse.Namespace) -> Acquisition:
-    """The :class:`Acquisition` the command-line options describe (``--shift`` starts from :data:`SHIFTED`)."""
+    """The :class:`Acquisition` the command-line options describe.
+
+    ``--shift`` starts from :data:`SHIFTED`; the other options override parts of it.
+
+    Taught in chapter 7, section *Another site: the same disease, recorded differently*
+    (``notebooks/07_deployment.ipynb``), as ``python -m medkit synth --shift``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (options of :func:`add_arguments`; missing ones keep the defaults).
+
+    Returns
+    -------
+    Acquisition
+        The site's recording settings.
+
+    Examples
+    --------
+    >>> parser = argparse.ArgumentParser()
+    >>> add_arguments(parser)
+    >>> acquisition_from_args(parser.parse_args(["--out", "x", "--shift", "--sample-rate", "22050"])).sample_rate
+    22050
+    """
     base = SHIFTED if getattr(args, "shift", False) else Acquisition()
     options = {"image_size": "image_size", "image_format": "image_format", "colour": "colour",
                "sample_rate": "sample_rate", "durations": "duration_range", "loudness": "loudness_range",
@@ -597,6 +797,30 @@ def acquisition_from_args(args: argparse.Namespace) -> Acquisition:
 
 
 def main(args: argparse.Namespace) -> int:
+    """``python -m medkit synth``: write a cohort and print a one-line summary; 0 on success, 2 on bad options.
+
+    Taught in chapter 5, section *The data card* (``notebooks/05_modalities.ipynb``).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed by a parser given :func:`add_arguments`.
+
+    Returns
+    -------
+    int
+        The exit status.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> parser = argparse.ArgumentParser()
+    >>> add_arguments(parser)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     main(parser.parse_args(["--out", tmp, "--n", "10"]))  # doctest: +ELLIPSIS
+    wrote 10 patients (... positive) to ...: splits {'train': ..., 'val': ..., 'test': ...}, ... MB
+    0
+    """
     try:
         acquisition = acquisition_from_args(args)
     except ValueError as exc:

@@ -45,8 +45,10 @@ import numpy as np
 import pandas as pd
 
 from medkit import metrics as _metrics
+from medkit.data import make_tf_dataset
 from medkit.models import (ModelConfig, build_head, build_multimodal, compile_model, embedding_model, forward,
-                           model_modalities, transfer_branch_weights)
+                           predict_missing, transfer_branch_weights)
+from medkit.validation import check_choice, check_keys, check_positive_int, label_array
 
 __all__ = [
     "set_seed", "get_strategy", "class_weights", "make_tf_dataset", "TrainResult", "ModelPool", "fit",
@@ -64,6 +66,21 @@ def set_seed(seed: int, deterministic: bool = True) -> None:
     otherwise race (reductions on several threads) give the same bits every
     run, at a small cost in speed. Bits still depend on the CPU (oneDNN, AVX-512):
     compare runs across machines with a tolerance.
+
+    Taught in chapter 7, section *From notebook to use* (``notebooks/07_deployment.ipynb``) (its
+    first cell); :func:`fit` calls it for every model of chapter 6.
+
+    Parameters
+    ----------
+    seed : int
+        Non-negative.
+    deterministic : bool
+        Also turn on TensorFlow's op determinism.
+
+    Returns
+    -------
+    None
+        The generators are seeded in place.
 
     Examples
     --------
@@ -96,6 +113,24 @@ def get_strategy(strategy: str | Any = "default") -> Any:
     On a machine without GPUs it mirrors over the logical CPU devices (two of
     them in the tests: ``tf.config.set_logical_device_configuration`` before
     TensorFlow starts).
+
+    Taught in chapter 6, section *Scaling out* (``notebooks/06_multimodal_model.ipynb``) (and the
+    *Scaling out* page).
+
+    Parameters
+    ----------
+    strategy : str or tf.distribute.Strategy
+        ``"default"``, ``"mirrored"`` or a strategy (returned as is).
+
+    Returns
+    -------
+    tf.distribute.Strategy
+        Its ``scope()`` is where :func:`fit` builds the model.
+
+    Examples
+    --------
+    >>> type(get_strategy("default")).__name__
+    '_DefaultDistributionStrategy'
     """
     import tensorflow as tf
 
@@ -110,17 +145,21 @@ def get_strategy(strategy: str | Any = "default") -> Any:
     raise ValueError(f"strategy={strategy!r}: use 'default', 'mirrored' or a tf.distribute.Strategy.")
 
 
-def _labels(data: Mapping[str, Any], name: str) -> np.ndarray:
-    if "label" not in data:
-        raise ValueError(f"{name} has no 'label' array; keys are {sorted(data)}.")
-    y = np.asarray(data["label"]).reshape(-1)
-    if not np.isin(y, (0, 1)).all():
-        raise ValueError(f"{name}['label'] must hold 0/1 labels; found values {np.unique(y)[:5].tolist()}.")
-    return y.astype("float32")
-
-
 def class_weights(labels: Sequence[int] | np.ndarray) -> dict[int, float]:
     """Balanced class weights ``n / (2 n_c)``: each class contributes half of the loss.
+
+    Taught in chapter 6, section *Training in two stages, on several seeds*
+    (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    labels : array_like
+        0/1 training labels (both classes present).
+
+    Returns
+    -------
+    dict of int to float
+        ``{0: w0, 1: w1}``.
 
     Examples
     --------
@@ -134,81 +173,17 @@ def class_weights(labels: Sequence[int] | np.ndarray) -> dict[int, float]:
     return {c: len(y) / (2.0 * counts[c]) for c in (0, 1)}
 
 
-def make_tf_dataset(data: Mapping[str, Any], modalities: Sequence[str], batch_size: int = 32,
-                    shuffle: bool = False, seed: int = 0, cache: bool = True, repeat: bool = False) -> Any:
-    """A ``tf.data.Dataset`` of ``({modality: x}, label)`` batches from per-patient arrays.
-
-    Order of the steps and why: ``cache`` after building (the arrays are
-    converted once), ``shuffle`` with a fixed seed (a different but
-    reproducible order every epoch), ``batch``, then ``prefetch`` so the next
-    batch is prepared while the model trains on this one.
-
-    Parameters
-    ----------
-    data : mapping
-        Arrays for one split: ``label`` and one entry per modality
-        (``features.split("val")``).
-    modalities : sequence of str
-        Which inputs to yield (the model's).
-    batch_size : int
-        Global batch size (split between replicas under a mirrored strategy).
-    shuffle, seed : bool, int
-        Shuffle every epoch (training) with this seed.
-    cache : bool
-        Cache the converted tensors in memory.
-    repeat : bool
-        Repeat forever, one (re)shuffled pass per epoch whose order depends
-        only on ``seed`` and the epoch number (what :func:`fit` uses, with
-        ``steps_per_epoch``); the order is then identical with and without a
-        distribution strategy.
-
-    Examples
-    --------
-    >>> ds = make_tf_dataset({"text": np.ones((5, 3), "int32"), "label": np.array([0, 1, 0, 1, 1])},
-    ...                      ["text"], batch_size=2)
-    >>> [tuple(x["text"].shape) for x, _ in ds]
-    [(2, 3), (2, 3), (1, 3)]
-    """
-    import tensorflow as tf
-
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
-    y = _labels(data, "data")
-    absent = [m for m in modalities if m not in data]
-    if absent:
-        raise ValueError(f"data lacks {absent}; it has {sorted(data)}.")
-    inputs = {m: np.asarray(data[m]) for m in modalities}
-    for m, x in inputs.items():
-        if len(x) != len(y):
-            raise ValueError(f"data[{m!r}] has {len(x)} rows but data['label'] has {len(y)}.")
-    ds = tf.data.Dataset.from_tensor_slices((inputs, y))
-    if cache:
-        ds = ds.cache()
-    if repeat:
-        if not shuffle:
-            return ds.batch(batch_size).repeat().prefetch(tf.data.AUTOTUNE)
-        n = len(y)
-        tensors = tf.nest.map_structure(tf.constant, (inputs, y))
-
-        def one_epoch(epoch: Any) -> Any:
-            # The order of epoch e depends on (seed, e) only, not on how many iterators Keras opens:
-            # under MirroredStrategy Keras opens an extra one, which would shift a reshuffle_each_iteration
-            # sequence by one epoch and make mirrored and single-device training differ.
-            order = tf.random.experimental.stateless_shuffle(
-                tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
-            return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
-
-        batches = tf.data.Dataset.range(2 ** 31).flat_map(one_epoch)
-        gather = lambda idx: tf.nest.map_structure(lambda t: tf.gather(t, idx), tensors)  # noqa: E731
-        return batches.map(gather).prefetch(tf.data.AUTOTUNE)
-    if shuffle:
-        ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
 @dataclass
 class TrainResult:
     """What :func:`fit` returns.
+
+    Taught in chapter 6, section *Training in two stages, on several seeds*
+    (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    model, config, history, best_epoch, best_val_auroc, seconds, samples_per_s, strategy, extra, weights
+        As the attributes (filled in by :func:`fit`).
 
     Attributes
     ----------
@@ -226,6 +201,15 @@ class TrainResult:
         Wall-clock training time.
     samples_per_s : float
         Training throughput (samples seen / seconds).
+
+    Examples
+    --------
+    >>> from medkit.models import build_multimodal
+    >>> cfg = ModelConfig(modalities=("audio",), audio_shape=(4, 4, 1), embed_dim=2)
+    >>> model = build_multimodal(cfg)
+    >>> run = TrainResult(model, cfg, {"loss": [0.7]}, 1, 0.5, 1.0, 64.0, weights=model.get_weights())
+    >>> run.name, run.n_trainable == sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    ('audio', True)
     """
 
     model: Any
@@ -249,7 +233,23 @@ class TrainResult:
         return int(sum(np.prod(w.shape) for w in self.model.trainable_weights))
 
     def restored_model(self) -> Any:
-        """A new model holding this run's trained weights (a pooled ``model`` may since hold another run's)."""
+        """A new model holding this run's trained weights (a pooled ``model`` may since hold another run's).
+
+        Returns
+        -------
+        keras.Model
+            A new model with this run's trained weights.
+
+        Examples
+        --------
+        >>> from medkit.models import build_multimodal
+        >>> cfg = ModelConfig(modalities=("audio",), audio_shape=(4, 4, 1), embed_dim=2)
+        >>> model = build_multimodal(cfg)
+        >>> run = TrainResult(model, cfg, {}, 1, 0.5, 1.0, 64.0, weights=model.get_weights())
+        >>> restored = run.restored_model()
+        >>> all(np.array_equal(a, b) for a, b in zip(restored.get_weights(), model.get_weights(), strict=True))
+        True
+        """
         if self.weights is None:
             raise ValueError(f"run {self.name!r} kept no weights.")
         model = build_head(self.config) if self.extra.get("head_only") else build_multimodal(self.config)
@@ -273,6 +273,13 @@ class ModelPool:
     A pooled model is overwritten by the next :func:`fit` of the same
     architecture: take its predictions first, or keep ``TrainResult.weights``.
 
+    Taught in chapter 6, section *Training in two stages, on several seeds*
+    (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    None
+
     Examples
     --------
     >>> pool = ModelPool()
@@ -287,7 +294,31 @@ class ModelPool:
         return len(self._models)
 
     def take(self, key: str, fresh: Any, config: ModelConfig) -> Any:
-        """The compiled model for ``key``, reset to the state of ``fresh`` (an uncompiled new model)."""
+        """The compiled model for ``key``, reset to the state of ``fresh`` (an uncompiled new model).
+
+        Parameters
+        ----------
+        key : str
+            The architecture (:func:`fit` builds it from the configuration without its seed).
+        fresh : keras.Model
+            A new, uncompiled model of that architecture.
+        config : ModelConfig
+            Gives the learning rate.
+
+        Returns
+        -------
+        keras.Model
+            Compiled, in ``fresh``'s initial state.
+
+        Examples
+        --------
+        >>> from medkit.models import build_multimodal
+        >>> cfg = ModelConfig(modalities=("audio",), audio_shape=(4, 4, 1), embed_dim=2)
+        >>> pool = ModelPool()
+        >>> first = pool.take("audio", build_multimodal(cfg), cfg)
+        >>> pool.take("audio", build_multimodal(cfg.replace(seed=1)), cfg) is first, len(pool)
+        (True, 1)
+        """
         model = self._models.get(key)
         if model is None:
             self._models[key] = model = compile_model(fresh, config)
@@ -295,7 +326,7 @@ class ModelPool:
         # Paths differ (Keras numbers its random generators), so match by order and shape.
         if [tuple(v.shape) for v in model.variables] != [tuple(v.shape) for v in fresh.variables]:
             raise ValueError(f"pooled model {key!r} and the new model have different variables.")
-        for target, source in zip(model.variables, fresh.variables):
+        for target, source in zip(model.variables, fresh.variables, strict=True):
             target.assign(source)
         for variable in model.optimizer.variables:
             if variable.path.endswith("learning_rate"):
@@ -311,6 +342,9 @@ def fit(config: ModelConfig, train: Mapping[str, Any], val: Mapping[str, Any], *
         init_from: Mapping[str, Any] | None = None, freeze_branches: bool = True,
         pool: ModelPool | None = None, head_only: bool = False, min_epochs: int = 0) -> TrainResult:
     """Build, compile and train one model; early stopping on validation AUROC (best weights restored).
+
+    Taught in chapter 6, section *Training in two stages, on several seeds*
+    (``notebooks/06_multimodal_model.ipynb``).
 
     Parameters
     ----------
@@ -356,15 +390,25 @@ def fit(config: ModelConfig, train: Mapping[str, Any], val: Mapping[str, Any], *
     Returns
     -------
     TrainResult
+        The trained model (best epoch's weights), its history and timings.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, 48)
+    >>> x = (rng.normal(size=(48, 4, 4, 1)) + y[:, None, None, None]).astype("float32")
+    >>> run = fit(ModelConfig(modalities=("audio",), audio_shape=(4, 4, 1), embed_dim=4), {"audio": x, "label": y},
+    ...           {"audio": x, "label": y}, epochs=2, batch_size=16, verbose=0)
+    >>> len(run.history["loss"]), run.best_epoch in (1, 2)
+    (2, True)
     """
     import keras
 
     if not isinstance(config, ModelConfig):
         raise TypeError(f"config must be a ModelConfig; got {type(config).__name__}.")
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1; got {epochs}.")
-    y_train = _labels(train, "train")
-    _labels(val, "val")
+    check_positive_int(epochs, "epochs")
+    y_train = label_array(train, "train")
+    label_array(val, "val")
     if head_only and init_from:
         raise ValueError("head_only trains on precomputed embeddings: there are no branches to init_from.")
     set_seed(seed, deterministic=deterministic)
@@ -428,6 +472,9 @@ def embed(branches: Mapping[str, Any], data: Mapping[str, Any], batch_size: int 
     augmentation during the second stage, and saves recomputing the branches
     at every step (chapter 6 measures both).
 
+    Taught in chapter 6, section *Training in two stages, on several seeds*
+    (``notebooks/06_multimodal_model.ipynb``).
+
     Parameters
     ----------
     branches : mapping of str to keras.Model
@@ -448,10 +495,9 @@ def embed(branches: Mapping[str, Any], data: Mapping[str, Any], batch_size: int 
     >>> out["audio"].shape, out["label"].shape
     ((5, 3), (5,))
     """
+    check_keys(data, branches, "data")
     out: dict[str, np.ndarray] = {}
     for modality, model in branches.items():
-        if modality not in data:
-            raise ValueError(f"data lacks {modality!r}; it has {sorted(data)}.")
         key = (model, modality)
         if key not in _EMBEDDERS:  # a pooled branch keeps its embedder, and so its traced graph
             _EMBEDDERS[key] = embedding_model(model, modality)
@@ -462,14 +508,41 @@ def embed(branches: Mapping[str, Any], data: Mapping[str, Any], batch_size: int 
     return out
 
 
-def predict(model: Any, data: Mapping[str, Any], batch_size: int = 256) -> np.ndarray:
-    """Predicted probabilities ``(N,)`` for the arrays of one split (only the model's modalities are fed)."""
-    modalities = model_modalities(model)
-    absent = [m for m in modalities if m not in data]
-    if absent:
-        raise ValueError(f"data lacks {absent}, which model {model.name!r} needs; it has {sorted(data)}.")
-    x = {m: np.asarray(data[m]) for m in modalities}
-    return np.asarray(forward(model, x, batch_size), dtype="float64").reshape(-1)
+def predict(model: Any, data: Mapping[str, Any], batch_size: int = 256, missing: Sequence[str] = ()
+            ) -> np.ndarray:
+    """Predicted probabilities ``(N,)``, float64, for the arrays of one split.
+
+    Only the model's modalities are fed; ``missing`` ones are treated as absent.
+    This is :func:`medkit.models.predict_missing` (which does the work) with
+    the split's other arrays, such as ``label``, left out.
+
+    Taught in chapter 6, section *Training in two stages, on several seeds*
+    (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model from :func:`medkit.models.build_multimodal` or :func:`medkit.models.build_head`.
+    data : mapping
+        Arrays of one split (``features.split("test")``), or embeddings for a head.
+    batch_size : int
+        Patients per forward pass.
+    missing : sequence of str
+        Modalities to leave out (:func:`medkit.models.modality_mask`); ``()``: none.
+
+    Returns
+    -------
+    ndarray of float64, shape (N,)
+        One probability per patient.
+
+    Examples
+    --------
+    >>> from medkit.models import build_multimodal
+    >>> model = build_multimodal(ModelConfig(modalities=("audio",), audio_shape=(4, 4, 1), embed_dim=2))
+    >>> predict(model, {"audio": np.zeros((3, 4, 4, 1), "float32"), "label": np.zeros(3)}).shape
+    (3,)
+    """
+    return np.asarray(predict_missing(model, data, missing, batch_size), dtype="float64")
 
 
 def choose_threshold(y_val: Sequence[int] | np.ndarray, p_val: Sequence[float] | np.ndarray,
@@ -480,16 +553,32 @@ def choose_threshold(y_val: Sequence[int] | np.ndarray, p_val: Sequence[float] |
     (:func:`medkit.metrics.youden_threshold`); ``"0.5"`` is the naive default.
     Choosing it on the test split would make the test metrics optimistic.
 
+    Taught in chapter 6, section *The chosen model's errors*
+    (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    y_val : array_like
+        Validation labels (0/1).
+    p_val : array_like
+        Validation probabilities.
+    method : str
+        ``"youden"`` or ``"0.5"``.
+
+    Returns
+    -------
+    float
+        The threshold for F1, sensitivity and specificity.
+
     Examples
     --------
     >>> choose_threshold([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
     0.8
     """
+    check_choice(method, ("youden", "0.5"), "method")
     if method == "youden":
         return float(_metrics.youden_threshold(y_val, p_val)[0])
-    if method == "0.5":
-        return 0.5
-    raise ValueError(f"method={method!r}: use 'youden' or '0.5'.")
+    return 0.5
 
 
 def evaluate_probabilities(y_true: Sequence[int] | np.ndarray, p: Sequence[float] | np.ndarray, threshold: float,
@@ -499,6 +588,25 @@ def evaluate_probabilities(y_true: Sequence[int] | np.ndarray, p: Sequence[float
     Returns a DataFrame indexed by metric (``auroc``, ``auprc``, ``f1``,
     ``sensitivity``, ``specificity``, ``brier``) with columns ``estimate``,
     ``ci_low``, ``ci_high``; ``.attrs["threshold"]`` holds the threshold used.
+
+    Taught in chapter 6, section *The chosen model's errors*
+    (``notebooks/06_multimodal_model.ipynb``).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Labels (0/1).
+    p : array_like
+        Probabilities.
+    threshold : float
+        Decision threshold of F1, sensitivity and specificity.
+    n_boot, seed : int
+        Bootstrap resamples and their seed (:func:`medkit.metrics.summary_with_ci`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per metric: ``estimate``, ``ci_low``, ``ci_high``.
 
     Examples
     --------
@@ -517,6 +625,10 @@ def evaluate(model: Any, data: Mapping[str, Any], *, val_data: Mapping[str, Any]
              threshold: float | None = None, n_boot: int = 1000, seed: int = 0,
              missing: Sequence[str] = ()) -> pd.DataFrame:
     """Evaluate a model on one split: six metrics with bootstrap 95% CIs.
+
+    Taught in chapter 6, section *The chosen model's errors*
+    (``notebooks/06_multimodal_model.ipynb``) (there on stored probabilities, with
+    :func:`evaluate_probabilities`).
 
     Parameters
     ----------
@@ -542,20 +654,26 @@ def evaluate(model: Any, data: Mapping[str, Any], *, val_data: Mapping[str, Any]
         Index ``auroc, auprc, f1, sensitivity, specificity, brier``; columns
         ``estimate, ci_low, ci_high``; ``.attrs["threshold"]`` and
         ``.attrs["threshold_rule"]`` say which threshold was used and how.
-    """
-    from medkit.models import predict_missing
 
+    Examples
+    --------
+    >>> from medkit.models import build_multimodal
+    >>> model = build_multimodal(ModelConfig(modalities=("audio",), audio_shape=(4, 4, 1), embed_dim=2))
+    >>> split = {"audio": np.random.default_rng(0).normal(size=(12, 4, 4, 1)).astype("float32"),
+    ...          "label": np.array([0, 1] * 6)}
+    >>> table = evaluate(model, split, threshold=0.5, n_boot=20)
+    >>> table.index.tolist(), table.attrs["threshold_rule"]
+    (['auroc', 'auprc', 'f1', 'sensitivity', 'specificity', 'brier'], 'given')
+    """
     if (val_data is None) == (threshold is None):
         raise ValueError("pass exactly one of val_data (threshold chosen there by Youden's J) or threshold.")
-    y = _labels(data, "data")
+    y = label_array(data, "data")
 
     def probs(split: Mapping[str, Any]) -> np.ndarray:
-        if missing:
-            return predict_missing(model, {m: split[m] for m in model_modalities(model)}, missing)
-        return predict(model, split)
+        return predict(model, split, missing=missing)
 
     if val_data is not None:
-        threshold = choose_threshold(_labels(val_data, "val_data"), probs(val_data))
+        threshold = choose_threshold(label_array(val_data, "val_data"), probs(val_data))
         rule = "Youden's J on the validation split"
     else:
         rule = "given"
