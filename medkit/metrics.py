@@ -831,8 +831,17 @@ def percentile_ci(samples: ArrayLike, estimate: float, alpha: float = 0.05) -> B
     return BootstrapCI(float(estimate), float(low), float(high), int(values.size), alpha)
 
 # ---------------------------------------------------------------- a proportion's interval
-class ProportionCI(NamedTuple):
+class _Proportion(NamedTuple):
+    estimate: float
+    low: float
+    high: float
+
+
+class ProportionCI(_Proportion):
     """A proportion ``k/n`` with a confidence interval; unpacks as ``(estimate, low, high)``.
+
+    The interval's level is kept beside the three numbers (``alpha``), so the label
+    says what it is and unpacking stays three values.
 
     Taught in chapter 4, section *Intervals for a proportion* (``notebooks/04_metrics.ipynb``).
 
@@ -848,14 +857,19 @@ class ProportionCI(NamedTuple):
     >>> est, low, high = proportion_ci(9, 10)
     >>> round(est, 2), round(low, 3), round(high, 3)
     (0.9, 0.596, 0.982)
+    >>> print(proportion_ci(9, 10, alpha=0.1))
+    0.900 (90% CI 0.652-0.977)
     """
 
-    estimate: float
-    low: float
-    high: float
+    alpha: float
+
+    def __new__(cls, estimate: float, low: float, high: float, alpha: float = 0.05) -> ProportionCI:
+        self = super().__new__(cls, estimate, low, high)
+        self.alpha = alpha
+        return self
 
     def __str__(self) -> str:
-        return f"{self.estimate:.3f} (95% CI {self.low:.3f}-{self.high:.3f})"
+        return f"{self.estimate:.3f} ({100 * (1 - self.alpha):g}% CI {self.low:.3f}-{self.high:.3f})"
 
 
 def proportion_ci(k: int, n: int, method: str = "wilson", alpha: float = 0.05) -> ProportionCI:
@@ -919,4 +933,4 @@ def proportion_ci(k: int, n: int, method: str = "wilson", alpha: float = 0.05) -
         high = 1.0 if k == n else float(stats.beta.ppf(1 - alpha / 2, k + 1, n - k))
     else:
         raise ValueError(f"method must be 'wilson' or 'clopper-pearson'; got {method!r}.")
-    return ProportionCI(float(p), float(low), float(high))
+    return ProportionCI(float(p), float(low), float(high), alpha=alpha)

@@ -357,10 +357,10 @@ def test_interval_labels_print_what_they_hold():
     assert str(metrics.proportion_ci(18, 19)) == "0.947 (95% CI 0.754-0.991)"
 
 
-@pytest.mark.xfail(strict=True, reason="ProportionCI.__str__ prints '95% CI' whatever alpha (medkit/metrics.py); "
-                                       "remove this mark when the label follows alpha")
 def test_proportion_ci_label_follows_alpha():
-    assert "90% CI" in str(metrics.proportion_ci(18, 19, alpha=0.1))
+    ci = metrics.proportion_ci(18, 19, alpha=0.1)
+    assert "90% CI" in str(ci)
+    assert len(ci) == 3 and ci[1:] == (ci.low, ci.high)  # still unpacks as three numbers
 
 
 def test_summary_with_ci_uses_one_set_of_resamples_for_all_six():
