@@ -163,7 +163,9 @@ def fusion_diagram(axes: Any = None) -> Any:
     def arrow(ax: Any, x0: float, y0: float, x1: float, y1: float) -> None:
         ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle="->", lw=0.8))
 
-    inputs = [("image", 5.2), ("text", 3.4), ("audio", 1.6)]
+    from medkit.data import MODALITIES
+
+    inputs = list(zip(MODALITIES, (5.2, 3.4, 1.6), strict=True))
     titles = ["Early fusion: combine raw inputs / features", "Intermediate fusion: combine learned embeddings",
               "Late fusion: combine decisions"]
     mid = 3.9  # vertical centre of the fusion box
@@ -364,13 +366,14 @@ def roc_overlay(y_true: ArrayLike, probabilities: Mapping[str, ArrayLike], ax: A
     >>> roc_overlay([0, 1, 0, 1], {"a": [0.1, 0.9, 0.4, 0.6]})  # doctest: +SKIP
     """
     from medkit import metrics
+    from medkit.data import MODALITIES
 
     if ax is None:
         _, ax = plt.subplots(figsize=(4.6, 4.2))
     y = np.asarray(y_true)
     for name, p in probabilities.items():
         fpr, tpr, _ = metrics.roc_curve(y, p)
-        unimodal = name in ("image", "text", "audio")
+        unimodal = name in MODALITIES
         ax.plot(fpr, tpr, lw=3 if name == highlight else 1.4, ls="--" if unimodal else "-",
                 label=f"{name} ({metrics.roc_auc(y, p):.3f})")
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)

@@ -52,6 +52,7 @@ import numpy as np
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, DeadKernelError
 
+from medkit import KERNEL_NAME
 from medkit.classroom import hidden
 from medkit.classroom.markup import (
     HIDDEN_TEST_TAG,
@@ -77,7 +78,7 @@ from medkit.classroom.sandbox import (
 )
 from medkit.classroom.slicing import cells_to_skip
 
-KERNEL = "medkit"
+KERNEL = KERNEL_NAME
 CELL_TIMEOUT = 60.0
 TOTAL_TIMEOUT = 600.0
 PROBE_TIMEOUT = 5.0  # how long a kernel may take to answer after an interrupt before it counts as stuck

@@ -307,7 +307,9 @@ def main_check() -> int:  # pragma: no cover - a manual diagnosis: python -m med
     """Print whether the sandbox works for the ``medkit`` kernel, and its binds."""
     from jupyter_client.kernelspec import KernelSpecManager
 
-    argv = KernelSpecManager().get_kernel_spec("medkit").argv
+    from medkit import KERNEL_NAME
+
+    argv = KernelSpecManager().get_kernel_spec(KERNEL_NAME).argv
     try:
         box = Sandbox.detect(argv, [])
     except SandboxUnavailable as exc:
