@@ -922,8 +922,8 @@ def compile_model(model: keras.Model, config: ModelConfig) -> keras.Model:
     --------
     >>> config = ModelConfig(modalities=("audio",), audio_shape=(4, 4, 1))
     >>> model = compile_model(build_multimodal(config), config)
-    >>> model.optimizer.name, round(float(model.optimizer.learning_rate), 6)
-    ('adam', 0.002)
+    >>> type(model.optimizer).__name__, round(float(model.optimizer.learning_rate), 6)
+    ('Adam', 0.002)
     """
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),

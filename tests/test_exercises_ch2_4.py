@@ -56,7 +56,7 @@ def test_right_answers_pass(exercise, capsys):
     result = check(answer)
     assert result.status == "correct", result.message
     assert result.exercise == exercise and result.passed
-    assert "correct" in capsys.readouterr().out
+    assert "[ok]" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("exercise", list(CASES))
