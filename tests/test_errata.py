@@ -62,8 +62,9 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 def _squeeze(text: str) -> str:
     """Text with whitespace and maths delimiters taken out: a display formula of the article and the same
-    formula written inline in a quote compare equal."""
-    return re.sub(r"\s+|\$", "", text)
+    formula written inline in a quote (possibly split at its = signs) compare equal; the article's escaped
+    underscore ``\\_`` counts as the ``_`` a quote writes."""
+    return re.sub(r"\s+|\$", "", text).replace("\\_", "_")
 
 
 def test_every_row_quotes_the_article_and_translates_its_words():

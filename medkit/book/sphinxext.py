@@ -2,8 +2,9 @@
 
 It does three things that configuration alone cannot:
 
-- **Author-year references.** The chapters cite author-year, ``{cite:t}`` giving "Brier (1950)"
-  and ``{cite:p}`` "(Brier, 1950)" (``bibtex_reference_style: author_year``). The reference list
+- **Author-year references.** The pages cite author-year, ``{cite:t}`` giving "Brier (1950)"
+  and ``{cite:p}`` "(Brier, 1950)": the referencing style ``medkit_author_year`` registered here is
+  sphinxcontrib-bibtex's ``author_year`` with round brackets instead of square ones. The reference list
   uses the same style: the pybtex formatting style ``medkit_author_year`` registered here writes
   each entry as *Authors (Year). Title. Venue.*, sorted by author and year, with labels
   "Brier 1950" instead of numbers.
@@ -220,6 +221,30 @@ def _plain(text: str) -> str:
     return Text.from_latex(text).render_as("text")
 
 
+def _register_round_brackets() -> None:
+    """Register the referencing style ``medkit_author_year``: sphinxcontrib-bibtex's author-year citations
+    with round brackets, "Brier (1950)" and "(Brier, 1950)" (its own ``author_year`` writes "[Brier, 1950]")."""
+    from dataclasses import dataclass, field
+
+    import sphinxcontrib.bibtex.plugin
+    from sphinxcontrib.bibtex.style.referencing import BracketStyle
+    from sphinxcontrib.bibtex.style.referencing.author_year import AuthorYearReferenceStyle
+
+    def round_brackets() -> BracketStyle:
+        return BracketStyle(left="(", right=")", sep="; ")
+
+    @dataclass
+    class RoundAuthorYear(AuthorYearReferenceStyle):
+        bracket_parenthetical: BracketStyle = field(default_factory=round_brackets)
+        bracket_textual: BracketStyle = field(default_factory=round_brackets)
+        bracket_author: BracketStyle = field(default_factory=round_brackets)
+        bracket_label: BracketStyle = field(default_factory=round_brackets)
+        bracket_year: BracketStyle = field(default_factory=round_brackets)
+
+    sphinxcontrib.bibtex.plugin.register_plugin("sphinxcontrib.bibtex.style.referencing", STYLE_NAME,
+                                                RoundAuthorYear)
+
+
 def _one_thebe_config(app, env, docnames) -> None:
     """Drop the registry's copy of sphinx-thebe's inline ``const THEBE_JS_URL`` script (see the module docstring)."""
     app.registry.js_files = [(filename, attrs) for filename, attrs in app.registry.js_files
@@ -268,6 +293,7 @@ def _write_static(app, exception) -> None:
 
 def setup(app) -> dict[str, Any]:
     _register_author_year_style()
+    _register_round_brackets()
     app.medkit_search_texts = {}  # page name -> page_text(body), filled while the pages are written
     app.connect("env-before-read-docs", _one_thebe_config, priority=900)  # after sphinx-thebe's (500)
     app.connect("html-page-context", _collect_text)
