@@ -34,11 +34,15 @@ from typing import Any
 SEARCH_TEXTS_JS = "medkit_search_texts.js"
 SITE_CSS = "medkit_site.css"
 #: The reference list: the entries already start with author and year, so the label column (the same
-#: author-year, in brackets) is not shown; a hanging indent separates the entries instead.
+#: author-year, in brackets) is not shown; a hanging indent separates the entries instead. The errata
+#: table is set a little smaller, so that its six columns fit the text column.
 CSS = """
 div.citation-list > div.citation { display: block; padding-left: 1.5em; text-indent: -1.5em; margin: 0 0 0.6em 0; }
 div.citation-list > div.citation > span.label { display: none; }
 div.citation-list > div.citation > p { display: inline; margin: 0; }
+/* The errata table (book/errata.md): six columns and the article's formulas fit the text column. */
+div.errata-examples table { font-size: 0.84em; }
+div.errata-examples th, div.errata-examples td { padding: 0.3em 0.35em; }
 """
 STYLE_NAME = "medkit_author_year"
 
