@@ -240,7 +240,7 @@ def test_citations_are_author_year_in_the_text_and_in_the_list(site):
               re.findall(r'<span class="label">(.*?)</span>\s*<p>', refs, flags=re.S)]
     assert len(labels) >= 40, "the reference list is missing"
     assert not any(re.fullmatch(r"\[?\d+\]?", label) for label in labels), "the list is numbered"
-    entries = [html_lib.unescape(re.sub(r"<[^>]+>", "", p)) for p in
+    entries = [html_lib.unescape(re.sub(r"<[^>]+>", "", p)).replace("\xa0", " ") for p in
                re.findall(r'<span class="label">.*?</span>\s*<p>(.*?)</p>', refs, flags=re.S)]
     assert any(e.startswith("Brier, G. W. (1950). Verification of forecasts") for e in entries)
     scaling = html_lib.unescape(re.sub(r"<[^>]+>", "", (site.html / "book" / "scaling.html").read_text("utf-8")))
