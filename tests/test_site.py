@@ -198,3 +198,74 @@ def test_real_browser_renders_the_index_and_the_capstone(site, tmp_path):
                 "solutions are folded")
     ch1 = next(r for r in report if r["page"].startswith("notebooks/01_"))
     assert ch1["mathjax_typeset"] > 0 and ch1["raw_tex_left"] == 0, f"MathJax did not typeset offline: {ch1}"
+
+
+def content_pages(html: Path) -> list[Path]:
+    return [p for p in html.rglob("*.html") if not {"_sources", "_static"} & set(p.parts)]
+
+
+def test_page_chrome_declares_thebe_once_and_has_no_second_search_box(site):
+    for page in content_pages(site.html):
+        text = page.read_text(encoding="utf-8")
+        name = page.relative_to(site.html)
+        assert text.count("const THEBE_JS_URL") <= 1, f"{name}: THEBE_JS_URL declared twice (a console error)"
+        # pydata-sphinx-theme's top bar held nothing but a second search field
+        assert "navbar-persistent" not in text and "bd-header__inner" not in text, f"{name}: a top bar came back"
+
+
+def test_no_button_leads_nowhere_without_a_repository(site):
+    # _config.yml has no repository.url (tests/test_sphinxext.py checks that), so no button may need one
+    for page in content_pages(site.html):
+        text = page.read_text(encoding="utf-8")
+        name = page.relative_to(site.html)
+        for needs_repository in ("medkit-book/medkit", "dropdown-launch-buttons", "btn-source-repository-button",
+                                 "btn-source-issues-button", "logo_binder", "logo_colab", "btn-launch-thebe"):
+            assert needs_repository not in text, f"{name}: {needs_repository!r} without a repository to lead to"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_download_button_serves_the_notebook_offline(site, notebook):
+    page = site.html / "notebooks" / f"{notebook.stem}.html"
+    links = re.findall(r'href="([^"]+\.ipynb)"[^>]*class="[^"]*btn-download-source-button', page.read_text("utf-8"))
+    assert links, f"{page.name}: no download button for the .ipynb"
+    target = (page.parent / links[0]).resolve()
+    assert target.is_file(), f"{page.name}: the download button points at a missing {links[0]}"
+    nb = nbformat.read(target, as_version=4)
+    assert not [c for c in nb.cells if "hidden-test" in c.get("metadata", {}).get("tags", [])]
+
+
+def test_citations_are_author_year_in_the_text_and_in_the_list(site):
+    refs = (site.html / "book" / "references.html").read_text(encoding="utf-8")
+    labels = [html_lib.unescape(re.sub(r"<[^>]+>", "", m)) for m in
+              re.findall(r'<span class="label">(.*?)</span>\s*<p>', refs, flags=re.S)]
+    assert len(labels) >= 40, "the reference list is missing"
+    assert not any(re.fullmatch(r"\[?\d+\]?", label) for label in labels), "the list is numbered"
+    entries = [html_lib.unescape(re.sub(r"<[^>]+>", "", p)).replace("\xa0", " ") for p in
+               re.findall(r'<span class="label">.*?</span>\s*<p>(.*?)</p>', refs, flags=re.S)]
+    assert any(e.startswith("Brier, G. W. (1950). Verification of forecasts") for e in entries)
+    scaling = html_lib.unescape(re.sub(r"<[^>]+>", "", (site.html / "book" / "scaling.html").read_text("utf-8")))
+    assert "(Goyal et al., 2017)" in scaling, "the linear scaling rule cites Goyal et al. with {cite}"
+    assert "Malladi et al. (2022)" in scaling
+    assert "train_capstone.py" not in scaling
+
+
+def test_the_source_article_is_named_and_the_errata_quote_it_in_chinese(site):
+    for page in ("intro", "errata"):
+        text = (site.html / "book" / f"{page}.html").read_text(encoding="utf-8")
+        assert '<span lang="zh">《多模态模型在医疗领域的应用》</span>' in text, f"{page}: the article's title"
+    errata = (site.html / "book" / "errata.html").read_text(encoding="utf-8")
+    quotes = re.findall(r'<span lang="zh">(.*?)</span>', errata, flags=re.S)
+    with_chinese = [q for q in quotes if re.search(r"[\u4e00-\u9fff]", q)]
+    assert len(quotes) >= 11 and len(with_chinese) >= 5, quotes
+    assert "则交叉熵损失为" in errata
+
+
+def test_search_summaries_work_from_the_file_system(site):
+    search = (site.html / "search.html").read_text(encoding="utf-8")
+    assert "medkit_search_texts.js" in search
+    script = (site.html / "_static" / "medkit_search_texts.js").read_text(encoding="utf-8")
+    assert 'window.location.protocol !== "file:"' in script
+    for page in ("book/intro", "book/errata", "notebooks/01_cross_entropy"):
+        assert f'"{page}":' in script, f"no search text for {page}"
+    for page in content_pages(site.html):
+        assert "medkit_search_texts.js" not in page.read_text("utf-8") or page.name == "search.html"

@@ -21,7 +21,7 @@ from medkit import REPO_ROOT
 
 ERRATA_FILE = REPO_ROOT / "book" / "errata.json"
 REQUIRED = ("stem", "example", "article_section", "printed", "correct")
-OPTIONAL = {"section": None, "printed_same": False}
+OPTIONAL = {"section": None, "printed_same": False, "quote": None, "quote_en": None}
 
 
 def load_rows(path: str | Path = ERRATA_FILE) -> list[dict[str, Any]]:
@@ -32,7 +32,8 @@ def load_rows(path: str | Path = ERRATA_FILE) -> list[dict[str, Any]]:
     path : str or Path
         The JSON file: ``{"rows": [{"stem": ..., "example": ..., "article_section": ...,
         "printed": key or null, "correct": key, "section": heading or null,
-        "printed_same": bool}, ...]}``.
+        "printed_same": bool, "quote": the article's words in Chinese or null,
+        "quote_en": their English translation or null}, ...]}``.
 
     Raises
     ------
@@ -63,5 +64,10 @@ def load_rows(path: str | Path = ERRATA_FILE) -> list[dict[str, Any]]:
                 raise ValueError(f"{where}: '{key}' must be a non-empty string.")
         if row["printed"] is not None and not isinstance(row["printed"], str):
             raise ValueError(f"{where}: 'printed' must be a glue key or null.")
+        for key in ("quote", "quote_en"):
+            if row.get(key) is not None and (not isinstance(row[key], str) or not row[key].strip()):
+                raise ValueError(f"{where}: '{key}' must be a non-empty string or null.")
+        if row.get("quote_en") is not None and row.get("quote") is None:
+            raise ValueError(f"{where}: 'quote_en' translates 'quote', which is missing.")
         out.append({**OPTIONAL, **row})
     return out

@@ -642,6 +642,16 @@ class Erratum:
     correct: str  # glue key of the recomputed value
     section: str | None = None  # heading of the chapter section that explains it (default: found from the glue call)
     printed_same: bool = False  # the chapter states the article prints exactly the recomputed value
+    quote: str | None = None  # the article's sentence or formula line, in Chinese (MyST inline markup)
+    quote_en: str | None = None  # its English translation
+
+
+def _quoted(e: Erratum) -> str:
+    """The row's description followed by the article's words (marked as Chinese) and their translation."""
+    if not e.quote:
+        return e.example
+    english = f" (“{e.quote_en}”)" if e.quote_en else ""
+    return f'{e.example}<br>Article: <span lang="zh">「{e.quote}」</span>{english}'
 
 
 #: Every worked example of the article the kit recomputes, from ``book/errata.json`` (see
@@ -719,7 +729,7 @@ def errata_rows(results: dict[str, Any], notebook_dir: Path, link_prefix: str = 
             verdict = "recomputed (the article prints no value)"
         else:
             verdict = "✓ right" if agrees_as_printed(printed, correct) else "✗ **wrong**"
-        rows.append(f"| {e.example} | {e.article_section} | {_printed_value(printed)} | "
+        rows.append(f"| {_quoted(e)} | {e.article_section} | {_printed_value(printed)} | "
                     f"{_errata_value(correct, printed)} | {verdict} | {link} |")
     # erratum boxes in the chapters that the list above does not cover yet
     for nb in sorted(notebook_dir.glob("[0-9][0-9]_*.ipynb")):

@@ -1,0 +1,306 @@
+"""A Sphinx extension for the book's site, loaded by ``_config.yml`` (``sphinx: extra_extensions``).
+
+It does three things that configuration alone cannot:
+
+- **Author-year references.** The pages cite author-year, ``{cite:t}`` giving "Brier (1950)"
+  and ``{cite:p}`` "(Brier, 1950)": the referencing style ``medkit_author_year`` registered here is
+  sphinxcontrib-bibtex's ``author_year`` with round brackets instead of square ones. The reference list
+  uses the same style: the pybtex formatting style ``medkit_author_year`` registered here writes
+  each entry as *Authors (Year). Title. Venue.*, sorted by author and year, with labels
+  "Brier 1950" instead of numbers.
+- **One Thebe configuration script.** sphinx-thebe adds an inline script that declares
+  ``const THEBE_JS_URL`` with ``app.add_js_file(None, body=...)`` after the HTML builder started.
+  Sphinx 7.4 adds such a script to the builder at once *and* copies it again from the registry when
+  it prepares writing (the second time with ``''`` instead of ``None`` as file name, so it is not
+  recognised as the same script): every page declared the constant twice, and the browser reported
+  ``Identifier 'THEBE_JS_URL' has already been declared``. :func:`_one_thebe_config` removes the
+  registry's copy after sphinx-thebe added it, which leaves exactly one.
+  The list hides its label column (the same author-year in brackets) with a small style sheet,
+  ``_static/medkit_site.css``.
+- **Search summaries from the file system.** Sphinx's search page fetches each result's HTML page to
+  show a few lines around the match. A browser refuses ``fetch()`` of ``file://`` URLs, so a site
+  opened from disk listed bare titles. The main text of every page (section ids kept, markup dropped)
+  is written to ``_static/medkit_search_texts.js``, loaded by the search page only; on a ``file:``
+  page it answers the search's requests from that table, over HTTP it changes nothing.
+"""
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+SEARCH_TEXTS_JS = "medkit_search_texts.js"
+SITE_CSS = "medkit_site.css"
+#: The reference list: the entries already start with author and year, so the label column (the same
+#: author-year, in brackets) is not shown; a hanging indent separates the entries instead. The errata
+#: table is set a little smaller, so that its six columns fit the text column.
+CSS = """
+div.citation-list > div.citation { display: block; padding-left: 1.5em; text-indent: -1.5em; margin: 0 0 0.6em 0; }
+div.citation-list > div.citation > span.label { display: none; }
+div.citation-list > div.citation > p { display: inline; margin: 0; }
+/* The errata table (book/errata.md): six columns and the article's formulas fit the text column. */
+div.errata-examples table { font-size: 0.84em; }
+div.errata-examples th, div.errata-examples td { padding: 0.3em 0.35em; }
+"""
+STYLE_NAME = "medkit_author_year"
+
+_DROP_BLOCKS = re.compile(r"<(script|style|svg|math)\b.*?</\1\s*>", re.S | re.I)
+_SECTION_OPEN = re.compile(r"<section\b[^>]*?\bid=\"([^\"]+)\"[^>]*>", re.I)
+_TAG = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s+")
+
+
+def page_text(body: str) -> str:
+    """The main text of a page's body HTML, as HTML that keeps only ``<section id=...>`` elements.
+
+    Sphinx's search looks a result's anchor up with ``[role="main"] #anchor`` and takes the text
+    content of what it finds, so the sections keep their ids and nesting; every other tag, the scripts,
+    styles and inline SVG go.
+
+    Parameters
+    ----------
+    body : str
+        The page body as Sphinx renders it (the ``body`` of ``html-page-context``).
+
+    Returns
+    -------
+    str
+        ``<div role="main">...</div>`` with the text (entities kept) and the sections.
+
+    Examples
+    --------
+    >>> page_text('<section id="a"><h1>Loss<a class="headerlink" href="#a">#</a></h1>'
+    ...           '<p>Cross-<em>entropy</em></p><script>x()</script></section>')
+    '<div role="main"><section id="a"> Loss # Cross- entropy </section></div>'
+    """
+    text = _DROP_BLOCKS.sub(" ", body)
+    parts: list[str] = []
+    pos = 0
+    for m in re.finditer(r"<section\b[^>]*>|</section\s*>", text, re.I):
+        parts.append(_TAG.sub(" ", text[pos:m.start()]))
+        opening = _SECTION_OPEN.match(m.group(0))
+        if m.group(0).startswith("</"):
+            parts.append("</section>")
+        else:
+            parts.append(f'<section id="{html.escape(opening.group(1))}">' if opening else "<section>")
+        pos = m.end()
+    parts.append(_TAG.sub(" ", text[pos:]))
+    inner = _SPACE.sub(" ", "".join(parts))
+    return f'<div role="main">{inner}</div>'
+
+
+def _register_author_year_style() -> None:
+    """Register the pybtex formatting style ``medkit_author_year`` (see the module docstring)."""
+    from collections import Counter
+
+    from pybtex.plugin import register_plugin
+    from pybtex.style.labels import BaseLabelStyle
+    from pybtex.style.formatting import unsrt
+    from pybtex.style.template import join, node, optional, sentence, words
+    from pybtex.style.template import field as bib_field
+
+    from pybtex.richtext import Text
+    from pybtex.style.template import FieldIsMissing
+
+    @node
+    def nothing(children, data):
+        return Text()
+
+    @node
+    def person_names(children, context, role):
+        """The persons of ``role``, last name first; BibTeX's ``and others`` becomes "et al."."""
+        try:
+            persons = list(context["entry"].persons[role])
+        except KeyError:
+            raise FieldIsMissing(role, context["entry"]) from None
+        style = context["style"]
+        others = bool(persons) and str(persons[-1]) == "others"
+        formatted = [style.format_name(person, style.abbreviate_names) for person in persons[:-1 if others else None]]
+        if others:
+            return join(sep=", ")[formatted + ["et al."]].format_data(context)
+        return join(sep=", ", sep2=" and ", last_sep=", and ")[formatted].format_data(context)
+
+    def without_date(template):
+        """A copy of a template with unsrt's trailing ``month year`` taken out (the year comes first)."""
+        if template is unsrt.date:
+            return nothing
+        if not hasattr(template, "children"):
+            return template
+        copy = template._clone()
+        copy.children = [without_date(child) for child in template.children]
+        return copy
+
+    class AuthorYearStyle(unsrt.Style):
+        """*Surname, I., Surname, I., and Surname, I. (Year). Title. Venue.*, sorted by author and year."""
+
+        default_name_style = "lastfirst"
+        default_label_style = STYLE_NAME
+        default_sorting_style = "author_year_title"
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("abbreviate_names", True)
+            super().__init__(*args, **kwargs)
+
+        def format_names(self, role, as_sentence=True):
+            formatted = person_names(role)
+            if not as_sentence:
+                return formatted
+            if role == "author":
+                return sentence[words[formatted, join["(", bib_field("year"), ")"]]]
+            return sentence[formatted]
+
+        def format_entry(self, label, entry, bib_data=None):
+            get_template = getattr(self, f"get_{entry.type}_template")
+            template = without_date(get_template(entry))
+            if "author" not in entry.persons:  # no author: the year follows the title
+                template = template[optional[sentence[join["(", bib_field("year"), ")"]]]]
+            from pybtex.style import FormattedEntry
+            text = template.format_data({"entry": entry, "style": self, "bib_data": bib_data})
+            return FormattedEntry(entry.key, text, label)
+
+    class AuthorYearLabels(BaseLabelStyle):
+        """Labels "Brier 1950", "Hanley and McNeil 1982", "Acosta et al. 2022"; "2022a", "2022b" when two collide."""
+
+        def format_labels(self, sorted_entries):
+            labels = [author_year_label(entry) for entry in sorted_entries]
+            counts = Counter(labels)
+            seen: Counter = Counter()
+            for label in labels:
+                if counts[label] > 1:
+                    seen[label] += 1
+                    yield f"{label}{chr(ord('a') + seen[label] - 1)}"
+                else:
+                    yield label
+
+    register_plugin("pybtex.style.labels", STYLE_NAME, AuthorYearLabels)
+    register_plugin("pybtex.style.formatting", STYLE_NAME, AuthorYearStyle)
+
+
+def author_year_label(entry) -> str:
+    """The author-year label of a pybtex entry, as the text cites it.
+
+    Parameters
+    ----------
+    entry : pybtex.database.Entry
+        A bibliography entry.
+
+    Returns
+    -------
+    str
+        "Surname Year" for one author, "Surname and Surname Year" for two, "Surname et al. Year" for more
+        (BibTeX's ``and others`` counts as more); the editors stand in for missing authors, the title for both.
+
+    Examples
+    --------
+    >>> from pybtex.database import Entry, Person
+    >>> author_year_label(Entry("article", [("year", "1950")], persons={"author": [Person("Brier, Glenn W.")]}))
+    'Brier 1950'
+    >>> author_year_label(Entry("article", [("year", "1982")],
+    ...                         persons={"author": [Person("Hanley, J. A."), Person("McNeil, B. J.")]}))
+    'Hanley and McNeil 1982'
+    >>> author_year_label(Entry("article", [("year", "2022")],
+    ...                         persons={"author": [Person("Cardoso, M. J."), Person("others")]}))
+    'Cardoso et al. 2022'
+    """
+    persons = entry.persons.get("author") or entry.persons.get("editor") or []
+    surnames = [" ".join(p.prelast_names + p.last_names) for p in persons]
+    surnames = [_plain(name) for name in surnames]
+    if not surnames:
+        who = _plain(entry.fields.get("title", "Anonymous"))
+    elif len(surnames) == 1:
+        who = surnames[0]
+    elif len(surnames) == 2 and surnames[1] != "others":
+        who = f"{surnames[0]} and {surnames[1]}"
+    else:
+        who = f"{surnames[0]} et al."
+    return f"{who} {entry.fields.get('year', 'n.d.')}"
+
+
+def _plain(text: str) -> str:
+    """BibTeX markup taken out of a name: ``Baltru{\\v{s}}aitis`` becomes ``Baltrušaitis``."""
+    from pybtex.richtext import Text
+
+    return Text.from_latex(text).render_as("text")
+
+
+def _register_round_brackets() -> None:
+    """Register the referencing style ``medkit_author_year``: sphinxcontrib-bibtex's author-year citations
+    with round brackets, "Brier (1950)" and "(Brier, 1950)" (its own ``author_year`` writes "[Brier, 1950]")."""
+    from dataclasses import dataclass, field
+
+    import sphinxcontrib.bibtex.plugin
+    from sphinxcontrib.bibtex.style.referencing import BracketStyle
+    from sphinxcontrib.bibtex.style.referencing.author_year import AuthorYearReferenceStyle
+
+    def round_brackets() -> BracketStyle:
+        return BracketStyle(left="(", right=")", sep="; ")
+
+    @dataclass
+    class RoundAuthorYear(AuthorYearReferenceStyle):
+        bracket_parenthetical: BracketStyle = field(default_factory=round_brackets)
+        bracket_textual: BracketStyle = field(default_factory=round_brackets)
+        bracket_author: BracketStyle = field(default_factory=round_brackets)
+        bracket_label: BracketStyle = field(default_factory=round_brackets)
+        bracket_year: BracketStyle = field(default_factory=round_brackets)
+
+    sphinxcontrib.bibtex.plugin.register_plugin("sphinxcontrib.bibtex.style.referencing", STYLE_NAME,
+                                                RoundAuthorYear)
+
+
+def _one_thebe_config(app, env, docnames) -> None:
+    """Drop the registry's copy of sphinx-thebe's inline ``const THEBE_JS_URL`` script (see the module docstring)."""
+    app.registry.js_files = [(filename, attrs) for filename, attrs in app.registry.js_files
+                             if not (not filename and "THEBE_JS_URL" in str(attrs.get("body", "")))]
+
+
+def _collect_text(app, pagename: str, templatename: str, context: dict, doctree) -> None:
+    if pagename == "search":
+        app.add_js_file(SEARCH_TEXTS_JS)  # called here, it goes on this page only
+    if doctree is not None and context.get("body"):
+        app.medkit_search_texts[pagename] = page_text(context["body"])
+
+
+_PATCH = """
+(function () {
+  if (window.location.protocol !== "file:") return;
+  const texts = window.MEDKIT_SEARCH_TEXTS;
+  const fetchOriginal = window.fetch ? window.fetch.bind(window) : null;
+  const suffix = (window.DOCUMENTATION_OPTIONS || {}).FILE_SUFFIX || ".html";
+  window.fetch = function (resource, options) {
+    const root = document.documentElement.dataset.content_root || "";
+    const url = String(resource);
+    if (url.startsWith(root) && url.endsWith(suffix)) {
+      const page = url.slice(root.length, url.length - suffix.length);
+      if (Object.prototype.hasOwnProperty.call(texts, page))
+        return Promise.resolve(new Response(texts[page], {headers: {"Content-Type": "text/html"}}));
+    }
+    return fetchOriginal ? fetchOriginal(resource, options)
+                         : Promise.reject(new TypeError("fetch is not available"));
+  };
+})();
+"""
+
+
+def _write_static(app, exception) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    (Path(app.outdir) / "_static").mkdir(parents=True, exist_ok=True)
+    (Path(app.outdir) / "_static" / SITE_CSS).write_text(CSS.lstrip(), encoding="utf-8")
+    texts = dict(sorted(app.medkit_search_texts.items()))
+    out = Path(app.outdir) / "_static" / SEARCH_TEXTS_JS
+    out.parent.mkdir(parents=True, exist_ok=True)
+    data = json.dumps(texts, ensure_ascii=False).replace("</", "<\\/")
+    out.write_text(f"window.MEDKIT_SEARCH_TEXTS = {data};\n{_PATCH}", encoding="utf-8")
+
+
+def setup(app) -> dict[str, Any]:
+    _register_author_year_style()
+    _register_round_brackets()
+    app.medkit_search_texts = {}  # page name -> page_text(body), filled while the pages are written
+    app.connect("env-before-read-docs", _one_thebe_config, priority=900)  # after sphinx-thebe's (500)
+    app.connect("html-page-context", _collect_text)
+    app.connect("build-finished", _write_static)
+    app.add_css_file(SITE_CSS)
+    return {"parallel_read_safe": True, "parallel_write_safe": False}
