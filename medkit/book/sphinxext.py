@@ -43,6 +43,10 @@ div.citation-list > div.citation > p { display: inline; margin: 0; }
 /* The errata table (book/errata.md): six columns and the article's formulas fit the text column. */
 div.errata-examples table { font-size: 0.84em; }
 div.errata-examples th, div.errata-examples td { padding: 0.3em 0.35em; }
+/* Notebook code and its output: lines of up to 88 characters (the kit's limit) in a ~610 px column.
+   A smaller monospace fits about 85 of them; a longer line wraps instead of scrolling sideways. */
+div.cell div.cell_input pre, div.cell div.cell_output pre { font-size: 12px; line-height: 1.45;
+  white-space: pre-wrap; overflow-wrap: anywhere; }
 """
 STYLE_NAME = "medkit_author_year"
 
