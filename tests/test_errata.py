@@ -48,3 +48,10 @@ def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_rows(tmp_path / "nope.json")
     assert ERRATA_FILE.name == "errata.json"
+
+
+def test_a_file_that_is_not_json_is_an_error_naming_it(tmp_path):
+    path = tmp_path / "errata.json"
+    path.write_text('{"rows": [')
+    with pytest.raises(ValueError, match=f"{path}: not valid JSON"):
+        load_rows(path)
