@@ -27,6 +27,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -325,8 +326,13 @@ def run(
             if live:
                 print("\r\x1b[K", end="", flush=True)  # clear the status line
             for future in sorted(finished, key=lambda f: pending[f].name):
-                del pending[future]
-                r = future.result()
+                nb = pending.pop(future)
+                try:
+                    r = future.result()
+                except BrokenProcessPool as exc:  # the worker itself died (killed for memory, say)
+                    r = NotebookResult(nb.stem, "failed", round(time.perf_counter() - start, 2),
+                                       error=f"the worker process executing it died: {exc}",
+                                       log=str(log_dir / f"{nb.stem}.log"))
                 results.append(r)
                 print(progress_line(len(results), len(plans), r), flush=True)
                 if r.status != "ok":
