@@ -679,6 +679,7 @@ def report_markdown(results: dict[str, Any], reference: dict[str, Any], notebook
         time_text = f"{float(entry.get('duration_s', 0)):.1f} s" if entry else "–"
         lines.append(f"| {status} | {link} | {values} | {time_text} |")
     lines += ["", f"*Values*: ✓ match, ✗ differ or missing, *times*: wall-clock times, shown but never compared. "
+                  "In the tables below, *Got (ref.)* shows the reference in parentheses where it prints differently. "
                   f"Sum of the notebooks' durations: {total:.1f} s (with `-j 2` two run at a time, so the wall "
                   "time is shorter).", ""]
     for _failed, stem, _status, _values, entry in rows:
@@ -700,7 +701,7 @@ def report_markdown(results: dict[str, Any], reference: dict[str, Any], notebook
             lines += [":::{admonition} " + (f"The {len(shown)} values that match" if not bad else
                                             f"The other {len(shown)} values"),
                       ":class: dropdown", "",
-                      "| Status | Value | Got (reference) | Tol. |", "|---|---|---|---|"]
+                      "| Status | Value | Got (ref.) | Tol. |", "|---|---|---|---|"]
             for c in shown:
                 got, expected = page_value(c.got), page_value(c.expected)
                 if c.status == "timing":
