@@ -117,7 +117,8 @@ window.addEventListener("load", () => setTimeout(() => {
     const style = getComputedStyle(el);
     if (el.scrollWidth > el.clientWidth + 1 && ["auto", "scroll"].includes(style.overflowX)) {
       wide.push({tag: el.tagName.toLowerCase(), cls: String(el.className).slice(0, 40),
-                 text: (el.innerText || el.textContent).trim().slice(0, 60), scroll: el.scrollWidth, client: el.clientWidth});
+                 text: (el.innerText || el.textContent).trim().slice(0, 60),
+                 scroll: el.scrollWidth, client: el.clientWidth});
     }
   }
   const main = document.querySelector("article") || document.body;
