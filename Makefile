@@ -6,18 +6,16 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.medkit-installed
 JOBS ?= 2
 
-.PHONY: book test lab setup smoke lock clean sandbox
+.PHONY: book test lab setup system lint smoke lock clean
 
-setup: $(STAMP) sandbox
+# The Python environment, and the system packages some checks use (bubblewrap, chromium, a Chinese font):
+# installed with apt-get where this runs as root on Debian/Ubuntu, else it prints the command to run.
+# Only `make setup` installs system packages; `make test` and `make book` never do.
+setup: $(STAMP) system
 
-# `medkit grade` runs each submission in bubblewrap (bwrap); install it where apt-get is usable as root.
-sandbox:
-	@command -v bwrap >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing bubblewrap (the sandbox of medkit grade)"; \
-	  apt-get install -y -q bubblewrap >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && \
-	  apt-get install -y -q bubblewrap >/dev/null 2>&1; } || echo "warning: could not install bubblewrap"; \
-	  else echo "note: bwrap is missing, so medkit grade will refuse to run without --no-sandbox and the sandbox \
-	tests are skipped; install it with: sudo apt-get install bubblewrap"; fi; }
+system:
+	@echo "system packages (tools/system_deps.py):"
+	@$(PYTHON) tools/system_deps.py
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "medkit needs Python 3.11 or newer; this is " + sys.version.split()[0] + ". Run: make PYTHON=python3.11 ...")'
@@ -31,13 +29,19 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m medkit warmup
 	@touch $(STAMP)
 
+# One line per notebook; the kernels' output goes to _build/logs/. The reproducibility check prints only the
+# values that differ and its summary (the whole table is the site's execution report page).
 book: $(STAMP)
 	$(PY) -m medkit run -j $(JOBS)
 	$(PY) -m medkit site
-	$(PY) -m medkit repro
+	$(PY) -m medkit repro --quiet
 
-test: $(STAMP) sandbox
+# The linter (ruff: pyproject.toml, notebooks/ruff.toml) runs inside the suite: tests/test_tools.py.
+test: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 smoke: $(STAMP)
 	$(PY) -m medkit run --smoke -j $(JOBS)

@@ -175,7 +175,7 @@ def test_shuffled_labels_are_flagged(tmp_path):
         rows = list(csv.DictReader(f))
     labels = [r["label"] for r in rows]
     np.random.default_rng(0).shuffle(labels)
-    for row, label in zip(rows, labels):
+    for row, label in zip(rows, labels, strict=True):
         row["label"] = label
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))

@@ -107,3 +107,10 @@ def test_bad_quotes_are_refused(tmp_path, extra, match):
     path.write_text(json.dumps({"rows": [row]}))
     with pytest.raises(ValueError, match=match):
         load_rows(path)
+
+
+def test_a_file_that_is_not_json_is_an_error_naming_it(tmp_path):
+    path = tmp_path / "errata.json"
+    path.write_text('{"rows": [')
+    with pytest.raises(ValueError, match=f"{path}: not valid JSON"):
+        load_rows(path)

@@ -80,7 +80,8 @@ def test_only_book_and_classroom_import_the_notebook_and_book_tooling():
 def test_the_top_level_holds_the_taught_modules_and_the_two_subpackages():
     modules = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__", "__main__"}
     packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
-    assert modules == TAUGHT, f"unexpected top-level modules {sorted(modules - TAUGHT)}, missing {sorted(TAUGHT - modules)}"
+    assert modules == TAUGHT, (f"unexpected top-level modules {sorted(modules - TAUGHT)}, "
+                               f"missing {sorted(TAUGHT - modules)}")
     assert packages == MACHINERY
     stray = [p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")
              if p.parent != PACKAGE and p.parent.name not in MACHINERY]

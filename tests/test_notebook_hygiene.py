@@ -44,8 +44,8 @@ def test_parameters_cell_holds_only_assignments(notebook):
 def test_smoke_parameters_are_real_parameters(notebook):
     path, nb = notebook
     first = next(c for c in nb.cells if c.cell_type == "code")
-    names = {t.id for node in ast.parse(first.source).body for t in getattr(node, "targets", [getattr(node, "target", None)])
-             if isinstance(t, ast.Name)}
+    names = {t.id for node in ast.parse(first.source).body
+             for t in getattr(node, "targets", [getattr(node, "target", None)]) if isinstance(t, ast.Name)}
     smoke = nb.metadata.get("medkit", {}).get("smoke", {})
     unknown = set(smoke) - names
     assert not unknown, f"{path.name}: smoke parameters {sorted(unknown)} are not in the parameters cell"
@@ -62,6 +62,7 @@ def test_chapter_skeleton(notebook):
     assert markdown and markdown[0].startswith("# "), f"{path.name}: must open with a '# Title' markdown cell"
     assert "What you will learn" in markdown[0], f"{path.name}: the title cell must say what you will learn"
     headings = [line for text in markdown for line in text.splitlines() if line.startswith("## ")]
-    assert "## Summary" in headings and "## Exercises" in headings, f"{path.name}: needs '## Summary' and '## Exercises'"
+    assert "## Summary" in headings and "## Exercises" in headings, (
+        f"{path.name}: needs '## Summary' and '## Exercises'")
     exercises = sum(text.count(":::{exercise}") for text in markdown)
     assert exercises >= 2, f"{path.name}: has {exercises} exercise(s); every chapter needs at least two"

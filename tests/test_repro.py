@@ -292,3 +292,96 @@ def test_printed_values_agree_to_their_printed_precision():
     assert not repro.agrees_as_printed(0.385, 0.3976)
     assert not repro.agrees_as_printed([0.9, 1.9], [0.9, 1.85])  # half-way: not a safe rounding
     assert repro.agrees_as_printed([0.9, 1.9], [0.9, 1.86])
+
+
+# --------------------------------------------------------------------------- the execution report's layout
+
+
+def _report_tables(page):
+    """Each markdown table of ``page`` as a list of rows, each a list of visible cell texts."""
+    import re
+
+    def visible(cell):
+        cell = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", cell)
+        return cell.replace("**", "").replace("`", "").replace("\\|", "|").strip()
+
+    tables, current = [], []
+    for line in page.splitlines() + [""]:
+        if line.startswith("|"):
+            if not set(line) <= set("|-: "):
+                current.append([visible(c) for c in re.split(r"(?<!\\)\|", line)[1:-1]])
+        elif current:
+            tables.append(current)
+            current = []
+    return tables
+
+
+def _report_of(tmp_path, results, reference):
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir()
+    for stem in ("01_alpha", "02_beta", "03_gamma"):
+        make_notebook(nb_dir / f"{stem}.ipynb", f"{stem[1]}. Chapter {stem[3:]}", [("code", "x = 1")])
+    return repro.report_markdown(results, reference, nb_dir)
+
+
+def test_the_report_lists_failures_first_with_the_status_in_the_first_column(tmp_path):
+    long = "metrics_prop_raretest_sens_wilson_high"  # the longest glue name of the book: 38 characters
+    reference = {"full": {
+        "01_alpha": {"parameters": {}, "values": {"a": entry(1.0), long: entry([0.1234567, 0.2345678, 0.3456789])}},
+        "02_beta": {"parameters": {}, "values": {"b": entry(2.302585092994046), "c": entry(0.5)}},
+        "03_gamma": {"parameters": {}, "values": {"d": entry(3.0)}}}, "smoke": {}}
+    results = {
+        "01_alpha": {"status": "ok", "duration_s": 1.0, "parameters": {},
+                     "values": {"a": 1.0, long: [0.1234567, 0.2345678, 0.3456789]}},
+        "02_beta": {"status": "ok", "duration_s": 2.0, "parameters": {}, "values": {"b": 2.302585092994046,
+                                                                                   "c": 0.75}},
+        "03_gamma": {"status": "failed", "duration_s": 3.0, "parameters": {},
+                     "error": "cell In [4] (cell index 3): ValueError: deliberate", "values": {}},
+    }
+    page = _report_of(tmp_path, results, reference)
+    summary = _report_tables(page)[0]
+    assert summary[0] == ["Status", "Chapter", "Values", "Time"]
+    # the two failures first (in book order), then the chapter that reproduced
+    assert [row[1] for row in summary[1:]] == ["2. Chapter beta", "3. Chapter gamma", "1. Chapter alpha"]
+    assert summary[1][0] == "✗ 1 differ" and summary[2][0] == "✗ failed" and summary[3][0] == "✓ ok"
+    assert summary[1][2] == "1 ✓, 1 ✗"
+    # the chapter sections follow the same order, and a failing value is a list item with its numbers
+    assert page.index("## 2. Chapter beta") < page.index("## 3. Chapter gamma") < page.index("## 1. Chapter alpha")
+    assert "- ✗ **DRIFT** `c`: expected 0.5, got 0.75, tolerance 1e-09" in page
+    assert "- ✗ **FAILED** `d`" in page and "ValueError: deliberate" in page
+    assert "Not everything reproduced" in page
+    for table in _report_tables(page):
+        assert table[0][0] in ("Status", "Value"), table[0]
+        # narrow enough for the book's ~700 px column: at most 70 visible characters per row
+        widest = max(sum(len(c) for c in row) for row in table[1:])
+        assert widest <= 70, (table[0], widest)
+    values = _report_tables(page)[-1]
+    assert values[0] == ["Value", "Got (ref.)", "Tol."]
+    assert ["✓ " + long, "[0.1235, 0.2346…", "1e-9"] in values  # the status opens the row
+
+
+def test_a_report_where_everything_reproduced_says_so(tmp_path):
+    reference = {"full": {stem: {"parameters": {}, "values": {"v": entry(1.0)}}
+                          for stem in ("01_alpha", "02_beta", "03_gamma")}, "smoke": {}}
+    results = {stem: {"status": "ok", "duration_s": 1.0, "parameters": {}, "values": {"v": 1.0}}
+               for stem in ("01_alpha", "02_beta", "03_gamma")}
+    page = _report_of(tmp_path, results, reference)
+    assert "Every value reproduced" in page and "✗ **" not in page and "Not everything" not in page
+    assert all(row[0] == "✓ ok" for row in _report_tables(page)[0][1:])
+    assert [row[1] for row in _report_tables(page)[0][1:]] == ["1. Chapter alpha", "2. Chapter beta",
+                                                               "3. Chapter gamma"]
+
+
+def test_an_unreadable_notebook_is_an_error_naming_it(tmp_path):
+    path = tmp_path / "01_broken.ipynb"
+    path.write_text("{ not json")
+    with pytest.raises(ValueError, match=f"{path}: cannot read the notebook"):
+        repro.chapter_title(path)
+
+
+def test_a_corrupt_results_file_is_an_error_naming_it(tmp_path):
+    results = tmp_path / "results.json"
+    results.write_text('{"01_demo": ')
+    proc = cli("--results", str(results))
+    assert proc.returncode != 0 and f"{results}: not valid JSON" in proc.stderr
+    assert "Traceback" not in proc.stderr

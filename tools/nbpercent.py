@@ -51,7 +51,7 @@ def script_to_notebook(source: str) -> nbformat.NotebookNode:
         while body and not body[-1].strip():
             body.pop()
         if kind == "markdown":
-            text = "\n".join(l[2:] if l.startswith("# ") else l.lstrip("#") for l in body)
+            text = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#") for line in body)
             cell = nbformat.v4.new_markdown_cell(text)
         elif kind == "raw":
             cell = nbformat.v4.new_raw_cell("\n".join(body))
@@ -73,7 +73,7 @@ def notebook_to_script(nb: nbformat.NotebookNode) -> str:
         kind = "" if cell.cell_type == "code" else f" [{cell.cell_type}]"
         out.append(f"# %%{kind}{(' ' + meta) if meta else ''}")
         if cell.cell_type == "markdown":
-            out.extend(("# " + l) if l else "#" for l in cell.source.splitlines())
+            out.extend(("# " + line) if line else "#" for line in cell.source.splitlines())
         else:
             out.extend(cell.source.splitlines())
         out.append("")

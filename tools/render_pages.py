@@ -3,6 +3,7 @@
     python tools/render_pages.py                      # index + capstone of _build/html into _build/screenshots
     python tools/render_pages.py --html DIR --out DIR book/intro.html notebooks/01_cross_entropy.html
     python tools/render_pages.py --install            # install Debian's chromium first if it is missing
+    python tools/render_pages.py --overflow book/execution_report.html   # what scrolls sideways, measured
 
 For each page it writes ``NAME.png`` (a 1200x900 screenshot) and ``NAME.dom.html`` (the DOM after the
 page's scripts ran: MathJax, the solution toggles), and prints one line of figures: the share of pixels
@@ -42,8 +43,18 @@ def find_browser() -> str | None:
     return None
 
 
+NOT_FROM_TESTS = ("chromium is not installed, and the tests install nothing: `make setup` installs it where "
+                  "apt-get may be used (else `sudo apt-get install chromium`, or set CHROMIUM=/path/to/chrome)")
+
+
 def install_browser() -> tuple[str | None, str]:
-    """Install Debian's ``chromium`` with apt-get when we may; returns (path or None, what happened)."""
+    """Install Debian's ``chromium`` with apt-get when we may; returns (path or None, what happened).
+
+    Never from inside pytest (``make test`` installs no system package): there it returns ``None``
+    and says how to install it. ``make setup`` (tools/system_deps.py) is the usual way.
+    """
+    if os.environ.get("PYTEST_CURRENT_TEST"):
+        return None, NOT_FROM_TESTS
     if os.environ.get("MEDKIT_NO_BROWSER_INSTALL"):
         return None, "MEDKIT_NO_BROWSER_INSTALL is set"
     apt = shutil.which("apt-get")
@@ -66,12 +77,14 @@ def install_browser() -> tuple[str | None, str]:
     return None, "apt-get could not install chromium: " + " | ".join(x for x in log if x)
 
 
-def ensure_browser(install: bool = True) -> tuple[str | None, str]:
+def ensure_browser(install: bool = False) -> tuple[str | None, str]:
+    """(the browser or None, what happened); ``install`` tries apt-get, except inside pytest."""
     browser = find_browser()
     if browser:
         return browser, "found"
     if not install:
-        return None, "chromium is not installed"
+        return None, ("chromium is not installed: `make setup` installs it where apt-get may be used "
+                      "(else `sudo apt-get install chromium`, or set CHROMIUM=/path/to/chrome)")
     return install_browser()
 
 
@@ -95,6 +108,48 @@ def dump_dom(browser: str, page: Path) -> str:
     """The page's DOM after its scripts ran."""
     proc = _run_browser(browser, ["--dump-dom", page.resolve().as_uri()])
     return proc.stdout
+
+
+_OVERFLOW_SCRIPT = """<script>
+window.addEventListener("load", () => setTimeout(() => {
+  const wide = [];
+  for (const el of document.querySelectorAll("article *")) {
+    const style = getComputedStyle(el);
+    if (el.scrollWidth > el.clientWidth + 1 && ["auto", "scroll"].includes(style.overflowX)) {
+      wide.push({tag: el.tagName.toLowerCase(), cls: String(el.className).slice(0, 40),
+                 text: (el.innerText || el.textContent).trim().slice(0, 60),
+                 scroll: el.scrollWidth, client: el.clientWidth});
+    }
+  }
+  const main = document.querySelector("article") || document.body;
+  document.body.setAttribute("data-medkit-overflow", JSON.stringify({column: main.clientWidth, wide: wide}));
+}, 500));
+</script>"""
+
+
+def sideways_scrolls(browser: str, page: Path, window_width: int = 1200) -> dict:
+    """The elements of a page's article that scroll sideways, measured in the browser after layout.
+
+    A copy of the page with a measuring script is opened at ``window_width`` (the book's column is
+    then about 700 px wide); returns ``{"column": width of the article, "wide": [element, ...]}``, where
+    each element has its tag, class, start of its text, ``scroll`` (content width) and ``client`` width.
+    """
+    copy = page.with_name(f".{page.stem}.measure.html")
+    copy.write_text(page.read_text(encoding="utf-8").replace("</body>", _OVERFLOW_SCRIPT + "</body>"),
+                    encoding="utf-8")
+    try:
+        with tempfile.TemporaryDirectory(prefix="medkit-chromium-") as profile:
+            cmd = [browser, *FLAGS, f"--user-data-dir={profile}", f"--window-size={window_width},900",
+                   "--dump-dom", copy.resolve().as_uri()]
+            dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+    finally:
+        copy.unlink()
+    m = re.search(r'data-medkit-overflow="([^"]*)"', dom)
+    if m is None:
+        raise RuntimeError(f"the measuring script did not run on {page}")
+    import html as html_module
+
+    return json.loads(html_module.unescape(m.group(1)))
 
 
 def png_stats(png: Path) -> dict:
@@ -154,11 +209,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "_build" / "screenshots")
     parser.add_argument("--install", action="store_true", help="install chromium with apt-get if it is missing")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--overflow", action="store_true",
+                        help="instead of screenshots: list the elements of each page that scroll sideways")
     args = parser.parse_args(argv)
     browser, how = ensure_browser(install=args.install)
     if browser is None:
         print(f"no headless browser: {how}", file=sys.stderr)
         return 2
+    if args.overflow:
+        wide_pages = 0
+        for rel in args.pages or default_pages(args.html):
+            found = sideways_scrolls(browser, args.html / rel)
+            wide_pages += bool(found["wide"])
+            print(f"{rel}: column {found['column']} px, {len(found['wide'])} element(s) scroll sideways")
+            for w in found["wide"]:
+                print(f"    <{w['tag']} class={w['cls']!r}> {w['scroll']} px in {w['client']} px: {w['text']!r}")
+        return 1 if wide_pages else 0
     report = render(args.html, args.out, args.pages or default_pages(args.html), browser)
     if args.json:
         print(json.dumps(report, indent=2))

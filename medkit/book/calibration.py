@@ -237,8 +237,10 @@ def run_variants(stem: str, *, smoke: bool, seed_bases: int, notebook_dir: Path,
         results_path = build / "results.json"
         entry = json.loads(results_path.read_text()).get(stem, {}) if results_path.exists() else {}
         if proc.returncode != 0 or entry.get("status") != "ok":
-            raise SystemExit(f"calibration run of {stem} ({name}, seed {seed}) failed: "
-                             f"{entry.get('error') or proc.stderr[-2000:]}")
+            # the runner's report (failing cell, error, kernel log's path), else the notebook's error
+            raise SystemExit(f"calibration run of {stem} ({name}, seed {seed}) failed:\n"
+                             f"{proc.stderr.strip()[-2000:] or entry.get('error')}\n"
+                             f"kernel log: {build / 'logs' / (stem + '.log')}")
         if code_fingerprint(notebook) != fingerprint:
             raise SystemExit(f"calibration of {stem}: the notebook, the package or the data changed while run "
                              f"{i + 1} was executing; run the calibration again (finished runs are reused)")

@@ -40,13 +40,16 @@ def load_rows(path: str | Path = ERRATA_FILE) -> list[dict[str, Any]]:
     FileNotFoundError
         The file does not exist.
     ValueError
-        A row lacks a required field, has an unknown one, or a field of the wrong type
+        The file is not valid JSON, or a row lacks a required field, has an unknown one, or a field of the wrong type
         (the message names the row).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"errata file {path} not found.")
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc}).") from None
     rows = data.get("rows") if isinstance(data, dict) else None
     if not isinstance(rows, list):
         raise ValueError(f"{path}: expected an object with a list 'rows'.")
