@@ -69,7 +69,7 @@ def main() -> None:
             result = bundle.predict(*f, timings=True)
             pre.append(result["preprocess_ms"])
             mod.append(result["model_ms"])
-    total = [a + b for a, b in zip(pre, mod)]
+    total = [a + b for a, b in zip(pre, mod, strict=True)]
     share = sum(pre) / sum(total)
     print(f"\nsingle patient, from raw files ({len(total)} predictions after warm-up)")
     print(f"  total          {percentiles(total)}   target p50 <= 100 ms: "

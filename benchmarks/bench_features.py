@@ -56,7 +56,8 @@ def main() -> None:
     cohort = data.load_cohort(args.data_dir)
     validate_s = time.perf_counter() - start
     n = len(cohort)
-    print(f"cohort: {n} patients, {size / 1e6:.1f} MB on disk ({size / 2**20:.1f} MiB); load + validate {validate_s:.2f} s")
+    print(f"cohort: {n} patients, {size / 1e6:.1f} MB on disk ({size / 2**20:.1f} MiB); "
+          f"load + validate {validate_s:.2f} s")
 
     with tempfile.TemporaryDirectory() as cache_dir:
         start = time.perf_counter()

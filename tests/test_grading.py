@@ -213,7 +213,8 @@ def test_hidden_tests_are_inserted_after_their_exercise():
 
 def test_cli_never_crashes_on_files_that_are_not_notebooks(tmp_path, capsys):
     # In-process through the dispatcher (`python -m medkit grade ...`): a subprocess would add seconds of imports.
-    subs = [SUBMISSIONS / "ivan_00_fixture.ipynb", SUBMISSIONS / "kim_00_fixture.ipynb", tmp_path / "lost_00_fixture.ipynb"]
+    subs = [SUBMISSIONS / "ivan_00_fixture.ipynb", SUBMISSIONS / "kim_00_fixture.ipynb",
+            tmp_path / "lost_00_fixture.ipynb"]
     out = tmp_path / "grades.csv"
     assert cli.main(["grade", *map(str, subs), "--out", str(out), "--source-dir", str(SOURCE_DIR),
                      "--no-sandbox"]) == 0

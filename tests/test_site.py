@@ -181,7 +181,7 @@ def test_generated_pages_list_every_notebook(site):
 
 def test_real_browser_renders_the_index_and_the_capstone(site, tmp_path):
     render_pages = load_render_pages()
-    browser, how = render_pages.ensure_browser(install=True)
+    browser, how = render_pages.ensure_browser(install=False)
     if browser is None:
         pytest.skip(f"no headless Chromium, so no real-browser check: {how}")
     pages = render_pages.default_pages(site.html)

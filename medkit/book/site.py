@@ -171,7 +171,7 @@ def build(build_dir: Path = BUILD_DIR, strict: bool = True) -> Path:
     if out.exists():
         shutil.rmtree(out)
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(staging),
-           "--path-output", str(out), "--builder", "html"]
+           "--path-output", str(out), "--builder", "html", "--quiet"]  # warnings only, not Sphinx's progress
     if strict:
         cmd += ["-W", "-n", "--keep-going"]
     print("$ " + " ".join(cmd), flush=True)
