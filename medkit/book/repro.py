@@ -743,7 +743,7 @@ class Erratum:
     quote_en: str | None = None  # its English translation
 
 
-def _quoted(e: Erratum) -> str:
+def _erratum_quote(e: Erratum) -> str:
     """The row's description followed by the article's words (marked as Chinese) and their translation."""
     if not e.quote:
         return e.example
@@ -828,7 +828,7 @@ def errata_rows(results: dict[str, Any], notebook_dir: Path, link_prefix: str = 
             verdict = "recomputed (the article prints no value)"
         else:
             verdict = "✓ right" if agrees_as_printed(printed, correct) else "✗ **wrong**"
-        rows.append(f"| {_quoted(e)} | {e.article_section} | {_printed_value(printed)} | "
+        rows.append(f"| {_erratum_quote(e)} | {e.article_section} | {_printed_value(printed)} | "
                     f"{_errata_value(correct, printed)} | {verdict} | {link} |")
     # erratum boxes in the chapters that the list above does not cover yet
     for nb in sorted(notebook_dir.glob("[0-9][0-9]_*.ipynb")):
