@@ -47,6 +47,12 @@ div.errata-examples th, div.errata-examples td { padding: 0.3em 0.35em; }
    A smaller monospace fits about 85 of them; a longer line wraps instead of scrolling sideways. */
 div.cell div.cell_input pre, div.cell div.cell_output pre { font-size: 12px; line-height: 1.45;
   white-space: pre-wrap; overflow-wrap: anywhere; }
+/* Shell commands in the prose wrap too. */
+article.bd-article div.highlight pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+/* Tables in the prose and pandas tables in outputs: cells wrap, a little smaller type. */
+article.bd-article table { font-size: 0.88em; }
+article.bd-article table td, article.bd-article table th { white-space: normal; overflow-wrap: anywhere; }
+div.cell_output div.output.text_html table { font-size: 0.82em; }
 """
 STYLE_NAME = "medkit_author_year"
 
