@@ -28,7 +28,7 @@ Commands::
 The exit status is 1 on any drift, missing or unreferenced value, failed
 notebook or run without a reference. ``--update`` keeps the tolerance, kind
 and note of every value already in the reference; new values get the default
-of :data:`DEFAULT_RULES`, to be edited by hand where a looser, stated
+of ``reproducibility/rules.json`` (:func:`load_rules`), to be edited by hand where a looser, stated
 tolerance is right.
 
 At site build time :func:`write_report_page` writes the execution report
@@ -73,18 +73,34 @@ def is_timing(name: str) -> bool:
     """Whether a glued value is a wall-clock time (never compared, not expected to be deterministic)."""
     return any(fnmatch.fnmatch(name, p) for p in TIMING_PATTERNS)
 
-#: Defaults for values that are new to the reference: first match wins,
-#: (notebook stem pattern, value name pattern, kind, tolerance).
-DEFAULT_RULES: list[tuple[str, str, str, float]] = [
-    ("06_*", "*", "trained", 0.05),
-    ("03_*", "fusion_gate*", "trained", 0.05),          # a small Keras network trained in float32
-    ("05_*", "baseline_auroc_*", "trained", 0.01),      # logistic regressions on float32 features
-    ("05_*", "shortcut_auroc_*", "float32", 1e-3),      # AUROC of one float32 number per patient
-    ("*", "*keras*", "float32", 1e-6),
-    ("*", "*numerical*error*", "numerical", 1e-6),
-    ("*", "*tf_*", "float32", 1e-6),
-    ("*", "*", "closed-form", 1e-9),
-]
+#: Where the defaults for values new to the reference live: chapter content, kept beside the reference.
+RULES_PATH = REPO_ROOT / "reproducibility" / "rules.json"
+
+
+def load_rules(path: Path = RULES_PATH) -> list[tuple[str, str, str, float]]:
+    """The default ``(notebook pattern, value pattern, kind, tolerance)`` rules, first match wins.
+
+    Raises
+    ------
+    ValueError
+        The file is not valid JSON, or a rule lacks a field or names an unknown kind
+        (the message names the file and the rule).
+    """
+    try:
+        rules = json.loads(path.read_text(encoding="utf-8"))["rules"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not a rules file ({exc})") from None
+    out = []
+    for k, rule in enumerate(rules):
+        try:
+            kind, tol = rule["kind"], float(rule["tol"])
+            out.append((str(rule["notebook"]), str(rule["value"]), kind, tol))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: rule {k} needs notebook, value, kind and a numeric tol ({exc})") from None
+        if kind not in KINDS:
+            raise ValueError(f"{path}: rule {k} has kind {kind!r}; known kinds: {', '.join(KINDS)}")
+    return out
+
 
 FAILING = {"DRIFT", "MISSING", "NEW", "FAILED", "NO REFERENCE", "NOT RUN"}
 
@@ -152,7 +168,7 @@ def default_entry(stem: str, name: str, value: Any) -> dict[str, Any]:
         return {"value": value, "tol": 1e-9, "kind": "closed-form"}  # counts and sizes are exact
     if not (_is_number(value) or (isinstance(value, (list, tuple, dict)) and _numeric_container(value))):
         return {"value": value, "tol": 0.0, "kind": "exact"}
-    for stem_pattern, name_pattern, kind, tol in DEFAULT_RULES:
+    for stem_pattern, name_pattern, kind, tol in load_rules():
         if fnmatch.fnmatch(stem, stem_pattern) and fnmatch.fnmatch(name, name_pattern):
             return {"value": value, "tol": tol, "kind": kind}
     return {"value": value, "tol": 1e-9, "kind": "closed-form"}
