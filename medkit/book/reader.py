@@ -388,11 +388,16 @@ def _render_block(ctx: Context, block: _Block) -> list[str]:
         text = "\n".join(filter(None, [render_inline(ctx, block.arg), body]))
         return _quote(title, text)
     if name == "exercise":
+        from medkit.exercises import exercise_number
+
         number = ctx.next_number("exercise")
         label = block.options.get("label", "")
+        title = render_inline(ctx, block.arg)
+        if label and exercise_number(label) != label:  # numbered chapter.exercise, as on the page
+            number = exercise_number(label)
+            title = "" if title.strip() == number else title
         if label:
             ctx.labels.setdefault(label, ("exercise", f"Exercise {number}"))
-        title = render_inline(ctx, block.arg)
         head = f"### Exercise {number}" + (f": {title}" if title else "") + (f" ({label})" if label else "")
         return [head, "", *body.splitlines()]
     if name in ("solution-start", "solution"):

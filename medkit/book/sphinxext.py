@@ -265,6 +265,31 @@ def _one_thebe_config(app, env, docnames) -> None:
                              if not (not filename and "THEBE_JS_URL" in str(attrs.get("body", "")))]
 
 
+_EXERCISE_TITLE = re.compile(r"\b(Exercise) \((\d+\.\d+)\)")
+
+
+def exercise_titles(body: str) -> str:
+    """``Exercise (1.2)`` -> ``Exercise 1.2`` in a page body.
+
+    The chapters number their exercises chapter.exercise as the exercise's title
+    (with ``:nonumber:``, since sphinx-exercise counts across the whole book), and
+    sphinx-exercise puts a title in brackets.
+
+    Examples
+    --------
+    >>> exercise_titles('<p class="admonition-title">Exercise (1.2)</p>')
+    '<p class="admonition-title">Exercise 1.2</p>'
+    >>> exercise_titles('Solution to<a href="#mm-ex4"> Exercise (6.4)</a>')
+    'Solution to<a href="#mm-ex4"> Exercise 6.4</a>'
+    """
+    return _EXERCISE_TITLE.sub(lambda m: f"{m.group(1)} {m.group(2)}", body)
+
+
+def _exercise_titles(app, pagename: str, templatename: str, context: dict, doctree) -> None:
+    if context.get("body"):
+        context["body"] = exercise_titles(context["body"])
+
+
 def _collect_text(app, pagename: str, templatename: str, context: dict, doctree) -> None:
     if pagename == "search":
         app.add_js_file(SEARCH_TEXTS_JS)  # called here, it goes on this page only
@@ -310,6 +335,7 @@ def setup(app) -> dict[str, Any]:
     _register_round_brackets()
     app.medkit_search_texts = {}  # page name -> page_text(body), filled while the pages are written
     app.connect("env-before-read-docs", _one_thebe_config, priority=900)  # after sphinx-thebe's (500)
+    app.connect("html-page-context", _exercise_titles, priority=400)
     app.connect("html-page-context", _collect_text)
     app.connect("build-finished", _write_static)
     app.add_css_file(SITE_CSS)
