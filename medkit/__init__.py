@@ -20,8 +20,11 @@ pull in TensorFlow for a chapter that only needs numpy.
 """
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
+import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -46,18 +49,74 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'medkit' has no attribute {name!r}")
 
 
+_ROLE = re.compile(r":[a-z]+(?::[a-z]+)?:`~?([^`]+)`")
+_LITERAL = re.compile(r"``([^`]+)``")
+
+
+def plain_summary(docstring: str) -> str:
+    r"""The first paragraph of a docstring as plain text: reST roles and literals unwrapped.
+
+    Parameters
+    ----------
+    docstring : str
+        A numpydoc docstring.
+
+    Returns
+    -------
+    str
+        Its summary paragraph on one line, without ``:func:``, ``:math:`` or double backticks.
+
+    Examples
+    --------
+    >>> plain_summary("Mean of :math:`-y` over ``y``, see :func:`~medkit.losses.sigmoid`.\n\nMore.")
+    'Mean of -y over y, see medkit.losses.sigmoid.'
+    """
+    first = inspect.cleandoc(docstring).split("\n\n", 1)[0]
+    return " ".join(_LITERAL.sub(r"\1", _ROLE.sub(r"\1", first)).split())
+
+
+def _source_with_summary(obj: Any) -> str:
+    """``obj``'s source with its docstring cut to the plain-text summary (the full one is in ``help``)."""
+    source = textwrap.dedent(inspect.getsource(obj))
+    tree = ast.parse(source)
+    node = tree.body[0]
+    doc = ast.get_docstring(node, clean=False) if isinstance(node, (ast.FunctionDef, ast.ClassDef)) else None
+    if not doc:
+        return source
+    first = node.body[0]
+    lines = source.splitlines(keepends=True)
+    indent = " " * first.col_offset
+    name = getattr(obj, "__qualname__", getattr(obj, "__name__", "it"))
+    text = f"{plain_summary(doc)} (full docstring: help({name}))"
+    summary = textwrap.fill(text, width=88, initial_indent=f'{indent}"""', subsequent_indent=indent) + '"""\n'
+    return "".join(lines[:first.lineno - 1] + [summary] + lines[first.end_lineno:])
+
+
 def show_source(obj: Any) -> Any:
     """Display the source code of a medkit function or class in a notebook.
 
     Chapters show the code they teach with this instead of pasting a second
-    copy that could drift from the package.
+    copy that could drift from the package. The docstring is cut to its
+    summary in plain text; ``help(obj)`` shows all of it.
+
+    Parameters
+    ----------
+    obj : function or class
+        What to show.
+
+    Returns
+    -------
+    IPython.display.Markdown or str
+        A Python code block (the text itself outside IPython).
 
     Examples
     --------
-    >>> from medkit import losses, show_source
-    >>> show_source(losses.binary_cross_entropy)  # doctest: +SKIP
+    >>> from medkit import losses
+    >>> shown = _source_with_summary(losses.binary_cross_entropy)
+    >>> "(full docstring: help(binary_cross_entropy))" in shown, ":math:" in shown
+    (True, False)
     """
-    source = inspect.getsource(obj)
+    source = _source_with_summary(obj)
     try:
         from IPython.display import Markdown
     except ImportError:  # plain Python: just return the text
