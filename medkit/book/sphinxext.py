@@ -285,9 +285,39 @@ def exercise_titles(body: str) -> str:
     return _EXERCISE_TITLE.sub(lambda m: f"{m.group(1)} {m.group(2)}", body)
 
 
+_FIGURE_NUMBER = re.compile(r'(<span class="(?:caption-number|std std-numref)">)([^<\d]*?)(\d+)')
+_CHAPTER_PAGE = re.compile(r"notebooks/(\d+)_")
+
+
+def chapter_figure_numbers(body: str, chapter: int) -> str:
+    """Number a chapter's figures chapter.figure (``Fig. 5.3``), as its exercises are.
+
+    Sphinx numbers figures across the whole book when the table of contents is not
+    numbered; every reference to a chapter's figure is on its own page, so the
+    page's captions and references are renumbered together, in caption order.
+
+    Examples
+    --------
+    >>> body = ('<span class="caption-number">Fig. 15 </span>, '
+    ...         '<span class="std std-numref">Fig. 15</span>')
+    >>> chapter_figure_numbers(body, 5)
+    '<span class="caption-number">Fig. 5.1 </span>, <span class="std std-numref">Fig. 5.1</span>'
+    """
+    order: dict[str, int] = {}
+    for m in _FIGURE_NUMBER.finditer(body):
+        if "caption-number" in m.group(1):
+            order.setdefault(m.group(3), len(order) + 1)
+    return _FIGURE_NUMBER.sub(
+        lambda m: m.group(1) + m.group(2) + (f"{chapter}.{order[m.group(3)]}" if m.group(3) in order
+                                             else m.group(3)), body)
+
+
 def _exercise_titles(app, pagename: str, templatename: str, context: dict, doctree) -> None:
     if context.get("body"):
         context["body"] = exercise_titles(context["body"])
+        chapter = _CHAPTER_PAGE.match(pagename)
+        if chapter:
+            context["body"] = chapter_figure_numbers(context["body"], int(chapter.group(1)))
 
 
 def _collect_text(app, pagename: str, templatename: str, context: dict, doctree) -> None:
