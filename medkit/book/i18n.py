@@ -540,12 +540,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also check every translation keeps roles, maths, directives and labels verbatim")
     parser.add_argument("--brief", action="store_true", help="no diffs and no list of missing cells")
     parser.add_argument("--json", action="store_true", help="print the coverage as JSON")
-    parser.add_argument("--i18n-dir", type=Path, default=I18N_DIR)
+    parser.add_argument("--i18n-dir", type=Path, default=I18N_DIR, help="the catalogs (default i18n/zh_CN)")
+    parser.add_argument("--repo", type=Path, default=REPO_ROOT,
+                        help="the book's root (notebooks/, book/, _toc.yml); default this repository")
 
 
 def main(args: argparse.Namespace) -> int:
     try:
-        report = status(REPO_ROOT, args.i18n_dir, check=args.check)
+        report = status(args.repo, args.i18n_dir, check=args.check)
     except CatalogError as err:
         print(f"error: {err}")
         return 2
@@ -554,7 +556,7 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps({"coverage": report.coverage, **{k: c[k] for k in ("translated", "stale", "missing")},
                           "problems": report.problems}, ensure_ascii=False))
     else:
-        print_report(report, verbose=not args.brief)
+        print_report(report, args.repo, verbose=not args.brief)
         for problem in report.problems:
             print(f"problem: {problem}")
     c = report.counts()
