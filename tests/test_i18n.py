@@ -139,7 +139,8 @@ def test_a_changed_english_cell_shows_english_with_the_marker_and_the_others_sta
     nb, catalog = chapter(tmp_path)
     zh_nb, states = i18n.translate_notebook(nb, catalog)
     assert [s.state for s in states] == ["translated"] * 4
-    assert zh_nb.cells[2].source.startswith("## 方法") and zh_nb.cells[1].metadata["mystnb"]["figure"]["caption"] == "损失曲线。"
+    assert zh_nb.cells[2].source.startswith("## 方法")
+    assert zh_nb.cells[1].metadata["mystnb"]["figure"]["caption"] == "损失曲线。"
     assert nb.cells[2].source.startswith("## Method"), "the executed notebook itself is not modified"
     nb.cells[2].source = "## Method\n\nWe fit $w$ by gradient descent."
     zh_nb, states = i18n.translate_notebook(nb, catalog)
@@ -263,7 +264,8 @@ def test_a_small_book_builds_in_both_editions_with_switcher_hreflang_and_english
     zh_src = tmp_path / "src_zh"
     import shutil
     shutil.copytree(src, zh_src)
-    (zh_src / "book" / "intro.md").write_text("# 引言\n\n见[方法](other.md#the-method)和 {ref}`sec-r`。\n", encoding="utf-8")
+    (zh_src / "book" / "intro.md").write_text("# 引言\n\n见[方法](other.md#the-method)和 {ref}`sec-r`。\n",
+                                             encoding="utf-8")
     (zh_src / "book" / "other.md").write_text("# 其他\n\n## 方法\n\n正文。\n\n(sec-r)=\n## 结果\n\n更多。\n",
                                               encoding="utf-8")
     ui = {"title": "书", "search_bar_text": "搜索本书", "togglebutton_hint": "点击显示",
