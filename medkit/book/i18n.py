@@ -285,7 +285,7 @@ def translated_toc(toc_path: Path = REPO_ROOT / "_toc.yml", i18n_dir: Path = I18
 _FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})(.*)$")
 _GLUE = re.compile(r"\{glue(?::[\w-]+)?\}`[^`]*`")
 _ROLE = re.compile(r"\{(cite(?::\w+)?|numref|ref|doc|eq|term)\}`([^`]*)`")
-_CODE = re.compile(r"(?<![`}])`([^`\n]+)`(?!`)")
+_CODE = re.compile(r"(?<![`}])`((?:[^`\n]|\n(?!\s*\n))+)`(?!`)")  # a code span may wrap, not across paragraphs
 _DISPLAY_MATH = re.compile(r"\$\$.+?\$\$", re.S)
 _INLINE_MATH = re.compile(r"(?<![\\$])\$(?!\$)([^$\n]+?)(?<!\\)\$")
 _DIRECTIVE = re.compile(r"^\s*(:{3,}|`{3,})\{([\w:-]+)\}\s*(.*?)\s*$")
@@ -305,10 +305,15 @@ _FREE_TITLE = {"admonition", "exercise", "solution", "solution-start", "dropdown
 def _split_code(text: str) -> tuple[str, list[str]]:
     """Prose with fenced code blocks removed, and the code blocks (directive fences stay in the prose)."""
     prose, blocks, block, fence = [], [], [], None
+    directives: list[str] = []  # the fences of open ```{directive} blocks: their closing ``` is prose
     for line in text.split("\n"):
         if fence is None:
             m = _FENCE.match(line)
-            if m and not m.group(3).strip().startswith("{"):
+            if m and m.group(3).strip().startswith("{"):
+                directives.append(m.group(2))
+            elif m and directives and not m.group(3).strip() and m.group(2) == directives[-1]:
+                directives.pop()
+            elif m:
                 fence, block = m.group(2), [line]
                 continue
             prose.append(line)
@@ -349,7 +354,7 @@ def _structure(text: str) -> dict[str, Any]:
         "glue role": Counter(_GLUE.findall(prose)),
         "maths": Counter(maths + [f"${m}$" for m in _INLINE_MATH.findall(no_code)]),
         "role": Counter(_roles(prose)),
-        "inline code": Counter(_CODE.findall(_ROLE.sub(" ", _GLUE.sub(" ", no_display)))),
+        "inline code": Counter(" ".join(c.split()) for c in _CODE.findall(_ROLE.sub(" ", _GLUE.sub(" ", no_display)))),
         "code block": code_blocks,
         "directive line": directives,
         "option line": [line.strip() for line in lines if _OPTION.match(line)],
