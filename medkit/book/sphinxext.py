@@ -388,7 +388,11 @@ def _write_slugs(app, exception) -> None:
 
 
 def english_slugs(app, doctree) -> None:
-    """Chinese build: give each translated heading its English slug (target and HTML id), by position."""
+    """Chinese build: give each translated heading its English slug (target and HTML id), by position.
+
+    Run as a transform (:class:`EnglishSlugs`) before MyST resolves ``[text](#slug)`` links (priority 879),
+    on the same slug table (``document.myst_slugs`` is ``env.metadata[docname]["myst_slugs"]``).
+    """
     from docutils import nodes
 
     path = app.config.medkit_slugs_in
@@ -401,7 +405,9 @@ def english_slugs(app, doctree) -> None:
     sections = [n for n in doctree.findall(nodes.section) if "slug" in n]
     if not english or len(english) != len(sections):
         return  # headings differ from the English page: leave the page's own slugs
-    meta = app.env.metadata[docname].setdefault("myst_slugs", {})
+    meta = getattr(doctree, "myst_slugs", None)
+    if meta is None:
+        meta = app.env.metadata[docname].setdefault("myst_slugs", {})
     for section, slug in zip(sections, english, strict=True):
         if slug == section["slug"] or slug in meta:
             continue
@@ -412,13 +418,27 @@ def english_slugs(app, doctree) -> None:
         meta[slug] = (line, section["ids"][0], text)
 
 
+def _english_slugs_transform():
+    from sphinx.transforms import SphinxTransform
+
+    class EnglishSlugs(SphinxTransform):
+        """:func:`english_slugs` before MyST's ``ResolveAnchorIds`` (879)."""
+
+        default_priority = 870
+
+        def apply(self, **kwargs: Any) -> None:
+            english_slugs(self.app, self.document)
+
+    return EnglishSlugs
+
+
 def setup(app) -> dict[str, Any]:
     app.add_config_value("medkit_edition", "", "html")
     app.add_config_value("medkit_slugs_out", "", "env")
     app.add_config_value("medkit_slugs_in", "", "env")
     app.connect("config-inited", _add_templates)
     app.connect("html-page-context", _lang_switch)
-    app.connect("doctree-read", english_slugs)
+    app.add_transform(_english_slugs_transform())
     app.connect("build-finished", _write_slugs)
     _register_author_year_style()
     _register_round_brackets()
