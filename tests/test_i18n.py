@@ -251,7 +251,8 @@ def test_a_small_book_builds_in_both_editions_with_switcher_hreflang_and_english
     (src / "book").mkdir(parents=True)
     (src / "book" / "intro.md").write_text(
         "# Intro\n\nSee [the method](other.md#the-method) and {ref}`sec-r`.\n", encoding="utf-8")
-    (src / "book" / "other.md").write_text("# Other\n\n## The method\n\nText, [results below](#results).\n\n(sec-r)=\n## Results\n\nMore.\n",
+    (src / "book" / "other.md").write_text(
+        "# Other\n\n## The method\n\nText, [results below](#results).\n\n(sec-r)=\n## Results\n\nMore.\n",
                                            encoding="utf-8")
     (src / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/other\n")
     config = {"title": "T", "only_build_toc_files": True, "execute": {"execute_notebooks": "off"},
@@ -266,8 +267,8 @@ def test_a_small_book_builds_in_both_editions_with_switcher_hreflang_and_english
     shutil.copytree(src, zh_src)
     (zh_src / "book" / "intro.md").write_text("# 引言\n\n见[方法](other.md#the-method)和 {ref}`sec-r`。\n",
                                              encoding="utf-8")
-    (zh_src / "book" / "other.md").write_text("# 其他\n\n## 方法\n\n正文，[结果见下](#results)。\n\n(sec-r)=\n## 结果\n\n更多。\n",
-                                              encoding="utf-8")
+    (zh_src / "book" / "other.md").write_text(
+        "# 其他\n\n## 方法\n\n正文，[结果见下](#results)。\n\n(sec-r)=\n## 结果\n\n更多。\n", encoding="utf-8")
     ui = {"title": "书", "search_bar_text": "搜索本书", "togglebutton_hint": "点击显示",
           "togglebutton_hint_hide": "点击隐藏"}
     search_dict = site.write_search_dict(tmp_path / "dict.txt", ["交叉熵"])

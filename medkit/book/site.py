@@ -301,7 +301,10 @@ def stage_zh(build_dir: Path = BUILD_DIR, i18n_dir: Path = i18n.I18N_DIR) -> tup
     lines.append(f"_toc.yml part captions: {toc_state}")
     results_path = build_dir / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
-    repro.write_report_page(staging, results)
+    report = repro.write_report_page(staging, results)  # generated in English: its title says so
+    report.write_text(re.sub(r"^# (.*)$", r"# 执行报告 · \1", report.read_text(encoding="utf-8"), count=1,
+                             flags=re.M), encoding="utf-8")
+    lines.append("book/execution_report.md: generated (English, title 执行报告)")
     config = yaml.safe_load((english / CONFIG_FILE).read_text(encoding="utf-8"))
     terms = glossary_terms(REPO_ROOT / "book" / "glossary.md", staging / "book" / "glossary.md")
     search_dict = write_search_dict(build_dir / SEARCH_DICT_FILE, terms)

@@ -64,7 +64,8 @@ div.cell_output div.output.text_html table { font-size: 0.82em; }
 /* The Chinese edition: a cell or page whose translation is stale or missing, and the language switcher. */
 .i18n-pending { display: inline-block; background: #fff3cd; color: #664d03; border: 1px solid #e0b000;
   border-radius: 4px; padding: 0 0.5em; font-size: 0.85em; }
-a.medkit-lang-switch { font-weight: 600; margin-left: 0.4em; white-space: nowrap; }
+.header-article-items__end { display: flex; flex-wrap: nowrap; align-items: center; }
+a.medkit-lang-switch { font-size: 0.9rem; font-weight: 600; margin-left: 0.2em; white-space: nowrap; }
 """
 STYLE_NAME = "medkit_author_year"
 
