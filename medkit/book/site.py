@@ -136,7 +136,7 @@ def write_site_config(staging: Path, source: Path = REPO_ROOT / CONFIG_FILE) -> 
     return config
 
 
-def stage(build_dir: Path = BUILD_DIR, zh: bool = True) -> Path:
+def stage(build_dir: Path = BUILD_DIR, zh: bool = True, i18n_dir: Path = i18n.I18N_DIR) -> Path:
     """Assemble ``build_dir/site_src`` from the sources and the executed notebooks."""
     results_path = build_dir / "results.json"
     executed_dir = build_dir / "executed"
@@ -172,7 +172,7 @@ def stage(build_dir: Path = BUILD_DIR, zh: bool = True) -> Path:
         nb = strip_for_publication(nbformat.read(executed_dir / notebook.name, as_version=4))
         nbformat.write(nb, staging / "notebooks" / notebook.name)
     # The execution report page is in _toc.yml, so the site cannot be built without it: no fallback.
-    repro.write_report_page(staging, results)
+    repro.write_report_page(staging, results, i18n_dir)
     return staging
 
 
@@ -301,7 +301,7 @@ def stage_zh(build_dir: Path = BUILD_DIR, i18n_dir: Path = i18n.I18N_DIR) -> tup
     lines.append(f"_toc.yml part captions: {toc_state}")
     results_path = build_dir / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
-    report = repro.write_report_page(staging, results)  # generated in English: its title says so
+    report = repro.write_report_page(staging, results, i18n_dir)  # generated in English: its title says so
     report.write_text(re.sub(r"^# (.*)$", r"# 执行报告 · \1", report.read_text(encoding="utf-8"), count=1,
                              flags=re.M), encoding="utf-8")
     lines.append("book/execution_report.md: generated (English, title 执行报告)")
@@ -332,7 +332,7 @@ def build(build_dir: Path = BUILD_DIR, strict: bool = True, zh: bool = True,
           i18n_dir: Path = i18n.I18N_DIR) -> Path:
     """Stage and build the English edition and (``zh``) the Chinese one; returns ``build_dir/html``."""
     start = time.perf_counter()
-    staging = stage(build_dir, zh=zh)
+    staging = stage(build_dir, zh=zh, i18n_dir=i18n_dir)
     built = jupyter_book(staging, build_dir / "site_out", strict)
     html = build_dir / "html"
     if html.exists():
@@ -341,7 +341,10 @@ def build(build_dir: Path = BUILD_DIR, strict: bool = True, zh: bool = True,
     print(f"English edition built in {time.perf_counter() - start:.1f} s: open {html / 'index.html'}", flush=True)
     if zh:
         start_zh = time.perf_counter()
-        staging_zh, lines = stage_zh(build_dir, i18n_dir)
+        try:
+            staging_zh, lines = stage_zh(build_dir, i18n_dir)
+        except i18n.CatalogError as err:
+            raise SystemExit(f"cannot build the Chinese edition: {err}") from err
         print("Chinese edition: " + "; ".join(lines), flush=True)
         built = jupyter_book(staging_zh, build_dir / "site_out_zh", strict)
         shutil.move(str(built), str(html / ZH_DIR))
