@@ -269,3 +269,51 @@ def test_search_summaries_work_from_the_file_system(site):
         assert f'"{page}":' in script, f"no search text for {page}"
     for page in content_pages(site.html):
         assert "medkit_search_texts.js" not in page.read_text("utf-8") or page.name == "search.html"
+
+
+# --------------------------------------------------------------------------- the Chinese edition (issue 16)
+
+
+def english_pages(html: Path) -> list[Path]:
+    return [p for p in content_pages(html) if p.relative_to(html).parts[0] != "zh"]
+
+
+def test_every_english_page_has_a_chinese_counterpart_and_both_link_to_each_other(site):
+    zh = site.html / "zh"
+    for page in english_pages(site.html):
+        rel = page.relative_to(site.html)
+        counterpart = zh / rel
+        assert counterpart.exists(), f"{rel}: no Chinese counterpart"
+        en_text, zh_text = page.read_text(encoding="utf-8"), counterpart.read_text(encoding="utf-8")
+        if "<html" not in en_text:
+            continue  # index.html: Jupyter Book's redirect to the root page
+        assert re.search(r'<html[^>]*\blang="zh-CN"', zh_text), f"zh/{rel}: not declared lang=zh-CN"
+        for text, other, tag, own in ((en_text, counterpart, "zh-CN", page), (zh_text, page, "en", counterpart)):
+            switch = re.search(r'<a class="btn btn-sm medkit-lang-switch" href="([^"]+)" hreflang="([^"]+)"', text)
+            assert switch and switch.group(2) == tag, f"{own.relative_to(site.html)}: no switcher to {tag}"
+            assert (own.parent / switch.group(1)).resolve() == other.resolve(), f"{own}: switcher -> {switch.group(1)}"
+            alternate = re.search(rf'<link rel="alternate" hreflang="{tag}" href="([^"]+)"', text)
+            assert alternate and (own.parent / alternate.group(1)).resolve() == other.resolve(), f"{own}: hreflang"
+
+
+def test_glued_values_on_the_chinese_pages_equal_the_english_ones(site):
+    for nb in NOTEBOOKS:
+        values = {}
+        for edition in ("", "zh/"):
+            text = (site.html / f"{edition}notebooks/{nb.stem}.html").read_text(encoding="utf-8")
+            values[edition] = sorted(re.findall(r'<span class="pasted-text">(.*?)</span>', text))
+        assert values[""], f"{nb.stem}: no glued values on the English page"
+        assert values["zh/"] == values[""], f"{nb.stem}: the Chinese page's glued values differ"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_chinese_download_button_serves_the_chinese_notebook_with_the_same_code(site, notebook):
+    page = site.html / "zh" / "notebooks" / f"{notebook.stem}.html"
+    links = re.findall(r'href="([^"]+\.ipynb)"[^>]*class="[^"]*btn-download-source-button', page.read_text("utf-8"))
+    assert links, f"zh/{page.name}: no download button for the .ipynb"
+    zh_nb = nbformat.read((page.parent / links[0]).resolve(), as_version=4)
+    en_nb = nbformat.read(site.html / "_sources" / "notebooks" / f"{notebook.stem}.ipynb", as_version=4)
+    assert zh_nb.metadata.get("language") == "zh_CN"
+    assert [c.source for c in zh_nb.cells if c.cell_type == "code"] == \
+        [c.source for c in en_nb.cells if c.cell_type == "code"]
+    assert [c.id for c in zh_nb.cells] == [c.id for c in en_nb.cells]

@@ -13,7 +13,8 @@ import sys
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("medkit.book.runner", "execute the notebooks with papermill into _build/executed/"),
-    "site": ("medkit.book.site", "build the Jupyter Book site from the executed notebooks into _build/html"),
+    "i18n": ("medkit.book.i18n", "Chinese edition: translated, stale, missing"),
+    "site": ("medkit.book.site", "build the site (English, Chinese in zh/) from the executed notebooks"),
     "warmup": ("medkit.book.warmup", "compile librosa's numba kernels once so notebooks start fast"),
     "synth": ("medkit.synth", "write a synthetic multimodal pneumonia cohort"),
     "repro": ("medkit.book.repro", "compare glued values with reproducibility/expected.json"),

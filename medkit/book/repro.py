@@ -892,7 +892,29 @@ def errata_table(results: dict[str, Any], notebook_dir: Path) -> str:
                       "|---|---|---|---|---|---|", *rows]) + "\n"
 
 
-def write_report_page(staging: Path, results: dict[str, Any]) -> Path:
+def translation_coverage_markdown(repo: Path = REPO_ROOT, i18n_dir: Path | None = None) -> str:
+    """The report page's section on the Chinese edition: translated units per chapter and for the pages.
+
+    Counts come from :func:`medkit.book.i18n.status` (markdown cells and figure captions per chapter, whole
+    pages, the part captions); ``python -m medkit i18n status`` lists the stale and missing ones.
+    """
+    from medkit.book import i18n
+
+    try:
+        report = i18n.status(repo, i18n_dir or i18n.I18N_DIR)
+    except i18n.CatalogError as err:
+        return f"\n## Translation coverage (中文版)\n\nThe catalogs cannot be read: `{err}`\n"
+    lines = ["", "## Translation coverage (中文版)", "",
+             f"The Chinese edition (`zh/`): {100 * report.coverage:.1f} % of the translatable units are "
+             "translated and current; a stale or missing one shows its English under a "
+             "\"待翻译 · translation pending\" marker. `python -m medkit i18n status` lists them.", "",
+             "| chapter or pages | translated | total |", "|:--|--:|--:|"]
+    for name, done, total in i18n.coverage_rows(report):
+        lines.append(f"| {name} | {done} | {total} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report_page(staging: Path, results: dict[str, Any], i18n_dir: Path | None = None) -> Path:
     """Write the generated pages into the staged book (``medkit.book.site`` calls this).
 
     - ``book/execution_report.md``: every notebook, its duration, status and values against the reference;
@@ -904,7 +926,8 @@ def write_report_page(staging: Path, results: dict[str, Any]) -> Path:
     notebook_dir = staging / "notebooks"
     reference = load_reference()
     page = staging / "book" / "execution_report.md"
-    page.write_text(report_markdown(results, reference, notebook_dir))
+    coverage = translation_coverage_markdown(i18n_dir=i18n_dir)
+    page.write_text(report_markdown(results, reference, notebook_dir) + coverage)
     errata = staging / "book" / "errata.md"
     if errata.exists():
         text = errata.read_text()

@@ -12,12 +12,21 @@ The staged ``_config.yml`` is the repository's with the buttons that need a publ
 repository (repository, issues, Binder and Colab launch) switched on only when
 ``repository.url`` is set there (:func:`site_config`); the page's download button
 needs no repository and is always there.
+
+The Chinese edition (issue 16, medkit/book/i18n.py) is built from the same executed notebooks right after
+the English one: :func:`stage_zh` copies the English staging into ``_build/site_src_zh/``, applies the
+translations to the notebooks and pages (English under a "待翻译" marker where a translation is stale or
+missing, so the build works at any coverage), translates the part captions, and writes the configuration
+overlay (:func:`zh_config`: ``language: zh_CN``, the title and the theme strings of
+``i18n/zh_CN/ui.json``, Chinese search with jieba and a dictionary of the glossary's headwords). Its HTML
+lands in ``_build/html/zh/``; every page of both editions links to its counterpart.
 """
 from __future__ import annotations
 
 import argparse
 import copy
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -30,7 +39,7 @@ import nbformat
 import yaml
 
 from medkit import REPO_ROOT
-from medkit.book import repro
+from medkit.book import i18n, repro
 from medkit.book.runner import BUILD_DIR, discover_notebooks
 from medkit.classroom.markup import BEGIN_MARKER, END_MARKER, HIDDEN_TEST_TAG, SOLUTION_TAG, SUFFIX_MARKER, role_of
 
@@ -127,7 +136,7 @@ def write_site_config(staging: Path, source: Path = REPO_ROOT / CONFIG_FILE) -> 
     return config
 
 
-def stage(build_dir: Path = BUILD_DIR) -> Path:
+def stage(build_dir: Path = BUILD_DIR, zh: bool = True, i18n_dir: Path = i18n.I18N_DIR) -> Path:
     """Assemble ``build_dir/site_src`` from the sources and the executed notebooks."""
     results_path = build_dir / "results.json"
     executed_dir = build_dir / "executed"
@@ -149,7 +158,11 @@ def stage(build_dir: Path = BUILD_DIR) -> Path:
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
-    write_site_config(staging)
+    config = write_site_config(staging)
+    if zh:
+        config = edition_config(config, "en", build_dir / SLUGS_FILE)
+        (staging / CONFIG_FILE).write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
+                                           encoding="utf-8")
     for name in STAGED_FILES:
         shutil.copy2(REPO_ROOT / name, staging / name)
     for name in STAGED_DIRS:
@@ -159,15 +172,149 @@ def stage(build_dir: Path = BUILD_DIR) -> Path:
         nb = strip_for_publication(nbformat.read(executed_dir / notebook.name, as_version=4))
         nbformat.write(nb, staging / "notebooks" / notebook.name)
     # The execution report page is in _toc.yml, so the site cannot be built without it: no fallback.
-    repro.write_report_page(staging, results)
+    repro.write_report_page(staging, results, i18n_dir)
     return staging
 
 
-def build(build_dir: Path = BUILD_DIR, strict: bool = True) -> Path:
-    """Stage and build; returns the HTML directory (``build_dir/html``)."""
-    start = time.perf_counter()
-    staging = stage(build_dir)
-    out = build_dir / "site_out"
+# --------------------------------------------------------------------------- the Chinese edition
+
+ZH_DIR = "zh"
+SLUGS_FILE = "heading_slugs.json"  # the English build's heading slugs per page (medkit/book/sphinxext.py)
+SEARCH_DICT_FILE = "zh_search_dict.txt"
+UI_FILE = i18n.I18N_DIR / "ui.json"
+_CJK_TERM = re.compile(f"^[{i18n.CJK}A-Za-z0-9 ·（）()\\-]*[\u4e00-\u9fff][{i18n.CJK}A-Za-z0-9·（）()\\-]*$")
+
+
+def edition_config(config: dict[str, Any], edition: str, slugs: Path) -> dict[str, Any]:
+    """``config`` with the language switcher on (``medkit_edition``) and the heading slugs' file named."""
+    out = copy.deepcopy(config)
+    sphinx = out.setdefault("sphinx", {}) or {}
+    out["sphinx"] = sphinx
+    sphinx["recursive_update"] = True
+    conf = sphinx.setdefault("config", {}) or {}
+    sphinx["config"] = conf
+    conf["medkit_edition"] = edition
+    conf["medkit_slugs_out" if edition == "en" else "medkit_slugs_in"] = str(slugs.resolve())
+    theme = conf.setdefault("html_theme_options", {}) or {}
+    conf["html_theme_options"] = theme
+    theme["article_header_end"] = ["article-header-buttons.html", "medkit-lang-switch.html"]
+    return out
+
+
+def load_ui(path: Path = UI_FILE) -> dict[str, str]:
+    """The Chinese edition's own strings (title, search box, toggle hints): ``i18n/zh_CN/ui.json``."""
+    try:
+        ui = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise SystemExit(f"{path}: cannot read the Chinese edition's strings: {err}") from err
+    missing = [k for k in ("title", "search_bar_text", "togglebutton_hint", "togglebutton_hint_hide") if k not in ui]
+    if missing:
+        raise SystemExit(f"{path}: missing {', '.join(missing)}")
+    return ui
+
+
+def zh_config(config: dict[str, Any], ui: dict[str, str], search_dict: Path, slugs: Path) -> dict[str, Any]:
+    """The Chinese edition's configuration: the English site's with the overlay of the module docstring.
+
+    Examples
+    --------
+    >>> ui = {"title": "书", "search_bar_text": "搜索", "togglebutton_hint": "显示", "togglebutton_hint_hide": "隐藏"}
+    >>> cfg = zh_config({"title": "Book", "sphinx": {"config": {"myst_heading_anchors": 3}}}, ui,
+    ...                 Path("/d.txt"), Path("/s.json"))
+    >>> cfg["title"], cfg["sphinx"]["config"]["language"], cfg["sphinx"]["config"]["myst_heading_anchors"]
+    ('书', 'zh_CN', 3)
+    >>> cfg["sphinx"]["config"]["html_search_options"], cfg["sphinx"]["config"]["medkit_edition"]
+    ({'dict': '/d.txt'}, 'zh_CN')
+    """
+    out = edition_config(config, "zh_CN", slugs)
+    out["title"] = ui["title"]
+    conf = out["sphinx"]["config"]
+    conf["language"] = i18n.LANG
+    conf["html_search_language"] = "zh"
+    conf["html_search_options"] = {"dict": str(search_dict)}
+    conf["html_theme_options"]["search_bar_text"] = ui["search_bar_text"]
+    conf["togglebutton_hint"] = ui["togglebutton_hint"]
+    conf["togglebutton_hint_hide"] = ui["togglebutton_hint_hide"]
+    return out
+
+
+def glossary_terms(*pages: Path) -> list[str]:
+    """The Chinese headwords of the glossary pages (term lines of their ``{glossary}`` blocks).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "g.md"
+    >>> _ = p.write_text("```{glossary}\\nCross-entropy\\n交叉熵\\n  The loss.\\n```\\n交叉熵损失 here\\n")
+    >>> glossary_terms(p)
+    ['交叉熵']
+    """
+    terms: list[str] = []
+    for page in pages:
+        if not page.exists():
+            continue
+        inside = False
+        for line in page.read_text(encoding="utf-8").splitlines():
+            if re.match(r"^\s*(`{3,}|:{3,})\{glossary\}", line):
+                inside = True
+            elif inside and re.match(r"^\s*(`{3,}|:{3,})\s*$", line):
+                inside = False
+            elif inside and line and not line[0].isspace():
+                for part in re.split(r"\s*[·/、,，;；]\s*", line.strip()):
+                    part = re.sub(r"[（(][^）)]*[）)]", "", part).strip()
+                    if part and _CJK_TERM.match(part) and part not in terms:
+                        terms.append(part)
+    return terms
+
+
+def write_search_dict(path: Path, terms: list[str]) -> Path:
+    """A jieba user dictionary: one glossary term a line, frequent enough to stay one word."""
+    path.write_text("".join(f"{t.replace(' ', '')} 100000 n\n" for t in terms), encoding="utf-8")
+    return path
+
+
+def stage_zh(build_dir: Path = BUILD_DIR, i18n_dir: Path = i18n.I18N_DIR) -> tuple[Path, list[str]]:
+    """Assemble ``build_dir/site_src_zh`` from the English staging: translated notebooks, pages, captions.
+
+    Returns the staging directory and one line per notebook or page on its translation state.
+    """
+    english = build_dir / "site_src"
+    staging = build_dir / "site_src_zh"
+    if staging.exists():
+        shutil.rmtree(staging)
+    shutil.copytree(english, staging)
+    shutil.rmtree(staging / "book")
+    shutil.copytree(REPO_ROOT / "book", staging / "book")
+    lines = []
+    for path in sorted((english / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        zh_nb, states = i18n.translate_notebook(nb, i18n.load_chapter(path.stem, i18n_dir))
+        nbformat.write(zh_nb, staging / "notebooks" / path.name)
+        done = sum(s.state == "translated" for s in states)
+        lines.append(f"{path.stem}: {done}/{len(states)} translated")
+    for name in i18n.toc_pages(REPO_ROOT / "_toc.yml"):
+        page = i18n.page_state(name, REPO_ROOT, i18n_dir)
+        (staging / f"{name}.md").write_text(page.text, encoding="utf-8")
+        lines.append(f"{name}.md: {page.state}")
+    toc_state, toc_text = i18n.translated_toc(REPO_ROOT / "_toc.yml", i18n_dir)
+    (staging / "_toc.yml").write_text(toc_text, encoding="utf-8")
+    lines.append(f"_toc.yml part captions: {toc_state}")
+    results_path = build_dir / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    report = repro.write_report_page(staging, results, i18n_dir)  # generated in English: its title says so
+    report.write_text(re.sub(r"^# (.*)$", r"# 执行报告 · \1", report.read_text(encoding="utf-8"), count=1,
+                             flags=re.M), encoding="utf-8")
+    lines.append("book/execution_report.md: generated (English, title 执行报告)")
+    config = yaml.safe_load((english / CONFIG_FILE).read_text(encoding="utf-8"))
+    terms = glossary_terms(REPO_ROOT / "book" / "glossary.md", staging / "book" / "glossary.md")
+    search_dict = write_search_dict(build_dir / SEARCH_DICT_FILE, terms)
+    config = zh_config(config, load_ui(i18n_dir / "ui.json"), search_dict.resolve(), build_dir / SLUGS_FILE)
+    (staging / CONFIG_FILE).write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return staging, lines
+
+
+def jupyter_book(staging: Path, out: Path, strict: bool) -> Path:
+    """``jupyter-book build staging`` into ``out``; returns the HTML directory."""
     if out.exists():
         shutil.rmtree(out)
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(staging),
@@ -178,19 +325,44 @@ def build(build_dir: Path = BUILD_DIR, strict: bool = True) -> Path:
     proc = subprocess.run(cmd)
     if proc.returncode != 0:
         raise SystemExit(f"jupyter-book build failed (exit {proc.returncode}); see the warnings above")
+    return out / "_build" / "html"
+
+
+def build(build_dir: Path = BUILD_DIR, strict: bool = True, zh: bool = True,
+          i18n_dir: Path = i18n.I18N_DIR) -> Path:
+    """Stage and build the English edition and (``zh``) the Chinese one; returns ``build_dir/html``."""
+    start = time.perf_counter()
+    staging = stage(build_dir, zh=zh, i18n_dir=i18n_dir)
+    built = jupyter_book(staging, build_dir / "site_out", strict)
     html = build_dir / "html"
     if html.exists():
         shutil.rmtree(html)
-    shutil.move(str(out / "_build" / "html"), str(html))
-    print(f"site built in {time.perf_counter() - start:.1f} s: open {html / 'index.html'}")
+    shutil.move(str(built), str(html))
+    print(f"English edition built in {time.perf_counter() - start:.1f} s: open {html / 'index.html'}", flush=True)
+    if zh:
+        start_zh = time.perf_counter()
+        try:
+            staging_zh, lines = stage_zh(build_dir, i18n_dir)
+        except i18n.CatalogError as err:
+            raise SystemExit(f"cannot build the Chinese edition: {err}") from err
+        print("Chinese edition: " + "; ".join(lines), flush=True)
+        built = jupyter_book(staging_zh, build_dir / "site_out_zh", strict)
+        shutil.move(str(built), str(html / ZH_DIR))
+        print(f"Chinese edition built in {time.perf_counter() - start_zh:.1f} s: "
+              f"open {html / ZH_DIR / 'index.html'}")
+    print(f"site built in {time.perf_counter() - start:.1f} s")
     return html
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--build-dir", type=Path, default=BUILD_DIR)
     parser.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
+    parser.add_argument("--no-zh", action="store_true",
+                        help="build the English edition only (no language switcher then)")
+    parser.add_argument("--i18n-dir", type=Path, default=i18n.I18N_DIR,
+                        help="the Chinese catalogs (default i18n/zh_CN)")
 
 
 def main(args: argparse.Namespace) -> int:
-    build(args.build_dir, strict=not args.no_strict)
+    build(args.build_dir, strict=not args.no_strict, zh=not args.no_zh, i18n_dir=args.i18n_dir)
     return 0

@@ -22,6 +22,14 @@ It does three things that configuration alone cannot:
   opened from disk listed bare titles. The main text of every page (section ids kept, markup dropped)
   is written to ``_static/medkit_search_texts.js``, loaded by the search page only; on a ``file:``
   page it answers the search's requests from that table, over HTTP it changes nothing.
+- **Two editions (English and Chinese, medkit/book/i18n.py).** With ``medkit_edition`` set (``en`` or
+  ``zh_CN``, by medkit/book/site.py), every page gets a language switcher after the header buttons
+  (template ``medkit-lang-switch.html``, linking the same page of the other edition, at the same section:
+  a click carries the address's ``#fragment``) and ``<link rel="alternate" hreflang>`` for both editions.
+  The English build writes each page's heading slugs, in order, to ``medkit_slugs_out``; the Chinese build
+  reads them (``medkit_slugs_in``) and gives each translated heading its English slug, as a link target
+  (so ``page.ipynb#from-likelihood-to-loss`` resolves in both editions) and as the section's HTML id (so
+  a fragment means the same section in both editions).
 """
 from __future__ import annotations
 
@@ -53,6 +61,11 @@ article.bd-article div.highlight pre { white-space: pre-wrap; overflow-wrap: any
 article.bd-article table { font-size: 0.88em; }
 article.bd-article table td, article.bd-article table th { white-space: normal; overflow-wrap: anywhere; }
 div.cell_output div.output.text_html table { font-size: 0.82em; }
+/* The Chinese edition: a cell or page whose translation is stale or missing, and the language switcher. */
+.i18n-pending { display: inline-block; background: #fff3cd; color: #664d03; border: 1px solid #e0b000;
+  border-radius: 4px; padding: 0 0.5em; font-size: 0.85em; }
+.header-article-items__end { display: flex; flex-wrap: nowrap; align-items: center; }
+a.medkit-lang-switch { font-size: 0.9rem; font-weight: 600; margin-left: 0.2em; white-space: nowrap; }
 """
 STYLE_NAME = "medkit_author_year"
 
@@ -265,7 +278,7 @@ def _one_thebe_config(app, env, docnames) -> None:
                              if not (not filename and "THEBE_JS_URL" in str(attrs.get("body", "")))]
 
 
-_EXERCISE_TITLE = re.compile(r"\b(Exercise) \((\d+\.\d+)\)")
+_EXERCISE_TITLE = re.compile(r"(Exercise|练习) ?\((\d+\.\d+)\)")
 
 
 def exercise_titles(body: str) -> str:
@@ -281,6 +294,8 @@ def exercise_titles(body: str) -> str:
     '<p class="admonition-title">Exercise 1.2</p>'
     >>> exercise_titles('Solution to<a href="#mm-ex4"> Exercise (6.4)</a>')
     'Solution to<a href="#mm-ex4"> Exercise 6.4</a>'
+    >>> exercise_titles('<p class="admonition-title">练习 (1.2)</p>')
+    '<p class="admonition-title">练习 1.2</p>'
     """
     return _EXERCISE_TITLE.sub(lambda m: f"{m.group(1)} {m.group(2)}", body)
 
@@ -360,7 +375,102 @@ def _write_static(app, exception) -> None:
     out.write_text(f"window.MEDKIT_SEARCH_TEXTS = {data};\n{_PATCH}", encoding="utf-8")
 
 
+EDITIONS = {"en": ("zh_CN", "zh-CN", "中文", "zh/"), "zh_CN": ("en", "en", "English", "../")}
+
+
+def lang_switch(edition: str, content_root: str, pagename: str, suffix: str = ".html") -> dict[str, str]:
+    """The switcher's link and the ``hreflang`` head lines for a page of ``edition``.
+
+    Examples
+    --------
+    >>> lang_switch("en", "../", "notebooks/01_x")["href"]
+    '../zh/notebooks/01_x.html'
+    >>> lang_switch("zh_CN", "", "index")["href"]
+    '../index.html'
+    """
+    other, other_tag, label, prefix = EDITIONS[edition]
+    href = f"{content_root}{prefix}{pagename}{suffix}"
+    own = f"{content_root}{pagename}{suffix}"
+    own_tag = EDITIONS[other][1]
+    links = (f'<link rel="alternate" hreflang="{own_tag}" href="{html.escape(own)}" />\n'
+             f'<link rel="alternate" hreflang="{other_tag}" href="{html.escape(href)}" />\n')
+    return {"href": href, "hreflang": other_tag, "label": label, "head": links}
+
+
+def _lang_switch(app, pagename: str, templatename: str, context: dict, doctree) -> None:
+    edition = app.config.medkit_edition
+    if edition not in EDITIONS:
+        return
+    switch = lang_switch(edition, context.get("content_root", ""), pagename, context.get("file_suffix", ".html"))
+    context["medkit_lang_switch"] = switch
+    context["metatags"] = context.get("metatags", "") + switch["head"]
+
+
+def _add_templates(app, config) -> None:
+    config.templates_path = list(config.templates_path) + [str(Path(__file__).parent / "templates")]
+
+
+def _write_slugs(app, exception) -> None:
+    """English build: every page's heading slugs in document order (read by the Chinese build)."""
+    if exception is not None or not app.config.medkit_slugs_out:
+        return
+    slugs = {doc: list(meta.get("myst_slugs", {})) for doc, meta in sorted(app.env.metadata.items())}
+    Path(app.config.medkit_slugs_out).write_text(json.dumps(slugs, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def english_slugs(app, doctree) -> None:
+    """Chinese build: give each translated heading its English slug (target and HTML id), by position.
+
+    Run as a transform (:class:`EnglishSlugs`) before MyST resolves ``[text](#slug)`` links (priority 879),
+    on the same slug table (``document.myst_slugs`` is ``env.metadata[docname]["myst_slugs"]``).
+    """
+    from docutils import nodes
+
+    path = app.config.medkit_slugs_in
+    if not path:
+        return
+    if not hasattr(app, "medkit_english_slugs"):
+        app.medkit_english_slugs = json.loads(Path(path).read_text(encoding="utf-8"))
+    docname = app.env.docname
+    english = app.medkit_english_slugs.get(docname)
+    sections = [n for n in doctree.findall(nodes.section) if "slug" in n]
+    if not english or len(english) != len(sections):
+        return  # headings differ from the English page: leave the page's own slugs
+    meta = getattr(doctree, "myst_slugs", None)
+    if meta is None:
+        meta = app.env.metadata[docname].setdefault("myst_slugs", {})
+    for section, slug in zip(sections, english, strict=True):
+        if slug == section["slug"] or slug in meta:
+            continue
+        if slug not in doctree.ids:
+            section["ids"].insert(0, slug)
+            doctree.ids[slug] = section
+        line, _, text = meta.get(section["slug"], (section.line, None, ""))
+        meta[slug] = (line, section["ids"][0], text)
+
+
+def _english_slugs_transform():
+    from sphinx.transforms import SphinxTransform
+
+    class EnglishSlugs(SphinxTransform):
+        """:func:`english_slugs` before MyST's ``ResolveAnchorIds`` (879)."""
+
+        default_priority = 870
+
+        def apply(self, **kwargs: Any) -> None:
+            english_slugs(self.app, self.document)
+
+    return EnglishSlugs
+
+
 def setup(app) -> dict[str, Any]:
+    app.add_config_value("medkit_edition", "", "html")
+    app.add_config_value("medkit_slugs_out", "", "env")
+    app.add_config_value("medkit_slugs_in", "", "env")
+    app.connect("config-inited", _add_templates)
+    app.connect("html-page-context", _lang_switch)
+    app.add_transform(_english_slugs_transform())
+    app.connect("build-finished", _write_slugs)
     _register_author_year_style()
     _register_round_brackets()
     app.medkit_search_texts = {}  # page name -> page_text(body), filled while the pages are written
