@@ -286,3 +286,22 @@ def test_a_small_book_builds_in_both_editions_with_switcher_hreflang_and_english
     assert 'id="the-method"' in zh_other, "the translated heading's HTML id is the English slug"
     assert 'href="#results"' in zh_other, "an in-page link to an English slug resolves too"
     assert "搜索本书" in zh_page
+
+
+def test_the_chinese_edition_is_complete_and_current():
+    """Every cell, caption, page and part caption of the book is translated from its current English.
+
+    When the English of a cell or page changes, this fails until the translation follows:
+    `python -m medkit i18n status` lists what is stale, with the English diff.
+    """
+    from medkit.book import i18n
+
+    report = i18n.status(check=True)
+    stale = {s: [u.id for u in states if u.state != "translated"] for s, states in report.chapters.items()}
+    stale = {s: ids for s, ids in stale.items() if ids}
+    pages = [p.name for p in report.pages if p.state != "translated"]
+    assert not stale and not pages and report.toc == "translated", (
+        f"not translated (or stale): chapters {stale}, pages {pages}, part captions {report.toc}; "
+        "run `python -m medkit i18n status`")
+    assert report.coverage == 1.0
+    assert not report.problems, report.problems[:5]
