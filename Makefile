@@ -47,9 +47,10 @@ smoke: $(STAMP)
 	$(PY) -m medkit run --smoke -j $(JOBS)
 
 # Reader copies of the chapters (MyST rendered, numbers filled in) in _build/lab/, then JupyterLab there
-# (with --allow-root when run as root). Pass more options with LAB_ARGS="--port 8899 --no-browser".
+# (with --allow-root when run as root). Pass more options with LAB_ARGS="--port 8899 --no-browser";
+# LAB_LANG=zh opens the Chinese edition (_build/lab/zh).
 lab: $(STAMP)
-	$(PY) -m medkit lab -- $(LAB_ARGS)
+	$(PY) -m medkit lab --lang $(or $(LAB_LANG),en) -- $(LAB_ARGS)
 
 lock:
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

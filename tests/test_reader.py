@@ -238,3 +238,23 @@ def test_reader_copy_runs_and_notes_a_changed_parameter(tmp_path):
     assert ("note: the text says ce_article_example = 2.3026 (reference run, seed 0); this run gives 1.6094."
             in printed), printed[-3000:]
     assert "ce_batch_mean" not in printed  # unchanged values are not mentioned
+
+
+def test_the_chinese_reader_copy_has_chinese_prose_the_same_code_and_the_same_numbers(tmp_path):
+    chapter = next(p for p in discover_notebooks() if p.stem == "01_cross_entropy")
+    en = reader.build_lab(tmp_path / "en", [chapter], executed_dir=None, students=False, book_dir=None)
+    zh = reader.build_lab(tmp_path / "zh", [chapter], executed_dir=None, students=False, book_dir=None,
+                          lang="zh")
+    assert en.origins == zh.origins
+    nb_en = nbformat.read(tmp_path / "en" / "notebooks" / chapter.name, as_version=4)
+    nb_zh = nbformat.read(tmp_path / "zh" / "notebooks" / chapter.name, as_version=4)
+    code = [(c.id, c.source) for c in nb_en.cells if c.cell_type == "code"]
+    assert code == [(c.id, c.source) for c in nb_zh.cells if c.cell_type == "code"]
+    prose_zh = "\n".join(c.source for c in nb_zh.cells if c.cell_type == "markdown")
+    assert "交叉熵" in prose_zh and "待翻译" not in prose_zh
+    numbers = re.compile(r"<abbr title=\"([^\"]+)\">([^<]+)</abbr>")
+    prose_en = "\n".join(c.source for c in nb_en.cells if c.cell_type == "markdown")
+    assert len(numbers.findall(prose_en)) >= 10
+    assert sorted(numbers.findall(prose_zh)) == sorted(numbers.findall(prose_en))  # same values, same names
+    with pytest.raises(reader.ReaderError, match="unknown language"):
+        reader.build_lab(tmp_path / "fr", [chapter], executed_dir=None, lang="fr")

@@ -748,16 +748,23 @@ def chapter_values(nb: nbformat.NotebookNode, stem: str, expected_path: Path,
 
 def build_lab(out_root: Path = LAB_DIR, notebooks: list[Path] | None = None, *,
               expected_path: Path = EXPECTED_PATH, executed_dir: Path | None = EXECUTED_DIR,
-              students: bool = True, book_dir: Path | None = BOOK_DIR) -> LabResult:
+              students: bool = True, book_dir: Path | None = BOOK_DIR, lang: str = "en") -> LabResult:
     """Write the reader copies: ``notebooks/`` (instructor), ``student/`` and ``book/`` under ``out_root``.
+
+    ``lang="zh"`` writes the Chinese edition: the prose of each chapter and page from the
+    translation catalogs (:mod:`medkit.book.i18n`; a stale or missing cell shows its
+    English under the 待翻译 marker), the same code and the same numbers.
 
     Raises
     ------
     ReaderError
         A chapter quotes a value or cites a work that cannot be found.
     """
+    from medkit.book import i18n
     from medkit.classroom.student import student_version
 
+    if lang not in ("en", "zh"):
+        raise ReaderError(f"unknown language {lang!r}: the reader copies are written in 'en' or 'zh'")
     notebooks = notebooks if notebooks is not None else sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
     bib = Bibliography.load()
     manifest_path = out_root / MANIFEST
@@ -771,6 +778,10 @@ def build_lab(out_root: Path = LAB_DIR, notebooks: list[Path] | None = None, *,
         stem = path.stem
         values, images, origin, executed = chapter_values(source, stem, expected_path, executed_dir)
         origins[stem] = origin
+        if lang == "zh":
+            catalog = i18n.load_chapter(stem)
+            source = i18n.translate_notebook(source, catalog)[0]
+            executed = None if executed is None else i18n.translate_notebook(executed, catalog)[0]
         variants = [("notebooks", executed if executed is not None else source, False)]
         if students:
             variants.append(("student", student_version(source, stem, str(path)), True))
@@ -786,7 +797,8 @@ def build_lab(out_root: Path = LAB_DIR, notebooks: list[Path] | None = None, *,
     if book_dir is not None and book_dir.is_dir():
         for page in sorted(book_dir.glob("*.md")):
             ctx = Context(page.stem, bib=bib, doc_link=doc_linker(page.parent, book_out, book_out))
-            text = render_markdown(ctx, page.read_text(encoding="utf-8"))
+            english = page.read_text(encoding="utf-8")
+            text = render_markdown(ctx, english if lang == "en" else i18n.page_state(f"book/{page.stem}").text)
             if ctx.cited:
                 text += "\n\n## References\n\n" + "\n".join(f"- {bib.reference(k)}" for k in ctx.cited)
             target = book_out / page.name
@@ -864,6 +876,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only install/update the medkit kernelspec (TensorFlow's start-up lines off the cells)")
     parser.add_argument("--reference", action="store_true",
                         help="take the numbers from reproducibility/expected.json even when _build/executed has a run")
+    parser.add_argument("--lang", choices=("en", "zh"), default="en",
+                        help="zh: the Chinese edition (prose from i18n/zh_CN, same code and numbers), in OUT/zh")
     parser.add_argument("jupyter_args", nargs=argparse.REMAINDER,
                         help="arguments after -- go to jupyter lab (e.g. -- --port 8899 --no-browser)")
 
@@ -874,7 +888,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"kernelspec: {kernel_json}")
         return 0
     try:
-        result = build_lab(args.out, executed_dir=None if args.reference else EXECUTED_DIR)
+        out = args.out / "zh" if args.lang == "zh" else args.out
+        result = build_lab(out, executed_dir=None if args.reference else EXECUTED_DIR, lang=args.lang)
     except ReaderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -882,11 +897,11 @@ def main(args: argparse.Namespace) -> int:
         print(f"{stem}: numbers from {origin}")
     for path in result.kept:
         print(f"kept your edited {path} (delete it to get a fresh copy)")
-    print(f"reader copies: {args.out}/notebooks (instructor), {args.out}/student, {args.out}/book")
+    print(f"reader copies: {out}/notebooks (instructor), {out}/student, {out}/book")
     if args.build_only:
         return 0
     extra = [a for a in args.jupyter_args if a != "--"]
-    command = jupyter_command(args.out.resolve(), extra)
+    command = jupyter_command(out.resolve(), extra)
     print(" ".join(command), flush=True)
     os.execv(command[0], command)
     return 0  # not reached
