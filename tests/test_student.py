@@ -157,3 +157,44 @@ def test_student_chapter_runs_top_to_bottom(tmp_path):
     printed = "".join(o.get("text", "") for c in student.cells if c.cell_type == "code"
                       for o in c.get("outputs", []) if o.get("output_type") == "stream")
     assert printed.count("not done yet") >= 2, printed[-2000:]
+
+
+@pytest.mark.parametrize("chapter", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chinese_student_versions_differ_only_in_their_prose(tmp_path, chapter):
+    """The same code cells, ids, tags and exercise metadata as the English version: grading reads only those."""
+    nb = nbformat.read(chapter, as_version=4)
+    en, _ = student_notebook(nb, chapter, tmp_path)
+    zh, _ = student_notebook(nb, chapter, tmp_path, lang="zh")
+
+    def graded(version):
+        return [(c.id, c.source, c.metadata.get("tags"), c.metadata.get("medkit")) for c in version.cells
+                if c.cell_type == "code"]
+
+    assert graded(zh) == graded(en)
+    assert zh.metadata.get("medkit") == en.metadata.get("medkit")  # names the chapter for the grader
+    prose = "\n".join(c.source for c in zh.cells if c.cell_type == "markdown")
+    assert re.search(r"[\u4e00-\u9fff]{20}", prose) and "待翻译" not in prose
+    with pytest.raises(ValueError, match="unknown language"):
+        student_notebook(nb, chapter, tmp_path, lang="fr")
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("kernels")
+def test_a_chinese_submission_is_graded_like_an_english_one(tmp_path):
+    from medkit.classroom import grade as grading
+
+    chapter = REPO / "notebooks" / "01_cross_entropy.ipynb"
+    source = nbformat.read(chapter, as_version=4)
+    solutions = {exercise_of(c): c.source for c in source.cells if role_of(c) == "solution"}
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for student, lang in (("li", "zh"), ("lee", "en")):
+        nb, _ = student_notebook(source, chapter, subs, lang=lang)
+        for cell in nb.cells:
+            if role_of(cell) == "solution" and exercise_of(cell) in solutions:
+                cell.source = solutions[exercise_of(cell)]
+        nbformat.write(nb, subs / f"{student}_01_cross_entropy.ipynb")
+    results = grading.grade([subs], REPO / "notebooks", tmp_path / "grades.csv", smoke=True, sandbox=False,
+                            log=lambda _: None, warn=lambda _: None)
+    scores = {r.student: (r.total, r.max_total) for r in results}
+    assert scores["li"] == scores["lee"] and scores["li"][0] == scores["li"][1] > 0, scores

@@ -99,12 +99,13 @@ def student_version(nb: nbformat.NotebookNode, source_stem: str, name: str = "no
 
 
 def student_notebook(nb: nbformat.NotebookNode, path: Path, out_dir: Path, copy_data: bool = False,
-                     bib: reader.Bibliography | None = None,
+                     bib: reader.Bibliography | None = None, lang: str = "en",
                      ) -> tuple[nbformat.NotebookNode, list[tuple[str, str, str]]]:
     """The student version of the chapter at ``path`` as written into ``out_dir``: stubbed, readable, its paths moved.
 
     Returns the notebook and the path parameters that were rewritten, as
-    ``(name, old, new)``.
+    ``(name, old, new)``. ``lang="zh"`` takes the prose from the Chinese catalogs
+    (:mod:`medkit.book.i18n`); the code, the exercise ids and so the grading are the same.
 
     Raises
     ------
@@ -113,6 +114,12 @@ def student_notebook(nb: nbformat.NotebookNode, path: Path, out_dir: Path, copy_
     medkit.book.reader.ReaderError
         The text quotes a glued value that has no reference value, or cites an unknown work.
     """
+    if lang == "zh":
+        from medkit.book import i18n
+
+        nb = i18n.translate_notebook(nb, i18n.load_chapter(path.stem))[0]
+    elif lang != "en":
+        raise ValueError(f"unknown language {lang!r}: student versions are written in 'en' or 'zh'")
     student = student_version(nb, path.stem, str(path))
     moved = reader.relocate_paths(student, path.parent, out_dir, copy_into=out_dir if copy_data else None)
     try:
@@ -125,7 +132,7 @@ def student_notebook(nb: nbformat.NotebookNode, path: Path, out_dir: Path, copy_
     return out, moved
 
 
-def write_student_versions(out_dir: Path, notebooks: list[Path], copy_data: bool = False,
+def write_student_versions(out_dir: Path, notebooks: list[Path], copy_data: bool = False, lang: str = "en",
                            ) -> list[tuple[Path, list[tuple[str, str, str]]]]:
     """Write the student version of each notebook into ``out_dir`` (same file names).
 
@@ -147,7 +154,7 @@ def write_student_versions(out_dir: Path, notebooks: list[Path], copy_data: bool
         if not path.is_file():
             raise FileNotFoundError(f"notebook {path} does not exist")
         nb = nbformat.read(path, as_version=4)
-        student, moved = student_notebook(nb, path, out_dir, copy_data, bib)
+        student, moved = student_notebook(nb, path, out_dir, copy_data, bib, lang=lang)
         target = out_dir / path.name
         nbformat.write(student, target)
         written.append((target, moved))
@@ -161,6 +168,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--copy-data", action="store_true",
                         help="copy the data folders the chapters read (data_samples/) into OUTDIR, so OUTDIR "
                              "can be handed out as it is")
+    parser.add_argument("--lang", choices=("en", "zh"), default="en",
+                        help="zh: the Chinese edition's prose (i18n/zh_CN); code, exercises and grading unchanged")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -173,7 +182,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"refusing to overwrite the instructor notebook {path}: choose another OUTDIR", file=sys.stderr)
             return 2
     try:
-        written = write_student_versions(Path(args.outdir), notebooks, copy_data=args.copy_data)
+        written = write_student_versions(Path(args.outdir), notebooks, copy_data=args.copy_data, lang=args.lang)
     except (MarkupError, FileNotFoundError, reader.ReaderError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
