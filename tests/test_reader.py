@@ -252,6 +252,7 @@ def test_the_chinese_reader_copy_has_chinese_prose_the_same_code_and_the_same_nu
     assert code == [(c.id, c.source) for c in nb_zh.cells if c.cell_type == "code"]
     prose_zh = "\n".join(c.source for c in nb_zh.cells if c.cell_type == "markdown")
     assert "交叉熵" in prose_zh and "待翻译" not in prose_zh
+    assert "### 练习 1.1 (ce-ex1)" in prose_zh and "Exercise" not in prose_zh  # the copy's own words too
     numbers = re.compile(r"<abbr title=\"([^\"]+)\">([^<]+)</abbr>")
     prose_en = "\n".join(c.source for c in nb_en.cells if c.cell_type == "markdown")
     assert len(numbers.findall(prose_en)) >= 10

@@ -210,6 +210,26 @@ class Bibliography:
 
 
 # ---------------------------------------------------------------- markdown
+#: The words a reader copy adds around the book's own text, per language (the Chinese edition's).
+WORDS: dict[str, dict[str, str]] = {
+    "en": {"Exercise": "Exercise", "Figure": "Figure", "Table": "Table", "Note": "Note",
+           "References": "References", "answer": "**Your answer to {0}** (replace the stub in the next cell):",
+           "solution": "**Solution to {0}** (folded: click the dots below to show it)",
+           "solution_summary": "Solution to {0}",
+           "run_to_see": "*(This figure is drawn by a code cell of this chapter: run the chapter to see it.)*",
+           "note": "*Reader copy for JupyterLab. The numbers in the text, underlined with dots (hover for their "
+                   "name), are those of {0}. When you run the chapter, a cell whose result differs from the "
+                   "text says so.*"},
+    "zh": {"Exercise": "练习", "Figure": "图", "Table": "表", "Note": "注", "References": "参考文献",
+           "answer": "**{0} 的答案**（替换下一个单元格中的占位代码）：",
+           "solution": "**{0} 的解答**（已折叠：点击下方的省略号展开）",
+           "solution_summary": "{0} 的解答",
+           "run_to_see": "*（此图由本章的一个代码单元格绘制：运行本章即可看到。）*",
+           "note": "*供 JupyterLab 阅读的副本。正文中带点状下划线的数字（悬停可见其名称）来自{0}。"
+                   "运行本章时，结果与正文不同的单元格会给出提示。*"},
+}
+
+
 @dataclass
 class Context:
     """What rendering one document needs, and what it learns (numbers of figures and exercises)."""
@@ -227,6 +247,11 @@ class Context:
     counters: dict[str, int] = field(default_factory=dict)
     attachments: dict[str, dict[str, str]] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    lang: str = "en"
+
+    def word(self, key: str, *args: str) -> str:
+        """A word of :data:`WORDS` in this document's language."""
+        return WORDS.get(self.lang, WORDS["en"])[key].format(*args)
 
     def next_number(self, kind: str) -> int:
         self.counters[kind] = self.counters.get(kind, 0) + 1
@@ -382,7 +407,7 @@ def _render_block(ctx: Context, block: _Block) -> list[str]:
     name = block.name
     body = render_markdown(ctx, "\n".join(block.body))
     if name == "admonition":
-        return _quote(render_inline(ctx, block.arg) or "Note", body)
+        return _quote(render_inline(ctx, block.arg) or ctx.word("Note"), body)
     if name in ADMONITIONS:
         title = {"seealso": "See also"}.get(name, name.capitalize())
         text = "\n".join(filter(None, [render_inline(ctx, block.arg), body]))
@@ -397,31 +422,32 @@ def _render_block(ctx: Context, block: _Block) -> list[str]:
             number = exercise_number(label)
             title = "" if title.strip() == number else title
         if label:
-            ctx.labels.setdefault(label, ("exercise", f"Exercise {number}"))
-        head = f"### Exercise {number}" + (f": {title}" if title else "") + (f" ({label})" if label else "")
+            ctx.labels.setdefault(label, ("exercise", f"{ctx.word('Exercise')} {number}"))
+        head = (f"### {ctx.word('Exercise')} {number}" + (f": {title}" if title else "")
+                + (f" ({label})" if label else ""))
         return [head, "", *body.splitlines()]
     if name in ("solution-start", "solution"):
         kind, known = ctx.labels.get(block.arg, ("", block.arg))
         if ctx.student:
-            lines = [f"**Your answer to {known}** (replace the stub in the next cell):"]
+            lines = [ctx.word("answer", known)]
         else:
-            lines = [f"**Solution to {known}** (folded: click the dots below to show it)"]
+            lines = [ctx.word("solution", known)]
         if name == "solution" and body.strip():
-            lines = [f"<details><summary>Solution to {known}</summary>", "", *body.splitlines(), "", "</details>"]
+            lines = [f"<details><summary>{ctx.word('solution_summary', known)}</summary>", "", *body.splitlines(),
+                     "", "</details>"]
         return lines
     if name == "solution-end":
         return []
     if name in ("figure", "glue:figure", "glue", "glue:any"):
-        number = _number_label(ctx, block, "figure", "Figure")
+        number = _number_label(ctx, block, "figure", ctx.word("Figure"))
         caption = body.strip()
         if name == "figure":
-            image = f"![Figure {number}]({block.arg})"
+            image = f"![{ctx.word('Figure')} {number}]({block.arg})"
         else:
-            image = _figure_image(ctx, block.arg, number) or (
-                "*(This figure is drawn by a code cell of this chapter: run the chapter to see it.)*")
-        return [image, "", f"**Figure {number}.** {caption}".rstrip()]
+            image = _figure_image(ctx, block.arg, number) or ctx.word("run_to_see")
+        return [image, "", f"**{ctx.word('Figure')} {number}.** {caption}".rstrip()]
     if name == "table":
-        number = _number_label(ctx, block, "table", "Table")
+        number = _number_label(ctx, block, "table", ctx.word("Table"))
         title = render_inline(ctx, block.arg)
         return [f"**Table {number}.** {title}".rstrip(), "", *body.splitlines()]
     if name in ("math", "glue:math"):
@@ -626,14 +652,15 @@ def reader_notebook(nb: nbformat.NotebookNode, stem: str, *, values: dict[str, A
     out = copy.deepcopy(nb)
     seed = _seed_note(out)
     short = "reference run" if "expected.json" in origin else "this machine's run"
+    lang = "zh" if str(out.metadata.get("language", "")).startswith("zh") else "en"  # set by medkit.book.i18n
     ctx = Context(stem, values=values, source_note=f"{short}{seed}", bib=bib, student=student,
-                  images=images or {}, doc_link=doc_link)
+                  images=images or {}, doc_link=doc_link, lang=lang)
     markdown = [c for c in out.cells if c.cell_type == "markdown"]
     for cell in markdown:  # first pass: learn the numbers of exercises, figures and sections
         render_markdown(ctx, cell.source)
     labels = dict(ctx.labels)
     ctx = Context(stem, values=values, source_note=ctx.source_note, bib=bib, student=student,
-                  images=images or {}, doc_link=doc_link, labels=labels)
+                  images=images or {}, doc_link=doc_link, labels=labels, lang=lang)
     cells = []
     inside_solution = False
     for cell in out.cells:
@@ -664,12 +691,10 @@ def reader_notebook(nb: nbformat.NotebookNode, stem: str, *, values: dict[str, A
                           + ", ".join(sorted(set(ctx.missing))))
     if ctx.cited and bib is not None:
         refs = "\n".join(f"- {bib.reference(key)}" for key in sorted(ctx.cited, key=lambda k: bib.authors(k)))
-        cells.append(nbformat.v4.new_markdown_cell("## References\n\n" + refs))
+        cells.append(nbformat.v4.new_markdown_cell(f"## {ctx.word('References')}\n\n" + refs))
     first = next((c for c in cells if c.cell_type == "markdown"), None)
     if first is not None and ctx.shown:
-        first.source += ("\n\n> *Reader copy for JupyterLab. The numbers in the text, underlined with dots "
-                         f"(hover for their name), are those of {origin}{seed}. When you run the chapter, "
-                         "a cell whose result differs from the text says so.*")
+        first.source += "\n\n> " + ctx.word("note", f"{origin}{seed}")
     out.cells = cells
     meta = dict(out.metadata.get("medkit", {}))
     meta["reader"] = {"origin": f"{short}{seed}", "shown": ctx.shown}
