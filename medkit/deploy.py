@@ -45,6 +45,7 @@ import csv
 import dataclasses
 import hashlib
 import json
+import logging
 import math
 import re
 import shutil
@@ -430,6 +431,11 @@ def _write_saved_model(model: Any, path: Path, prep: Mapping[str, Any], missing_
             name = "serve_without_" + "_".join(missing)
             archive.add_endpoint(name, _inference(clone), input_signature=[signature])
             endpoints.append(name)
+    # Writing a SavedModel logs "Assets written to ..." at INFO, and TensorFlow turns INFO on in interactive
+    # kernels (its first get_logger() call): a notebook would show it as a stderr block under every export.
+    import tensorflow as tf
+
+    tf.get_logger().setLevel(logging.WARNING)
     archive.write_out(str(path), verbose=False)
     return endpoints
 
