@@ -59,8 +59,8 @@ from urllib.parse import quote
 
 import nbformat
 
-from medkit import REPO_ROOT
-from medkit.glue import format_value
+from medkit import KERNEL_NAME, REPO_ROOT
+from medkit.glue import GLUE_PREFIX, format_value
 
 EXPECTED_PATH = REPO_ROOT / "reproducibility" / "expected.json"
 BIB_PATH = REPO_ROOT / "book" / "references.bib"
@@ -68,8 +68,6 @@ NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 BOOK_DIR = REPO_ROOT / "book"
 EXECUTED_DIR = REPO_ROOT / "_build" / "executed"
 LAB_DIR = REPO_ROOT / "_build" / "lab"
-KERNEL_NAME = "medkit"
-GLUE_PREFIX = "application/papermill.record/"
 MANIFEST = ".medkit-reader.json"
 
 #: Environment of the ``medkit`` kernel: TensorFlow's C++ INFO lines off (warnings and errors stay).

@@ -36,12 +36,12 @@ from typing import Any
 
 import nbformat
 
-from medkit import REPO_ROOT
+from medkit import KERNEL_NAME, REPO_ROOT
+from medkit.glue import GLUE_PREFIX
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 BUILD_DIR = REPO_ROOT / "_build"
-KERNEL_NAME = "medkit"
-GLUE_MIME = "application/papermill.record/text/plain"
+GLUE_MIME = GLUE_PREFIX + "text/plain"
 
 
 @dataclass
