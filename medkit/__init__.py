@@ -39,7 +39,7 @@ KERNEL_NAME = "medkit"
 #: ``book`` and ``classroom`` are imported explicitly (``from medkit.book import runner``).
 _SUBMODULES = (
     "losses", "optim", "fusion", "metrics", "data", "synth", "models", "train", "plots",
-    "exercises", "glue", "deploy", "validation",
+    "exercises", "glue", "deploy", "validation", "language",
 )
 
 
