@@ -6,15 +6,39 @@ called once in each chapter's imports cell, sizes every figure for the
 book's text column: at most :data:`PAGE_WIDTH` inches wide at 100 dpi (a
 cell's output area is about 610 CSS pixels), drawn as PNG at twice that resolution, with
 no text smaller than :data:`MIN_FONT_PT` points.
+
+Figures speak the language of :mod:`medkit.language` (one setting:
+``MEDKIT_LANG`` or :func:`medkit.language.set_language`). Code draws with
+English labels; when the language is Chinese, every text of a figure (title,
+axis labels, tick labels, legend, annotations) is translated from the
+catalog ``i18n/zh_CN/figures.json`` just before the figure is drawn, with a
+CJK font as fallback (:func:`translated`). For the book, the runner also
+asks for a Chinese drawing of each figure (``MEDKIT_FIGURE_LANGS=zh``): the
+same figure object is drawn twice in the same kernel, so the Chinese
+edition's figures show exactly the executed values, without a second run.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+import functools
+import json
+import re
+import subprocess
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import font_manager
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+from matplotlib.ticker import Formatter
 from numpy.typing import ArrayLike
+
+from medkit import REPO_ROOT
+from medkit.language import figure_languages, get_language, normalise
 
 #: Widest figure in inches: 6.0 in at 100 dpi is 600 CSS pixels, inside the 612 px a cell's output gets
 #: in the book's column (measured in headless Chromium at a 1200 px window), so no figure is scaled down.
@@ -66,6 +90,307 @@ def use_page_style() -> None:
         set_matplotlib_formats("retina")
         # the inline backend passes its own savefig options; keep the tight crop
         mpl.rcParams.update(PAGE_RC)
+        _install_language_formatters(get_ipython())
+
+
+# ---------------------------------------------------------------- figures in the reader's language
+#: Catalog of each language's figure strings (English text -> translation), by language code.
+FIGURE_CATALOGS = {"zh": REPO_ROOT / "i18n" / "zh_CN" / "figures.json"}
+#: CJK font families, best first: Simplified Chinese forms before the Japanese face of the same font.
+CJK_FAMILIES = ("Noto Sans CJK SC", "Source Han Sans SC", "Noto Sans SC", "WenQuanYi Zen Hei",
+                "WenQuanYi Micro Hei", "AR PL UMing CN", "Noto Sans CJK JP")
+_SLOT = re.compile(r"⟨(\w+)⟩")
+_MATH = re.compile(r"\$[^$]*\$")
+
+
+def alternate_mime(lang: str) -> str:
+    """MIME type under which a figure's drawing in ``lang`` travels in an executed notebook.
+
+    The book's Chinese edition shows that drawing in place of ``image/png``.
+
+    Examples
+    --------
+    >>> alternate_mime("zh")
+    'image/vnd.medkit.zh+png'
+    """
+    return f"image/vnd.medkit.{normalise(lang)}+png"
+
+
+def needs_translation(text: str) -> bool:
+    """True when ``text`` has words to translate: ASCII letters outside ``$...$`` maths.
+
+    Examples
+    --------
+    >>> needs_translation("0.25"), needs_translation(r"$\\theta_0$"), needs_translation("test AUROC")
+    (False, False, True)
+    """
+    return re.search(r"[A-Za-z]", _MATH.sub("", text)) is not None
+
+
+class FigureCatalog:
+    """The translations of figure strings into one language (taught in chapter 1, "Confident mistakes").
+
+    An entry maps an English string to its translation. An English key may
+    hold slots written ``⟨name⟩``: the slot matches any text, which is itself
+    translated (or kept, if it has no words: numbers, maths) and put where the
+    translation has the same slot. A string with no entry is translated line by
+    line; what is left is reported as untranslated and drawn in English.
+
+    Parameters
+    ----------
+    strings : mapping of str to str
+        English -> translation.
+    source : str
+        Where the catalog came from, for error messages.
+
+    Examples
+    --------
+    >>> cat = FigureCatalog({"test AUROC": "测试集 AUROC", "without ⟨m⟩": "缺少⟨m⟩", "image": "图像"})
+    >>> cat.translate("without image")
+    ('缺少图像', [])
+    >>> cat.translate("0.75"), cat.translate("true label")
+    (('0.75', []), ('true label', ['true label']))
+    """
+
+    def __init__(self, strings: Mapping[str, str], source: str = "catalog") -> None:
+        self.source = source
+        self.exact: dict[str, str] = {}
+        self.templates: list[tuple[re.Pattern[str], str, str]] = []
+        for en, tr in strings.items():
+            if not isinstance(en, str) or not isinstance(tr, str) or not tr.strip():
+                raise ValueError(f"{source}: entry {en!r} must map a string to a non-empty string, got {tr!r}")
+            slots_en, slots_tr = set(_SLOT.findall(en)), set(_SLOT.findall(tr))
+            if slots_en != slots_tr:
+                raise ValueError(f"{source}: entry {en!r}: the translation must use the same slots "
+                                 f"{sorted(slots_en)}, got {sorted(slots_tr)}")
+            if not slots_en:
+                self.exact[en] = tr
+                continue
+            parts = _SLOT.split(en)
+            pattern = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts))
+            self.templates.append((re.compile(f"^{pattern}$", re.S), tr, en))
+        # the most specific template first: "⟨m⟩ (Brier ⟨v⟩)" before "⟨m⟩ (⟨v⟩)"
+        self.templates.sort(key=lambda t: -len(_SLOT.sub("", t[2])))
+
+    @classmethod
+    def load(cls, path: Path) -> FigureCatalog:
+        """Read a catalog file ``{"language": ..., "strings": {English: translation}}``."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path}: cannot read the figure catalog: {exc}") from exc
+        if not isinstance(data, dict) or not isinstance(data.get("strings"), dict):
+            raise ValueError(f"{path}: a figure catalog is an object with a \"strings\" object")
+        return cls(data["strings"], source=str(path))
+
+    def translate(self, text: str) -> tuple[str, list[str]]:
+        """``text`` translated, and the parts of it that had no translation (kept in English)."""
+        if not needs_translation(text):
+            return text, []
+        if text in self.exact:
+            return self.exact[text], []
+        stripped = text.strip()
+        if stripped != text and stripped in self.exact:
+            return text.replace(stripped, self.exact[stripped]), []
+        partial: tuple[str, list[str]] | None = None
+        for pattern, tr, _ in self.templates:
+            match = pattern.match(text)
+            if match:
+                missing: list[str] = []
+                out = tr
+                for name, value in match.groupdict().items():
+                    value_tr, value_missing = self.translate(value)
+                    missing += value_missing
+                    out = out.replace(f"⟨{name}⟩", value_tr)
+                if not missing:
+                    return out, missing
+                partial = partial or (out, missing)
+        if partial:
+            return partial
+        if "\n" in text:
+            lines = [self.translate(line) for line in text.split("\n")]
+            return "\n".join(t for t, _ in lines), [m for _, ms in lines for m in ms]
+        return text, [text]
+
+
+@functools.lru_cache(maxsize=None)
+def figure_catalog(lang: str) -> FigureCatalog:
+    """The figure catalog of ``lang`` (read once per process); English has none to apply."""
+    lang = normalise(lang)
+    if lang not in FIGURE_CATALOGS:
+        return FigureCatalog({}, source=f"(no catalog for {lang!r})")
+    return FigureCatalog.load(FIGURE_CATALOGS[lang])
+
+
+@functools.lru_cache(maxsize=None)
+def cjk_family() -> str | None:
+    """The family name of an installed CJK font matplotlib can use, or ``None``.
+
+    matplotlib's font list is cached when it is first imported, so a font
+    installed later (``make setup`` installs Debian's ``fonts-noto-cjk``) is
+    added here from ``fc-list``.
+    """
+    def known() -> str | None:
+        names = {f.name for f in font_manager.fontManager.ttflist}
+        return next((family for family in CJK_FAMILIES if family in names), None)
+
+    found = known()
+    if found:
+        return found
+    try:
+        listing = subprocess.run(["fc-list", ":lang=zh", "file"], capture_output=True, text=True,
+                                 timeout=20, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        listing = ""
+    for line in sorted(set(listing.splitlines())):
+        path = line.split(":")[0].strip()
+        if path:
+            try:
+                font_manager.fontManager.addfont(path)
+            except (OSError, RuntimeError, ValueError):
+                continue
+    return known()
+
+
+class _TranslatedTicks(Formatter):
+    """Wraps an axis formatter so that tick labels with words come out translated."""
+
+    def __init__(self, inner: Formatter, translate: Any) -> None:
+        self.inner, self._translate = inner, translate
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return self._translate(self.inner(x, pos))
+
+    def format_ticks(self, values: Any) -> list[str]:
+        return [self._translate(s) for s in self.inner.format_ticks(values)]
+
+    def set_locs(self, locs: Any) -> None:
+        self.inner.set_locs(locs)
+
+    def get_offset(self) -> str:
+        return self._translate(self.inner.get_offset())
+
+
+@contextmanager
+def translated(fig: Figure, lang: str | None = None) -> Iterator[list[str]]:
+    """Inside the block, ``fig``'s texts are in ``lang`` (default: :func:`medkit.language.get_language`).
+
+    Titles, axis labels, legends, annotations and tick labels are translated
+    from the figure catalog, and a CJK font is added as a fallback for glyphs
+    the page font lacks; on exit everything is restored, so the figure draws in
+    English again. Yields the list of strings that had no translation (it is
+    filled in when the figure is drawn inside the block).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    lang : str, optional
+
+    Examples
+    --------
+    >>> fig, ax = plt.subplots()
+    >>> _ = ax.set_xlabel("test AUROC")
+    >>> with translated(fig, "zh") as missing:
+    ...     ax.get_xlabel()
+    '测试集 AUROC'
+    >>> ax.get_xlabel(), missing
+    ('test AUROC', [])
+    >>> plt.close(fig)
+    """
+    lang = normalise(lang) if lang else get_language()
+    missing: list[str] = []
+    if lang == "en":
+        yield missing
+        return
+    catalog = figure_catalog(lang)
+
+    def tr(text: str) -> str:
+        out, left = catalog.translate(text)
+        missing.extend(m for m in left if m not in missing)
+        return out
+
+    texts = [(t, t.get_text()) for t in fig.findobj(Text)]
+    formatters = []
+    for ax in fig.get_axes():
+        for axis in ax._axis_map.values():
+            for get, put, flag in ((axis.get_major_formatter, axis.set_major_formatter, "isDefault_majfmt"),
+                                   (axis.get_minor_formatter, axis.set_minor_formatter, "isDefault_minfmt")):
+                inner = get()
+                formatters.append((put, inner, axis, flag, getattr(axis, flag)))
+                put(_TranslatedTicks(inner, tr))
+    # matplotlib falls back glyph by glyph along a text's family list, fixed when the text is made:
+    # add the CJK font to each text (and, for texts made while drawing, to the default)
+    family = cjk_family()
+    fonts = [(t, t.get_fontproperties()) for t, _ in texts]
+    rc = {"font.family": [*mpl.rcParams["font.family"], family]} if family else {}
+    try:
+        for t, text in texts:
+            t.set_text(tr(text))
+        if family:
+            for t, fp in fonts:
+                with_cjk = fp.copy()
+                with_cjk.set_family([*fp.get_family(), family])
+                t.set_fontproperties(with_cjk)
+        with mpl.rc_context(rc):
+            yield missing
+    finally:
+        for t, text in texts:
+            t.set_text(text)
+        for t, fp in fonts:
+            t.set_fontproperties(fp)
+        for put, inner, axis, flag, default in formatters:
+            put(inner)
+            setattr(axis, flag, default)
+
+
+_warned_no_font: set[str] = set()
+
+
+def _draw_in(base: Any, fig: Figure, lang: str) -> tuple[Any, dict[str, Any]] | None:
+    """``base(fig)`` (the inline backend's PNG formatter) drawn with ``fig``'s texts in ``lang``."""
+    if lang != "en" and cjk_family() is None:
+        if lang not in _warned_no_font:
+            _warned_no_font.add(lang)
+            warnings.warn("no CJK font found for the figures' Chinese labels (they would show as boxes), so "
+                          "figures stay in English; install one, e.g. Debian's fonts-noto-cjk (make setup does).",
+                          stacklevel=2)
+        return None
+    with translated(fig, lang) as missing:
+        drawn = base(fig)
+    data, md = drawn if isinstance(drawn, tuple) else (drawn, {})
+    md = dict(md or {})
+    if missing:
+        md["untranslated"] = list(missing)
+    return data, md
+
+
+def _alternate(base: Any, fig: Figure, lang: str) -> tuple[Any, dict[str, Any]] | None:
+    """The extra drawing in ``lang``, unless ``lang`` is already the language in effect."""
+    return None if get_language() == lang else _draw_in(base, fig, lang)
+
+
+def _install_language_formatters(ip: Any) -> None:
+    """Make IPython draw figures in the language in effect, and in each of :func:`figure_languages` too."""
+    from IPython.core.formatters import BaseFormatter
+
+    png = ip.display_formatter.formatters["image/png"]
+    base = png.lookup_by_type(Figure)
+
+    def in_language(fig: Figure) -> Any:
+        lang = get_language()
+        if lang == "en":
+            return base(fig)
+        drawn = _draw_in(base, fig, lang)
+        return base(fig) if drawn is None else drawn
+
+    png.for_type(Figure, in_language)
+    for lang in figure_languages():
+        formatter = BaseFormatter(parent=ip.display_formatter)
+        formatter.format_type = alternate_mime(lang)
+        # only figures: no fallback to a ``_repr_*_`` method of other objects
+        formatter.print_method = "_repr_medkit_alternate_png_"
+        formatter.for_type(Figure, functools.partial(_alternate, base, lang=lang))
+        ip.display_formatter.formatters[formatter.format_type] = formatter
 
 
 def standardise_rows(values: ArrayLike) -> np.ndarray:

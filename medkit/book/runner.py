@@ -36,7 +36,7 @@ from typing import Any
 
 import nbformat
 
-from medkit import KERNEL_NAME, REPO_ROOT
+from medkit import KERNEL_NAME, REPO_ROOT, language
 from medkit.glue import GLUE_PREFIX
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -171,6 +171,10 @@ def execute_notebook(notebook: Path, out_dir: Path, parameters: dict[str, Any], 
 
     os.environ.setdefault("PYTHONHASHSEED", "0")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # The book is executed in English whatever the caller's shell says; each figure is also drawn in
+    # Chinese from the same figure object, for the Chinese edition (medkit.plots, medkit.language).
+    os.environ[language.ENV_VAR] = "en"
+    os.environ[language.FIGURE_LANGS_VAR] = "zh"
     out_dir.mkdir(parents=True, exist_ok=True)
     log_dir = out_dir.parent / "logs" if log_dir is None else log_dir
     log_dir.mkdir(parents=True, exist_ok=True)
