@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from medkit.book import reader
+from medkit.book import myst, reader
 from medkit.book.runner import discover_notebooks
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,7 +26,7 @@ def prose(markdown: str) -> str:
     """The markdown without code blocks and inline code (where MyST examples may legitimately appear)."""
     blocks = re.sub(r"^[ \t]*(`{3,}|~{3,})[^\n]*\n.*?^[ \t]*\1[ \t]*$", "", markdown, flags=re.MULTILINE | re.DOTALL)
     # inline code spans go (reader's own tokeniser: a span glued to "{role}" is a role and stays)
-    return reader._ROLE.sub(lambda m: m.group(0) if m.group("role") else "", blocks)
+    return myst.ROLE.sub(lambda m: m.group(0) if m.group("role") else "", blocks)
 
 
 # ---------------------------------------------------------------- glue formatting, against myst-nb

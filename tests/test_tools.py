@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +45,66 @@ def test_script_cell_markers_carry_tags_and_metadata(nbpercent):
     assert nb.cells[1].metadata["tags"] == ["parameters"]
     assert nb.cells[2].metadata == {"tags": ["hidden-test", "remove-cell"],
                                     "medkit": {"exercise": "x-ex1", "points": 2}}
+
+
+@pytest.mark.parametrize("path", discover_notebooks(), ids=lambda p: p.stem)
+def test_to_py_then_to_nb_writes_the_notebook_back_byte_for_byte(nbpercent, path, tmp_path, capsys):
+    notebook, script = tmp_path / path.name, tmp_path / "x.py"
+    notebook.write_bytes(path.read_bytes())
+    nbpercent.main(["to-py", str(notebook)])
+    script.write_text(capsys.readouterr().out)
+    nbpercent.main(["to-nb", str(script), str(notebook)])
+    assert notebook.read_bytes() == path.read_bytes()
+
+
+def _edit_cells(nbpercent, path, tmp_path, edit):
+    """Write ``path``'s script, let ``edit`` change its list of cell chunks, write it back over a copy."""
+    notebook = tmp_path / path.name
+    notebook.write_bytes(path.read_bytes())
+    old = nbformat.read(notebook, as_version=4)
+    head, *chunks = re.split(r"(?m)^(?=# %%)", nbpercent.notebook_to_script(old))
+    assert len(chunks) == len(old.cells)
+    script = tmp_path / "x.py"
+    script.write_text(head + "".join(edit(chunks)))
+    nbpercent.main(["to-nb", str(script), str(notebook)])
+    new = nbformat.read(notebook, as_version=4)
+    ids = [c.id for c in new.cells]
+    assert len(set(ids)) == len(ids), "two cells share an id"
+    return old, new
+
+
+CHAPTER = discover_notebooks()[0]
+NEW_CELL = "# %% [markdown]\n# A new paragraph.\n\n"
+
+
+def test_inserting_a_cell_keeps_every_other_cells_id(nbpercent, tmp_path):
+    old, new = _edit_cells(nbpercent, CHAPTER, tmp_path, lambda c: c[:5] + [NEW_CELL] + c[5:])
+    assert [c.id for c in new.cells[:5] + new.cells[6:]] == [c.id for c in old.cells]
+    assert new.cells[5].source == "A new paragraph."
+    assert new.cells[5].id not in {c.id for c in old.cells}
+
+
+def test_editing_a_cells_text_keeps_its_id(nbpercent, tmp_path):
+    k = next(i for i, c in enumerate(nbformat.read(CHAPTER, as_version=4).cells) if c.cell_type == "markdown")
+    old, new = _edit_cells(nbpercent, CHAPTER, tmp_path,
+                           lambda c: c[:k] + [c[k].rstrip("\n") + " One more sentence.\n\n"] + c[k + 1:])
+    assert new.cells[k].source == old.cells[k].source + " One more sentence."
+    assert [c.id for c in new.cells] == [c.id for c in old.cells]
+
+
+def test_a_cell_inserted_next_to_an_edited_one_does_not_take_its_id(nbpercent, tmp_path):
+    k = next(i for i, c in enumerate(nbformat.read(CHAPTER, as_version=4).cells) if c.cell_type == "markdown")
+    old, new = _edit_cells(nbpercent, CHAPTER, tmp_path,
+                           lambda c: c[:k] + [NEW_CELL, c[k].replace("\n# ", "\n# Edited: ", 1)] + c[k + 1:])
+    assert new.cells[k + 1].source.startswith("Edited: ")
+    assert [c.id for c in new.cells[:k] + new.cells[k + 1:]] == [c.id for c in old.cells]
+    assert new.cells[k].id not in {c.id for c in old.cells}
+
+
+def test_deleting_a_cell_keeps_the_others_ids_and_retires_its_id(nbpercent, tmp_path):
+    old, new = _edit_cells(nbpercent, CHAPTER, tmp_path, lambda c: c[:7] + c[8:] + [NEW_CELL, NEW_CELL])
+    assert [c.id for c in new.cells[:-2]] == [c.id for c in old.cells[:7] + old.cells[8:]]
+    assert old.cells[7].id not in {c.id for c in new.cells}  # a new cell never inherits a deleted cell's id
 
 
 def test_publication_drops_hidden_tests_and_grading_markers():

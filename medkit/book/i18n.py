@@ -39,6 +39,7 @@ import nbformat
 import yaml
 
 from medkit import REPO_ROOT
+from medkit.book import myst
 
 LANG = "zh_CN"
 I18N_DIR = REPO_ROOT / "i18n" / LANG
@@ -245,7 +246,7 @@ def pending_page(english: str) -> str:
     """The English page with the marker under its leading labels and title."""
     lines = english.split("\n")
     i = 0
-    while i < len(lines) and (not lines[i].strip() or re.match(r"^\(.+\)=\s*$", lines[i])
+    while i < len(lines) and (not lines[i].strip() or myst.TARGET.match(lines[i].strip())
                               or lines[i].startswith("<!--")):
         i += 1
     if i < len(lines) and lines[i].startswith("# "):
@@ -282,24 +283,12 @@ def translated_toc(toc_path: Path = REPO_ROOT / "_toc.yml", i18n_dir: Path = I18
 
 # --------------------------------------------------------------------------- checks
 
-_FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})(.*)$")
-_GLUE = re.compile(r"\{glue(?::[\w-]+)?\}`[^`]*`")
-_ROLE = re.compile(r"\{(cite(?::\w+)?|numref|ref|doc|eq|term)\}`([^`]*)`")
-_CODE = re.compile(r"(?<![`}])`((?:[^`\n]|\n(?!\s*\n))+)`(?!`)")  # a code span may wrap, not across paragraphs
-_DISPLAY_MATH = re.compile(r"\$\$.+?\$\$", re.S)
-_INLINE_MATH = re.compile(r"(?<![\\$])\$(?!\$)([^$\n]+?)(?<!\\)\$")
-_DIRECTIVE = re.compile(r"^\s*(:{3,}|`{3,})\{([\w:-]+)\}\s*(.*?)\s*$")
-_CLOSE = re.compile(r"^\s*:{3,}\s*$")
-_OPTION = re.compile(r"^\s*:(label|class|nonumber|name):.*$")
-_LABEL = re.compile(r"^\s*\(([^)\s]+)\)=\s*$")
-_HEADING = re.compile(r"^(#{1,6})\s")
-_LINK = re.compile(r"\]\(([^)\s]+)\)")
-_COMMENT = re.compile(r"<!--.*?-->", re.S)
-_HTML_TAG = re.compile(r"</?[a-zA-Z][\w-]*(?:\s[^<>]*)?>")
 CJK = "\u3400-\u4dbf\u4e00-\u9fff\u3000-\u303f\uff00-\uffef"
 _ENDS_CJK = re.compile(f"[{CJK}]$")
 _STARTS_CJK = re.compile(f"^[{CJK}]")
 _FREE_TITLE = {"admonition", "exercise", "solution", "solution-start", "dropdown"}
+#: The directive options kept verbatim (an ``:alt:`` or a ``:caption:`` is text, translated).
+_VERBATIM_OPTIONS = ("label", "class", "nonumber", "name")
 
 
 def _split_code(text: str) -> tuple[str, list[str]]:
@@ -308,13 +297,13 @@ def _split_code(text: str) -> tuple[str, list[str]]:
     directives: list[str] = []  # the fences of open ```{directive} blocks: their closing ``` is prose
     for line in text.split("\n"):
         if fence is None:
-            m = _FENCE.match(line)
-            if m and m.group(3).strip().startswith("{"):
-                directives.append(m.group(2))
-            elif m and directives and not m.group(3).strip() and m.group(2) == directives[-1]:
+            m = myst.CODE_FENCE.match(line)
+            if m and m["rest"].strip().startswith("{"):
+                directives.append(m["fence"])
+            elif m and directives and not m["rest"].strip() and m["fence"] == directives[-1]:
                 directives.pop()
             elif m:
-                fence, block = m.group(2), [line]
+                fence, block = m["fence"], [line]
                 continue
             prose.append(line)
         else:
@@ -330,39 +319,41 @@ def _split_code(text: str) -> tuple[str, list[str]]:
 
 def _roles(text: str) -> list[tuple[str, str]]:
     out = []
-    for role, body in _ROLE.findall(text):
-        m = re.match(r"^(.*?)\s*<([^<>]+)>$", body, re.S)
-        target = m.group(2) if m and role in ("ref", "doc", "numref", "term") else body
+    for role, body in myst.REFERENCE_ROLE.findall(text):
+        m = myst.EXPLICIT.match(body)
+        target = m["target"] if m and role in ("ref", "doc", "numref", "term") else body
         out.append((role, target if role != "term" else "term"))
     return out
 
 
 def _structure(text: str) -> dict[str, Any]:
     prose, code_blocks = _split_code(text)
-    maths = _DISPLAY_MATH.findall(prose)
-    no_display = _DISPLAY_MATH.sub(" ", prose)
-    no_code = _CODE.sub(" ", _GLUE.sub(" ", _ROLE.sub(" ", no_display)))
+    maths = myst.DISPLAY_MATH.findall(prose)
+    no_display = myst.DISPLAY_MATH.sub(" ", prose)
+    no_code = myst.CODE_SPAN.sub(" ", myst.GLUE_ROLE.sub(" ", myst.REFERENCE_ROLE.sub(" ", no_display)))
     lines = prose.split("\n")
     directives = []
     for line in lines:
-        m = _DIRECTIVE.match(line)
-        if m:
-            directives.append((m.group(1), m.group(2), "" if m.group(2) in _FREE_TITLE else m.group(3)))
-        elif _CLOSE.match(line):
+        d = myst.directive(line)
+        if d:
+            directives.append((d[0], d[1], "" if d[1] in _FREE_TITLE else d[2]))
+        elif myst.COLON_CLOSE.match(line):
             directives.append((line.strip(), "", ""))
     return {
-        "glue role": Counter(_GLUE.findall(prose)),
-        "maths": Counter(maths + [f"${m}$" for m in _INLINE_MATH.findall(no_code)]),
+        "glue role": Counter(myst.GLUE_ROLE.findall(prose)),
+        "maths": Counter(maths + [f"${m}$" for m in myst.INLINE_MATH.findall(no_code)]),
         "role": Counter(_roles(prose)),
-        "inline code": Counter(" ".join(c.split()) for c in _CODE.findall(_ROLE.sub(" ", _GLUE.sub(" ", no_display)))),
+        "inline code": Counter(" ".join(c.split()) for c in myst.CODE_SPAN.findall(
+            myst.REFERENCE_ROLE.sub(" ", myst.GLUE_ROLE.sub(" ", no_display)))),
         "code block": code_blocks,
         "directive line": directives,
-        "option line": [line.strip() for line in lines if _OPTION.match(line)],
-        "label": [m.group(1) for line in lines if (m := _LABEL.match(line))],
-        "heading level": [m.group(1) for line in lines if (m := _HEADING.match(line))],
-        "link target": Counter(_LINK.findall(no_code)),
-        "HTML comment": _COMMENT.findall(prose),
-        "HTML tag": Counter(t for t in _HTML_TAG.findall(_COMMENT.sub(" ", no_code))),
+        "option line": [line.strip() for line in lines
+                        if (m := myst.OPTION.match(line.strip())) and m["key"] in _VERBATIM_OPTIONS],
+        "label": [m["label"] for line in lines if (m := myst.TARGET.match(line.strip()))],
+        "heading level": [m["hashes"] for line in lines if (m := myst.HEADING.match(line))],
+        "link target": Counter(myst.LINK.findall(no_code)),
+        "HTML comment": myst.COMMENT.findall(prose),
+        "HTML tag": Counter(t for t in myst.HTML_TAG.findall(myst.COMMENT.sub(" ", no_code))),
     }
 
 
@@ -375,7 +366,7 @@ def hard_wraps(zh: str) -> list[int]:
     [1]
     """
     prose, _ = _split_code(zh)
-    lines = _DISPLAY_MATH.sub(lambda m: "\n" * m.group(0).count("\n"), prose).split("\n")
+    lines = myst.DISPLAY_MATH.sub(lambda m: "\n" * m.group(0).count("\n"), prose).split("\n")
     out = []
     for i in range(len(lines) - 1):
         a, b = lines[i].rstrip(), lines[i + 1]

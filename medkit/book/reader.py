@@ -60,6 +60,7 @@ from urllib.parse import quote
 import nbformat
 
 from medkit import KERNEL_NAME, REPO_ROOT
+from medkit.book import myst
 from medkit.glue import GLUE_PREFIX, format_value
 
 EXPECTED_PATH = REPO_ROOT / "reproducibility" / "expected.json"
@@ -78,15 +79,6 @@ KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "1"}
 KERNEL_FLAG = "--IPKernelApp.capture_fd_output=False"
 
 ADMONITIONS = ("note", "tip", "hint", "important", "warning", "caution", "attention", "danger", "error", "seealso")
-
-# A role is "{name}" glued to a code span; a code span without it is copied as it is.
-_ROLE = re.compile(r"(?:\{(?P<role>[A-Za-z][\w:+-]*)\})?(?P<ticks>`+)(?P<content>.+?)(?P=ticks)")
-_FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>:{3,}|`{3,}|~{3,})[ \t]*(?P<rest>.*?)[ \t]*$")
-_DIRECTIVE = re.compile(r"^\{(?P<name>[^}\s]+)\}[ \t]*(?P<arg>.*)$")
-_OPTION = re.compile(r"^:(?P<key>[\w-]+):[ \t]*(?P<value>.*)$")
-_TARGET = re.compile(r"^\((?P<label>[^()\s]+)\)=[ \t]*$")
-_HEADING = re.compile(r"^(?P<hashes>#{1,6})[ \t]+(?P<title>.+?)[ \t]*#*[ \t]*$")
-_EXPLICIT = re.compile(r"^(?P<text>.*?)[ \t]*<(?P<target>[^<>]+)>$", re.DOTALL)
 
 
 class ReaderError(ValueError):
@@ -289,7 +281,7 @@ def _cite(ctx: Context, role: str, content: str) -> str:
 
 
 def _split_explicit(content: str) -> tuple[str, str]:
-    match = _EXPLICIT.match(content)
+    match = myst.EXPLICIT.match(content)
     if match and match.group("text"):
         return match.group("text").strip(), match.group("target").strip()
     return "", content.strip()
@@ -333,7 +325,7 @@ def _role(ctx: Context, match: re.Match) -> str:
 
 def render_inline(ctx: Context, text: str) -> str:
     """Replace every MyST role in ``text`` (a line or paragraph outside code blocks)."""
-    return _ROLE.sub(lambda m: _role(ctx, m), text)
+    return myst.ROLE.sub(lambda m: _role(ctx, m), text)
 
 
 @dataclass
@@ -350,7 +342,7 @@ def _closing(line: str, fence: str) -> bool:
 
 
 def _parse_directive(lines: list[str], start: int, fence: str, head: str) -> tuple[_Block, int]:
-    match = _DIRECTIVE.match(head)
+    match = myst.DIRECTIVE.match(head)
     assert match is not None
     end = start + 1
     while end < len(lines) and not _closing(lines[end], fence):
@@ -364,8 +356,8 @@ def _parse_directive(lines: list[str], start: int, fence: str, head: str) -> tup
                 key, _, value = line.partition(":")
                 options[key.strip()] = value.strip()
             body = body[close + 1:]
-    while body and _OPTION.match(body[0].strip()):
-        option = _OPTION.match(body[0].strip())
+    while body and myst.OPTION.match(body[0].strip()):
+        option = myst.OPTION.match(body[0].strip())
         options[option.group("key")] = option.group("value")
         body = body[1:]
     while body and not body[0].strip():
@@ -485,10 +477,10 @@ def render_markdown(ctx: Context, text: str) -> str:
     i = 0
     while i < len(lines):
         line = lines[i]
-        fence = _FENCE.match(line)
+        fence = myst.FENCE.match(line)
         if fence:
             marker, rest = fence.group("fence"), fence.group("rest")
-            if _DIRECTIVE.match(rest):
+            if myst.DIRECTIVE.match(rest):
                 block, i = _parse_directive(lines, i, marker, rest)
                 indent = fence.group("indent")
                 out.extend(indent + item if item else item for item in _render_block(ctx, block))
@@ -500,20 +492,20 @@ def render_markdown(ctx: Context, text: str) -> str:
                 out.extend(lines[i:end + 1])
                 i = end + 1
                 continue
-        target = _TARGET.match(line.strip())
+        target = myst.TARGET.match(line.strip())
         if target:
             nxt = lines[i + 1] if i + 1 < len(lines) else ""
-            heading = _HEADING.match(nxt)
+            heading = myst.HEADING.match(nxt)
             if heading:
                 ctx.labels.setdefault(target.group("label"), ("section", render_inline(ctx, heading.group("title"))))
             i += 1
             continue
-        if line.strip().startswith("$$") and re.search(r"\$\$[ \t]*\([\w:-]+\)[ \t]*$", line):
+        if line.strip().startswith("$$") and (equation := myst.MATH_LABEL.search(line)):
             # MyST equation label "$$ ... $$ (label)": keep the maths, number it
-            label = re.search(r"\(([\w:-]+)\)[ \t]*$", line).group(1)
+            label = equation["label"]
             number = ctx.next_number("equation")
             ctx.labels.setdefault(label, ("equation", str(number)))
-            out.append(re.sub(r"[ \t]*\([\w:-]+\)[ \t]*$", "", line))
+            out.append(line[:equation.start()] + "$$")
             i += 1
             continue
         out.append(render_inline(ctx, line))
@@ -664,8 +656,8 @@ def reader_notebook(nb: nbformat.NotebookNode, stem: str, *, values: dict[str, A
     for cell in out.cells:
         tags = cell.get("metadata", {}).get("tags", [])
         if cell.cell_type == "markdown":
-            starts = re.search(r"^:{3,}\{solution-start\}", cell.source, re.MULTILINE) is not None
-            ends = re.search(r"^:{3,}\{solution-end\}", cell.source, re.MULTILINE) is not None
+            starts = myst.opens(cell.source, "solution-start")
+            ends = myst.opens(cell.source, "solution-end")
             ctx.attachments = {}
             text = render_markdown(ctx, cell.source).strip("\n")
             inside_solution = (inside_solution or starts) and not ends
@@ -712,7 +704,7 @@ def doc_linker(source_dir: Path, out_dir: Path, book_out: Path) -> Callable[[str
             return None
         title = path.stem.replace("_", " ")
         if path.suffix == ".md":
-            heading = next((m.group("title") for m in map(_HEADING.match, path.read_text("utf-8").splitlines())
+            heading = next((m.group("title") for m in map(myst.HEADING.match, path.read_text("utf-8").splitlines())
                             if m and len(m.group("hashes")) == 1), None)
             title = heading or title
         try:
