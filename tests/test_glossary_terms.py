@@ -85,6 +85,10 @@ def zh_texts() -> list[tuple[str, str]]:
             out.append((f"{path.name} {entry['id']} ({entry['field']})", prose(entry["zh"])))
     for path in sorted((REPO / "i18n" / "zh_CN" / "book").glob("*.md")):
         out.append((f"book/{path.name}", prose(path.read_text(encoding="utf-8"))))
+    # the figures' labels (medkit.plots draws them from this catalog)
+    figures = REPO / "i18n" / "zh_CN" / "figures.json"
+    for en, zh in json.loads(figures.read_text(encoding="utf-8"))["strings"].items():
+        out.append((f"figures.json {en!r}", zh))
     return out
 
 
