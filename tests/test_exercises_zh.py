@@ -15,9 +15,11 @@ import ast
 import inspect
 import math
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 from scipy.special import softmax
@@ -478,3 +480,91 @@ def test_the_scan_finds_a_message_in_one_language_only(snippet, complaint):
     assert found and any(complaint in p for p in found), found
     fine = 'def f():\n    return _verdict("x-ex1", "wrong", f"got {a_zh} of 3.", f"得到 3 个中的 {a}。")\n'
     assert message_problems(fine) == []
+
+
+# ---------------------------------------------------------------- the medkit-zh kernel and the Chinese copies
+def _medkit_spec(tmp_path: Path, monkeypatch) -> Path:
+    """A ``medkit`` kernelspec in a private Jupyter path (the real one's argv, so it can start)."""
+    import json
+
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        real = json.loads((Path(KernelSpecManager().get_kernel_spec("medkit").resource_dir) / "kernel.json")
+                          .read_text())
+    except NoSuchKernel:
+        real = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python (medkit)", "language": "python"}
+    spec_dir = tmp_path / "kernels" / "medkit"
+    spec_dir.mkdir(parents=True)
+    (spec_dir / "kernel.json").write_text(json.dumps({**real, "env": {"KEEP": "1"}}))
+    (spec_dir / "logo-32x32.png").write_bytes(b"png")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    return spec_dir / "kernel.json"
+
+
+def test_ensure_kernel_installs_the_chinese_twin(tmp_path, monkeypatch):
+    import json
+
+    from medkit import KERNEL_NAME_ZH
+    from medkit.book import reader
+
+    _medkit_spec(tmp_path, monkeypatch)
+    medkit_json = reader.ensure_kernel()
+    zh_json = tmp_path / "kernels" / KERNEL_NAME_ZH / "kernel.json"
+    assert reader.kernel_json_zh(medkit_json) == zh_json
+    medkit_spec, zh_spec = json.loads(medkit_json.read_text()), json.loads(zh_json.read_text())
+    assert zh_spec["display_name"] == "Python (medkit, 中文)" == reader.kernelspec("zh")["display_name"]
+    assert zh_spec["argv"] == medkit_spec["argv"] and reader.KERNEL_FLAG in zh_spec["argv"]
+    assert zh_spec["env"] == {**medkit_spec["env"], "MEDKIT_LANG": "zh"} == {"KEEP": "1", **reader.KERNEL_ENV,
+                                                                             "MEDKIT_LANG": "zh"}
+    assert (zh_json.parent / "logo-32x32.png").read_bytes() == b"png"
+    stamp = zh_json.stat().st_mtime_ns
+    reader.ensure_kernel()  # idempotent
+    assert zh_json.stat().st_mtime_ns == stamp
+    zh_json.write_text(json.dumps({**zh_spec, "env": {}}))  # a stale twin is put right
+    reader.ensure_kernel()
+    assert json.loads(zh_json.read_text()) == zh_spec
+
+
+def test_lab_kernel_only_installs_both_kernels(tmp_path, monkeypatch, capsys):
+    from medkit import KERNEL_NAME_ZH
+    from medkit.book import cli
+
+    _medkit_spec(tmp_path, monkeypatch)
+    assert cli.main(["lab", "--kernel-only"]) == 0
+    out = capsys.readouterr().out
+    assert f"{tmp_path}/kernels/medkit/kernel.json" in out and f"{tmp_path}/kernels/{KERNEL_NAME_ZH}/kernel.json" in out
+    assert (tmp_path / "kernels" / KERNEL_NAME_ZH / "kernel.json").is_file()
+
+
+def test_chinese_reader_copies_name_the_chinese_kernel(tmp_path):
+    from medkit.book import reader
+
+    chapter = Path(reader.NOTEBOOK_DIR) / "01_cross_entropy.ipynb"
+    for lang, name in (("en", "medkit"), ("zh", "medkit-zh")):
+        reader.build_lab(tmp_path / lang, [chapter], executed_dir=None, book_dir=None, lang=lang)
+        for folder in ("notebooks", "student"):
+            nb = nbformat.read(tmp_path / lang / folder / chapter.name, as_version=4)
+            assert nb.metadata["kernelspec"]["name"] == name, (lang, folder)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("kernels")
+def test_the_chinese_kernel_runs_the_self_checks_in_chinese(tmp_path, monkeypatch):
+    """A notebook on medkit-zh prints Chinese verdicts with no language code in it; on medkit, English ones."""
+    from nbclient import NotebookClient
+
+    from medkit.book import reader
+
+    _medkit_spec(tmp_path, monkeypatch)
+    monkeypatch.delenv("MEDKIT_LANG", raising=False)
+    reader.ensure_kernel()
+    printed = {}
+    for kernel in ("medkit", "medkit-zh"):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+            "from medkit.exercises import check_ce_value\nanswer = ...\ncheck_ce_value(answer)")])
+        NotebookClient(nb, kernel_name=kernel, timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
+        printed[kernel] = "".join(o.get("text", "") for o in nb.cells[0].outputs)
+    assert printed["medkit"].startswith("[to do] Exercise 1.1: not done yet"), printed
+    assert printed["medkit-zh"].startswith("[待完成] 练习 1.1：尚未作答"), printed
