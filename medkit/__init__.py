@@ -34,6 +34,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 #: The Jupyter kernel the notebooks run on (``make setup`` installs it; their metadata names it).
 KERNEL_NAME = "medkit"
+#: The same kernel speaking Chinese (``MEDKIT_LANG=zh``): the Chinese reader copies and student versions name it.
+KERNEL_NAME_ZH = "medkit-zh"
 
 #: The taught modules, reachable as ``medkit.<name>`` without importing them first.
 #: ``book`` and ``classroom`` are imported explicitly (``from medkit.book import runner``).

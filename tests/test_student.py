@@ -8,6 +8,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+from medkit import KERNEL_NAME, KERNEL_NAME_ZH
 from medkit.book import cli
 from medkit.classroom.markup import MarkupError, collect_exercises, exercise_of, has_marker, role_of, stub_solution
 from medkit.classroom.student import student_notebook, student_version
@@ -172,6 +173,8 @@ def test_chinese_student_versions_differ_only_in_their_prose(tmp_path, chapter):
 
     assert graded(zh) == graded(en)
     assert zh.metadata.get("medkit") == en.metadata.get("medkit")  # names the chapter for the grader
+    # JupyterLab runs the Chinese version on medkit-zh (MEDKIT_LANG=zh): its self-checks print Chinese
+    assert (zh.metadata["kernelspec"]["name"], en.metadata["kernelspec"]["name"]) == (KERNEL_NAME_ZH, KERNEL_NAME)
     prose = "\n".join(c.source for c in zh.cells if c.cell_type == "markdown")
     assert re.search(r"[\u4e00-\u9fff]{20}", prose) and "待翻译" not in prose
     with pytest.raises(ValueError, match="unknown language"):
@@ -180,7 +183,9 @@ def test_chinese_student_versions_differ_only_in_their_prose(tmp_path, chapter):
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("kernels")
-def test_a_chinese_submission_is_graded_like_an_english_one(tmp_path):
+def test_a_chinese_submission_is_graded_like_an_english_one(tmp_path, monkeypatch):
+    """A Chinese version names the medkit-zh kernel, but the grader runs every submission on its own (medkit)
+    kernel and grades values, not printed text: here even with every self-check printing Chinese."""
     from medkit.classroom import grade as grading
 
     chapter = REPO / "notebooks" / "01_cross_entropy.ipynb"
@@ -188,13 +193,16 @@ def test_a_chinese_submission_is_graded_like_an_english_one(tmp_path):
     solutions = {exercise_of(c): c.source for c in source.cells if role_of(c) == "solution"}
     subs = tmp_path / "subs"
     subs.mkdir()
-    for student, lang in (("li", "zh"), ("lee", "en")):
+    for student, lang, solved in (("li", "zh", True), ("lee", "en", True), ("wang", "zh", False)):
         nb, _ = student_notebook(source, chapter, subs, lang=lang)
         for cell in nb.cells:
-            if role_of(cell) == "solution" and exercise_of(cell) in solutions:
+            if solved and role_of(cell) == "solution" and exercise_of(cell) in solutions:
                 cell.source = solutions[exercise_of(cell)]
         nbformat.write(nb, subs / f"{student}_01_cross_entropy.ipynb")
+    assert nb.metadata["kernelspec"]["name"] == KERNEL_NAME_ZH
+    monkeypatch.setenv("MEDKIT_LANG", "zh")  # the kernels inherit it: the self-checks print Chinese
     results = grading.grade([subs], REPO / "notebooks", tmp_path / "grades.csv", smoke=True, sandbox=False,
                             log=lambda _: None, warn=lambda _: None)
     scores = {r.student: (r.total, r.max_total) for r in results}
     assert scores["li"] == scores["lee"] and scores["li"][0] == scores["li"][1] > 0, scores
+    assert scores["wang"] == (0.0, scores["li"][1]), scores  # the untouched Chinese version: nothing done

@@ -59,7 +59,7 @@ from urllib.parse import quote
 
 import nbformat
 
-from medkit import KERNEL_NAME, REPO_ROOT
+from medkit import KERNEL_NAME, KERNEL_NAME_ZH, REPO_ROOT
 from medkit.book import myst
 from medkit.glue import GLUE_PREFIX, format_value
 
@@ -806,6 +806,8 @@ def build_lab(out_root: Path = LAB_DIR, notebooks: list[Path] | None = None, *,
             relocate_paths(nb, path.parent, out_dir)
             copy_ = reader_notebook(nb, stem, values=values, origin=origin, bib=bib, student=is_student,
                                     images=images, doc_link=doc_linker(path.parent, out_dir, book_out))
+            if lang == "zh":  # the medkit-zh kernel: the self-checks speak Chinese with no code on the page
+                copy_.metadata["kernelspec"] = kernelspec("zh")
             target = out_dir / path.name
             _write_if_untouched(target, nbformat.writes(copy_) + "\n", manifest, kept)
             written.append(target)
@@ -841,11 +843,59 @@ from the number in the text prints a note. `make lab` never overwrites a copy yo
 
 
 # ---------------------------------------------------------------- the kernel and JupyterLab
-def ensure_kernel(name: str = KERNEL_NAME, display_name: str = "Python (medkit)") -> Path:
+#: The kernels ``python -m medkit lab --kernel-only`` (``make setup``) installs, by name: their display
+#: name and the environment variables they add to the ``medkit`` kernel's. The ``medkit-zh`` kernel is
+#: the same Python with ``MEDKIT_LANG=zh``: self-checks and figures in Chinese (:mod:`medkit.language`).
+KERNELS = {
+    KERNEL_NAME: ("Python (medkit)", {}),
+    KERNEL_NAME_ZH: ("Python (medkit, 中文)", {"MEDKIT_LANG": "zh"}),
+}
+
+
+def kernelspec(lang: str = "en") -> dict[str, str]:
+    """The ``kernelspec`` metadata of a notebook copy in ``lang``: ``medkit``, or ``medkit-zh`` for Chinese.
+
+    Examples
+    --------
+    >>> kernelspec("zh")
+    {'name': 'medkit-zh', 'display_name': 'Python (medkit, 中文)', 'language': 'python'}
+    >>> kernelspec("en")["name"]
+    'medkit'
+    """
+    name = KERNEL_NAME_ZH if lang == "zh" else KERNEL_NAME
+    return {"name": name, "display_name": KERNELS[name][0], "language": "python"}
+
+
+def _write_spec(kernel_json: Path, spec: dict[str, Any]) -> None:
+    """Write a kernelspec unless it already says exactly this (idempotent: no needless rewrite)."""
+    current = json.loads(kernel_json.read_text()) if kernel_json.is_file() else None
+    if current != spec:
+        kernel_json.parent.mkdir(parents=True, exist_ok=True)
+        kernel_json.write_text(json.dumps(spec, indent=1) + "\n")
+
+
+def kernel_json_zh(kernel_json: Path) -> Path:
+    """Where :func:`ensure_kernel` writes the ``medkit-zh`` kernelspec: beside the ``medkit`` one.
+
+    Examples
+    --------
+    >>> kernel_json_zh(Path("/venv/share/jupyter/kernels/medkit/kernel.json")).as_posix()
+    '/venv/share/jupyter/kernels/medkit-zh/kernel.json'
+    """
+    return kernel_json.parent.parent / KERNEL_NAME_ZH / "kernel.json"
+
+
+def ensure_kernel(name: str = KERNEL_NAME, display_name: str = KERNELS[KERNEL_NAME][0]) -> Path:
     """Install or update the ``medkit`` kernelspec so TensorFlow's start-up lines stay out of cell outputs.
 
-    Returns the path of its ``kernel.json``. Idempotent: a kernelspec that is
-    already right is not rewritten.
+    For the ``medkit`` kernel it also writes its Chinese twin ``medkit-zh``
+    (:data:`medkit.KERNEL_NAME_ZH`, "Python (medkit, 中文)") beside it: the same
+    ``argv`` and ``env`` plus ``MEDKIT_LANG=zh``. The Chinese reader copies and
+    student versions name that kernel, so their self-checks print Chinese with
+    no code on the page; grading still runs every submission on ``medkit``.
+
+    Returns the path of the ``medkit`` ``kernel.json``. Idempotent: a kernelspec
+    that is already right is not rewritten.
     """
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
@@ -866,6 +916,13 @@ def ensure_kernel(name: str = KERNEL_NAME, display_name: str = "Python (medkit)"
     if argv != spec["argv"] or env != spec.get("env"):
         spec["argv"], spec["env"] = argv, env
         kernel_json.write_text(json.dumps(spec, indent=1) + "\n")
+    if name == KERNEL_NAME:
+        zh_display, zh_env = KERNELS[KERNEL_NAME_ZH]
+        zh_json = kernel_json_zh(kernel_json)
+        _write_spec(zh_json, {**spec, "display_name": zh_display, "env": {**env, **zh_env}})
+        for logo in spec_dir.glob("logo-*"):  # the launcher's icons
+            if not (zh_json.parent / logo.name).is_file():
+                shutil.copyfile(logo, zh_json.parent / logo.name)
     return kernel_json
 
 
@@ -888,7 +945,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=LAB_DIR, help="where the reader copies go (default: _build/lab)")
     parser.add_argument("--build-only", action="store_true", help="write the reader copies, do not start JupyterLab")
     parser.add_argument("--kernel-only", action="store_true",
-                        help="only install/update the medkit kernelspec (TensorFlow's start-up lines off the cells)")
+                        help="only install/update the medkit kernelspec (TensorFlow's start-up lines off the cells) "
+                             f"and its Chinese twin {KERNEL_NAME_ZH} (MEDKIT_LANG=zh: self-checks in Chinese)")
     parser.add_argument("--reference", action="store_true",
                         help="take the numbers from reproducibility/expected.json even when _build/executed has a run")
     parser.add_argument("--lang", choices=("en", "zh"), default="en",
@@ -901,6 +959,7 @@ def main(args: argparse.Namespace) -> int:
     kernel_json = ensure_kernel()
     if args.kernel_only:
         print(f"kernelspec: {kernel_json}")
+        print(f"kernelspec: {kernel_json_zh(kernel_json)} (MEDKIT_LANG=zh)")
         return 0
     try:
         out = args.out / "zh" if args.lang == "zh" else args.out

@@ -105,7 +105,9 @@ def student_notebook(nb: nbformat.NotebookNode, path: Path, out_dir: Path, copy_
 
     Returns the notebook and the path parameters that were rewritten, as
     ``(name, old, new)``. ``lang="zh"`` takes the prose from the Chinese catalogs
-    (:mod:`medkit.book.i18n`); the code, the exercise ids and so the grading are the same.
+    (:mod:`medkit.book.i18n`) and names the ``medkit-zh`` kernel (``MEDKIT_LANG=zh``), so
+    the self-checks print their verdicts in Chinese; the code, the exercise ids and so the
+    grading (always on the ``medkit`` kernel) are the same.
 
     Raises
     ------
@@ -129,6 +131,8 @@ def student_notebook(nb: nbformat.NotebookNode, path: Path, out_dir: Path, copy_
     origin = "the reference run (reproducibility/expected.json)"
     out = reader.reader_notebook(student, path.stem, values=values, origin=origin, bib=bib, student=True,
                                  doc_link=reader.doc_linker(path.parent, out_dir, reader.BOOK_DIR))
+    if lang == "zh":  # JupyterLab runs it on medkit-zh: the self-checks print Chinese (the grader uses medkit)
+        out.metadata["kernelspec"] = reader.kernelspec("zh")
     return out, moved
 
 
