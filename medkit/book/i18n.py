@@ -217,6 +217,380 @@ def translate_notebook(nb: nbformat.NotebookNode,
     return out, states
 
 
+# --------------------------------------------------------------------------- glued text values
+
+GLUE_FILE = "glue.json"
+_PLACEHOLDER = re.compile(r"\{(\w+)(?::([\w-]+))?\}")
+#: Built-in placeholder rules: their text is copied into the translation as it is.
+BUILTIN_RULES = {"number": r"-?\d+(?:\.\d+)?", "identifier": r"[A-Za-z_][\w.]*", "text": r".+?"}
+
+
+def needs_translation(value: Any) -> bool:
+    """Whether a glued value is text a reader has to read: a string with letters that is not a number.
+
+    Examples
+    --------
+    >>> needs_translation("late"), needs_translation("inf"), needs_translation("0.25"), needs_translation(0.5)
+    (True, False, False, False)
+    """
+    if not isinstance(value, str) or not re.search(r"[A-Za-z]", value):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return True
+    return False
+
+
+class GlueCatalog:
+    """``i18n/zh_CN/glue.json``: the Chinese of the glued text values the chapters' code can produce.
+
+    The file is ``{"language": "zh_CN", "rules": {NAME: RULE}, "glue": {GLUE NAME: RULE}}``; each glued
+    name has a rule, and ``rules`` holds named rules that others refer to. A rule is an object with one
+    or more of
+
+    - ``"values"``: ``{English: 中文}``, the exact English values (a verdict's alternatives, the fusions);
+    - ``"templates"``: ``[{"en": ..., "zh": ...}]``, tried in order, for values composed at run time.
+      ``{slot:rule}`` in ``en`` matches what ``rule`` (a named rule or a built-in: ``number``,
+      ``identifier``, ``text``, copied as they are; ``{slot}`` alone is ``text``) matches, and
+      ``{slot}`` in ``zh`` is its translation. A template ``""`` matches nothing: an optional part;
+    - ``"list"``: the name of the rule of the items of an English list, with ``"sep"`` (``", "``),
+      ``"last"`` (the separator before the last item, e.g. ``" and "``; default ``sep``) and their
+      Chinese ``"zh_sep"`` and ``"zh_last"``;
+    - ``"rule"``: the name of another rule to use (as a whole);
+    - ``"source"``: where the values are made, for the translator (not read).
+
+    A glued list of strings is translated item by item with its name's rule. ``values`` wins over
+    ``templates``; the first template that matches is used.
+
+    Examples
+    --------
+    >>> cat = GlueCatalog({"rules": {"m": {"values": {"the image": "影像", "the note": "临床记录"}},
+    ...                              "ms": {"list": "m", "sep": ", ", "last": " and ", "zh_sep": "、",
+    ...                                     "zh_last": "和"}},
+    ...                    "glue": {"flagged": {"values": {"no modality": "无"}, "rule": "ms"},
+    ...                             "best": {"templates": [{"en": "without {m:m}", "zh": "去掉{m}时"}]}}})
+    >>> cat.translate("flagged", "the image and the note"), cat.translate("flagged", "no modality")
+    ('影像和临床记录', '无')
+    >>> cat.translate("best", "without the note"), cat.translate("best", "with all") is None
+    ('去掉临床记录时', True)
+    """
+
+    def __init__(self, data: dict[str, Any], path: Path | str = GLUE_FILE):
+        self.path = str(path)
+        if not isinstance(data, dict) or not isinstance(data.get("glue", {}), dict) \
+                or not isinstance(data.get("rules", {}), dict):
+            raise CatalogError(f"{path}: expected an object with 'glue' and 'rules' objects")
+        self.rules: dict[str, dict[str, Any]] = dict(data.get("rules", {}))
+        self.glue: dict[str, dict[str, Any]] = dict(data.get("glue", {}))
+        self._regex: dict[str, str] = {}
+        for kind, table in (("rule", self.rules), ("glue", self.glue)):
+            for name, rule in table.items():
+                self._validate(f"{path}: {kind} {name!r}", rule)
+        for name in self.rules:
+            self._pattern(self.rules[name], f"rules.{name}")  # undefined or circular references fail here
+
+    def _validate(self, where: str, rule: Any) -> None:
+        if not isinstance(rule, dict):
+            raise CatalogError(f"{where}: a rule must be an object, got {type(rule).__name__}")
+        unknown = set(rule) - {"values", "templates", "list", "sep", "last", "zh_sep", "zh_last", "rule",
+                               "source", "note"}
+        if unknown:
+            raise CatalogError(f"{where}: unknown key(s) {sorted(unknown)}")
+        if not {"values", "templates", "list", "rule"} & set(rule):
+            raise CatalogError(f"{where}: needs 'values', 'templates', 'list' or 'rule'")
+        values = rule.get("values", {})
+        if not isinstance(values, dict) or not all(isinstance(k, str) and isinstance(v, str) and v.strip()
+                                                    for k, v in values.items()):
+            raise CatalogError(f"{where}: 'values' must map English strings to non-empty translations")
+        templates = rule.get("templates", [])
+        if not isinstance(templates, list):
+            raise CatalogError(f"{where}: 'templates' must be a list")
+        for i, t in enumerate(templates):
+            if not (isinstance(t, dict) and isinstance(t.get("en"), str) and isinstance(t.get("zh"), str)):
+                raise CatalogError(f"{where}: template {i} must be {{'en': ..., 'zh': ...}}")
+            slots = [m.group(1) for m in _PLACEHOLDER.finditer(t["en"])]
+            if len(slots) != len(set(slots)):
+                raise CatalogError(f"{where}: template {i} repeats a slot: {t['en']!r}")
+            extra = {m.group(1) for m in _PLACEHOLDER.finditer(t["zh"])} - set(slots)
+            if extra:
+                raise CatalogError(f"{where}: template {i}: the Chinese uses slot(s) {sorted(extra)} that the "
+                                   "English does not have")
+        for key in ("list", "rule"):
+            if key in rule and not isinstance(rule[key], str):
+                raise CatalogError(f"{where}: '{key}' must name a rule")
+
+    def _named(self, name: str, where: str) -> dict[str, Any] | str:
+        if name in BUILTIN_RULES:
+            return name
+        if name not in self.rules:
+            raise CatalogError(f"{self.path}: {where} refers to rule {name!r}, which 'rules' does not define")
+        return self.rules[name]
+
+    def _pattern(self, rule: dict[str, Any] | str, where: str, depth: int = 0) -> str:
+        """A regular expression (no groups) matching every English text ``rule`` translates."""
+        if isinstance(rule, str):
+            return BUILTIN_RULES[rule]
+        if depth > 20:
+            raise CatalogError(f"{self.path}: {where}: rules refer to each other in a circle")
+        key = f"{id(rule)}"
+        if key in self._regex:
+            return self._regex[key]
+        alternatives = [re.escape(v) for v in sorted(rule.get("values", {}), key=len, reverse=True)]
+        for t in rule.get("templates", []):
+            alternatives.append(self._template_regex(t["en"], where, depth, groups=False))
+        if "list" in rule:
+            item = f"(?:{self._pattern(self._named(rule['list'], where), where, depth + 1)})"
+            sep, last = re.escape(rule.get("sep", ", ")), re.escape(rule.get("last", rule.get("sep", ", ")))
+            alternatives.append(f"{item}(?:(?:{sep}{item})*{last}{item})?")
+        if "rule" in rule:
+            alternatives.append(self._pattern(self._named(rule["rule"], where), where, depth + 1))
+        self._regex[key] = "(?:" + "|".join(f"(?:{a})" for a in alternatives) + ")"
+        return self._regex[key]
+
+    def _template_regex(self, en: str, where: str, depth: int, groups: bool) -> str:
+        out, pos = [], 0
+        for m in _PLACEHOLDER.finditer(en):
+            out.append(re.escape(en[pos:m.start()]))
+            inner = self._pattern(self._named(m.group(2) or "text", where), where, depth + 1)
+            out.append(f"(?P<{m.group(1)}>{inner})" if groups else f"(?:{inner})")
+            pos = m.end()
+        out.append(re.escape(en[pos:]))
+        return "".join(out)
+
+    def _apply(self, rule: dict[str, Any] | str, text: str, where: str, depth: int = 0) -> str | None:
+        if isinstance(rule, str):  # a built-in: copied
+            return text if re.fullmatch(BUILTIN_RULES[rule], text) else None
+        if depth > 20:
+            return None
+        if text in rule.get("values", {}):
+            return rule["values"][text]
+        for t in rule.get("templates", []):
+            m = re.fullmatch(self._template_regex(t["en"], where, depth, groups=True), text, re.S)
+            if not m:
+                continue
+            parts = {}
+            for slot in _PLACEHOLDER.finditer(t["en"]):
+                sub = self._apply(self._named(slot.group(2) or "text", where), m.group(slot.group(1)), where,
+                                  depth + 1)
+                if sub is None:
+                    break
+                parts[slot.group(1)] = sub
+            else:
+                return _PLACEHOLDER.sub(lambda s, done=parts: done[s.group(1)], t["zh"])
+        if "list" in rule:
+            items = self._split_list(rule, text, where, depth)
+            if items is not None:
+                item_rule = self._named(rule["list"], where)
+                done = [self._apply(item_rule, i, where, depth + 1) for i in items]
+                if all(d is not None for d in done):
+                    sep, last = rule.get("zh_sep", "、"), rule.get("zh_last", rule.get("zh_sep", "、"))
+                    return done[0] if len(done) == 1 else sep.join(done[:-1]) + last + done[-1]
+        if "rule" in rule:
+            return self._apply(self._named(rule["rule"], where), text, where, depth + 1)
+        return None
+
+    def _split_list(self, rule: dict[str, Any], text: str, where: str, depth: int) -> list[str] | None:
+        item = self._pattern(self._named(rule["list"], where), where, depth + 1)
+        sep, last = re.escape(rule.get("sep", ", ")), re.escape(rule.get("last", rule.get("sep", ", ")))
+        if re.fullmatch(item, text, re.S):
+            return [text]
+        m = re.fullmatch(f"(?P<head>(?:{item})(?:{sep}(?:{item}))*){last}(?P<tail>{item})", text, re.S)
+        if not m:
+            return None
+        head, items = m.group("head"), []
+        while True:  # split the head at its separators, item by item
+            step = re.fullmatch(f"(?P<first>{item})(?:{sep}(?P<rest>(?:{item})(?:{sep}(?:{item}))*))?", head,
+                                re.S)
+            if not step:
+                return None
+            items.append(step.group("first"))
+            if step.group("rest") is None:
+                return items + [m.group("tail")]
+            head = step.group("rest")
+
+    def translate(self, name: str, value: str) -> str | None:
+        """The Chinese of glued text ``value`` of ``name``; ``None`` when the catalog has none."""
+        rule = self.glue.get(name)
+        return None if rule is None else self._apply(rule, value, f"glue {name!r}")
+
+    def translate_value(self, name: str, value: Any) -> Any:
+        """``value`` with its text translated (a list item by item); ``None`` if some text has no translation."""
+        if not isinstance(value, list):
+            return self.translate(name, value) if needs_translation(value) else value
+        out = []
+        for item in value:
+            done = self.translate(name, item) if needs_translation(item) else item
+            if done is None:
+                return None
+            out.append(done)
+        return out
+
+
+def load_glue_catalog(i18n_dir: Path = I18N_DIR) -> GlueCatalog:
+    """``i18n_dir/glue.json`` (an empty catalog when there is none).
+
+    Raises
+    ------
+    CatalogError
+        The file is not JSON, or a rule is malformed or refers to a rule that does not exist.
+    """
+    path = i18n_dir / GLUE_FILE
+    if not path.exists():
+        return GlueCatalog({}, path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CatalogError(f"{path}: not a readable JSON catalog: {err}") from err
+    if data.get("language", LANG) != LANG:
+        raise CatalogError(f"{path}: language is {data.get('language')!r}, expected {LANG!r}")
+    return GlueCatalog(data, path)
+
+
+def _glue_outputs(nb: nbformat.NotebookNode):
+    """``(output, name)`` of every glued output (the papermill record of ``medkit.glue.glue``)."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name and output.get("output_type") in ("display_data", "execute_result"):
+                yield output, name
+
+
+def translate_glue(nb: nbformat.NotebookNode, catalog: GlueCatalog) -> list[tuple[str, str]]:
+    """Replace, in place, the text of ``nb``'s glued text values by their Chinese; return the untranslated.
+
+    Only the stored ``text/plain`` (a Python repr, with or without the papermill record prefix) of a
+    value that :func:`needs_translation` changes; the glued name stays, numbers stay. Returns
+    ``(name, English)`` for every value with no translation (it keeps its English).
+    """
+    import ast
+
+    missing = []
+    for output, name in _glue_outputs(nb):
+        for key in [k for k in output.get("data", {}) if k.endswith("text/plain")]:
+            try:
+                value = ast.literal_eval(output["data"][key])
+            except (ValueError, SyntaxError):
+                continue
+            texts = value if isinstance(value, list) else [value]
+            if not any(needs_translation(v) for v in texts):
+                continue
+            done = catalog.translate_value(name, value)
+            if done is None:
+                missing.append((name, str(value)))
+                continue
+            output["data"][key] = repr(done)
+            for alt in [k for k in output["data"] if k.endswith("text/html") or k.endswith("text/markdown")]:
+                del output["data"][alt]  # an English rich form would win over the translated text
+    return missing
+
+
+def reference_text_values(repo: Path = REPO_ROOT) -> dict[str, set[str]]:
+    """Every glued text value of ``reproducibility/expected.json`` (full and smoke) a reader reads, by name."""
+    path = repo / "reproducibility" / "expected.json"
+    out: dict[str, set[str]] = {}
+    if not path.exists():
+        return out
+    reference = json.loads(path.read_text(encoding="utf-8"))
+    for section in ("full", "smoke"):
+        for entry in reference.get(section, {}).values():
+            for name, value in entry.get("values", {}).items():
+                v = value.get("value")
+                for text in (v if isinstance(v, list) else [v]):
+                    if needs_translation(text):
+                        out.setdefault(name, set()).add(text)
+    return out
+
+
+@dataclass
+class GlueState:
+    name: str
+    en: str
+    state: str  # translated | missing
+    zh: str = ""
+
+
+def glue_states(repo: Path = REPO_ROOT, i18n_dir: Path = I18N_DIR) -> list[GlueState]:
+    """The translation of each glued text value in the reference (sorted by name, then value)."""
+    catalog = load_glue_catalog(i18n_dir)
+    states = []
+    for name, texts in sorted(reference_text_values(repo).items()):
+        for text in sorted(texts):
+            zh = catalog.translate(name, text)
+            states.append(GlueState(name, text, "missing" if zh is None else "translated", zh or ""))
+    return states
+
+
+# --------------------------------------------------------------------------- figures drawn in Chinese
+
+#: MIME type of a figure's Chinese drawing in an executed notebook (``medkit.plots.alternate_mime("zh")``).
+ZH_FIGURE_MIME = "image/vnd.medkit.zh+png"
+_ALT_FIGURE = re.compile(r"^(?P<prefix>.*?)image/vnd\.medkit\.[\w-]+\+png$")
+
+
+@dataclass
+class FigureState:
+    stem: str
+    cell: str  # cell id
+    drawn: bool  # a Chinese drawing exists
+    untranslated: list[str] = field(default_factory=list)
+
+
+def _figure_outputs(nb: nbformat.NotebookNode):
+    for cell in nb.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            data = output.get("data", {})
+            prefixes = [k[:-len("image/png")] for k in data if k.endswith("image/png")]
+            for prefix in prefixes:
+                yield cell, output, prefix
+
+
+def figure_states(nb: nbformat.NotebookNode, stem: str = "") -> list[FigureState]:
+    """Each figure (an ``image/png`` output, glued or not) of an executed notebook: drawn in Chinese or not,
+    and the English strings its Chinese drawing left untranslated."""
+    states = []
+    for cell, output, prefix in _figure_outputs(nb):
+        drawn = prefix + ZH_FIGURE_MIME in output.get("data", {})
+        md = output.get("metadata", {})
+        meta = md.get(prefix + ZH_FIGURE_MIME) or md.get(ZH_FIGURE_MIME) or {}
+        states.append(FigureState(stem, cell.get("id", ""), drawn, list(meta.get("untranslated", []))
+                                  if drawn and isinstance(meta, dict) else []))
+    return states
+
+
+def publish_figures(nb: nbformat.NotebookNode, lang: str = "en") -> nbformat.NotebookNode:
+    """Make ``nb``'s figures those of edition ``lang``, in place: every alternate drawing goes.
+
+    For ``zh``, a figure with a Chinese drawing (``image/vnd.medkit.zh+png``) shows it as its
+    ``image/png``, keeping the English drawing's ``width``/``height`` metadata (the drawings have the same
+    pixel size); the alternate keys (every ``image/vnd.medkit.*+png``, data and metadata, with or without
+    the papermill record prefix) are removed for every edition, so no download carries them.
+
+    Examples
+    --------
+    >>> nb = nbformat.v4.new_notebook()
+    >>> out = nbformat.v4.new_output("display_data", data={"image/png": "EN", ZH_FIGURE_MIME: "ZH"},
+    ...                              metadata={"image/png": {"width": 4}, ZH_FIGURE_MIME: {"width": 4}})
+    >>> nb.cells = [nbformat.v4.new_code_cell("plot()", outputs=[out])]
+    >>> dict(publish_figures(copy.deepcopy(nb), "zh").cells[0].outputs[0].data)
+    {'image/png': 'ZH'}
+    >>> dict(publish_figures(nb, "en").cells[0].outputs[0].metadata)
+    {'image/png': {'width': 4}}
+    """
+    wanted = "zh" if lang.lower().startswith("zh") else lang
+    for cell in nb.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            data, md = output.get("data", {}), output.get("metadata", {})
+            for key in [k for k in data if _ALT_FIGURE.match(k)]:
+                prefix = _ALT_FIGURE.match(key).group("prefix")
+                drawing = data.pop(key)
+                if key == prefix + f"image/vnd.medkit.{wanted}+png" and prefix + "image/png" in data:
+                    data[prefix + "image/png"] = drawing
+            for key in [k for k in md if _ALT_FIGURE.match(k)]:
+                del md[key]
+    return nb
+
+
 @dataclass
 class PageState:
     name: str  # e.g. book/intro
