@@ -810,6 +810,9 @@ class Report:
     toc: str
     orphans: dict[str, list[Entry]]
     problems: list[str] = field(default_factory=list)
+    glue: list[GlueState] = field(default_factory=list)
+    errata: list[tuple[str, str]] = field(default_factory=list)  # (row id, state)
+    figures: list[FigureState] | None = None  # None: no executed notebooks to look at
 
     def counts(self) -> Counter:
         c: Counter = Counter()
@@ -817,19 +820,47 @@ class Report:
             c.update(s.state for s in states)
         c.update(p.state for p in self.pages)
         c[self.toc] += 1
+        c.update(g.state for g in self.glue)
+        c.update(state for _, state in self.errata)
         return c
 
     @property
     def coverage(self) -> float:
-        """Translated units (cells, captions, pages, the table of contents) / all of them."""
+        """Translated units (cells, captions, pages, the table of contents, glued text values, errata rows)
+        / all of them. Figures are reported beside it (:attr:`figures`), not counted."""
         c = self.counts()
         total = sum(c.values())
         return c["translated"] / total if total else 1.0
 
 
-def status(repo: Path = REPO_ROOT, i18n_dir: Path = I18N_DIR, check: bool = False) -> Report:
-    """The translation state of every chapter (from ``notebooks/``) and page; with ``check``, run
-    :func:`check_translation` on every translated entry and page too."""
+def errata_states(repo: Path = REPO_ROOT, i18n_dir: Path = I18N_DIR) -> list[tuple[str, str]]:
+    """``(row id, state)`` of the Chinese of each row of ``book/errata.json`` (i18n/zh_CN/errata.json)."""
+    from medkit.book import errata
+
+    path = repo / "book" / "errata.json"
+    if not path.exists():
+        return []
+    try:
+        rows = errata.load_rows(path)
+        translations = errata.load_translations(i18n_dir / "errata.json")
+    except ValueError as err:
+        raise CatalogError(str(err)) from err
+    return [(errata.row_id(r), errata.translated_example(r, translations)[0]) for r in rows]
+
+
+def executed_figures(executed_dir: Path) -> list[FigureState] | None:
+    """Every figure of the executed notebooks in ``executed_dir`` (``None`` when there are none)."""
+    paths = sorted(executed_dir.glob("[0-9][0-9]_*.ipynb")) if executed_dir.is_dir() else []
+    if not paths:
+        return None
+    return [f for path in paths for f in figure_states(nbformat.read(path, as_version=4), path.stem)]
+
+
+def status(repo: Path = REPO_ROOT, i18n_dir: Path = I18N_DIR, check: bool = False,
+           executed_dir: Path | None = None) -> Report:
+    """The translation state of every chapter (from ``notebooks/``), page, glued text value of the reference
+    and errata row, and the figures of ``executed_dir`` (default ``<repo>/_build/executed``); with
+    ``check``, run :func:`check_translation` on every translated entry and page too."""
     from medkit.book.runner import discover_notebooks
 
     chapters, orphans, problems = {}, {}, []
@@ -853,7 +884,9 @@ def status(repo: Path = REPO_ROOT, i18n_dir: Path = I18N_DIR, check: bool = Fals
                 english = (repo / f"{p.name}.md").read_text(encoding="utf-8")
                 problems += [f"{p.name}.md: {q}" for q in check_translation(english, p.text)]
     toc_state, _ = translated_toc(repo / "_toc.yml", i18n_dir)
-    return Report(chapters, pages, toc_state, orphans, problems)
+    figures = executed_figures(executed_dir or repo / "_build" / "executed")
+    return Report(chapters, pages, toc_state, orphans, problems, glue_states(repo, i18n_dir),
+                  errata_states(repo, i18n_dir), figures)
 
 
 def english_at(sha: str, name: str, repo: Path = REPO_ROOT, limit: int = 200) -> str | None:
@@ -882,6 +915,10 @@ def coverage_rows(report: Report) -> list[tuple[str, int, int]]:
             for stem, states in report.chapters.items()]
     rows.append(("book pages", sum(p.state == "translated" for p in report.pages), len(report.pages)))
     rows.append(("_toc.yml part captions", int(report.toc == "translated"), 1))
+    if report.glue:
+        rows.append(("glued text values", sum(g.state == "translated" for g in report.glue), len(report.glue)))
+    if report.errata:
+        rows.append(("errata table rows", sum(s == "translated" for _, s in report.errata), len(report.errata)))
     return rows
 
 
@@ -907,6 +944,24 @@ def print_report(report: Report, repo: Path = REPO_ROOT, verbose: bool = True) -
             print(diff(old, new, p.name + ".md") if old is not None
                   else f"      (English of sha256 {p.zh_sha[:12]} not found in git history)")
     print(f"_toc.yml part captions: {report.toc}")
+    if report.glue:
+        done = sum(g.state == "translated" for g in report.glue)
+        print(f"glued text values (i18n/zh_CN/glue.json): {done}/{len(report.glue)} translated")
+        for g in report.glue:
+            if g.state != "translated":
+                print(f"  missing {g.name}: {g.en!r}")
+    if report.errata:
+        done = sum(s == "translated" for _, s in report.errata)
+        print(f"errata table rows (i18n/zh_CN/errata.json): {done}/{len(report.errata)} translated")
+        for rid, state in report.errata:
+            if state != "translated":
+                print(f"  {state:7} {rid}")
+    if report.figures is not None:
+        drawn = sum(f.drawn for f in report.figures)
+        print(f"figures drawn in Chinese (executed notebooks): {drawn}/{len(report.figures)}")
+        for f in report.figures:
+            if f.untranslated:
+                print(f"  {f.stem} {f.cell}: untranslated {f.untranslated}")
     c = report.counts()
     total = sum(c.values())
     print(f"coverage: {c['translated']}/{total} = {100 * report.coverage:.1f}% "
@@ -932,8 +987,11 @@ def main(args: argparse.Namespace) -> int:
         return 2
     if args.json:
         c = report.counts()
+        figures = None if report.figures is None else {
+            "drawn": sum(f.drawn for f in report.figures), "total": len(report.figures),
+            "with_untranslated_strings": sum(bool(f.untranslated) for f in report.figures)}
         print(json.dumps({"coverage": report.coverage, **{k: c[k] for k in ("translated", "stale", "missing")},
-                          "problems": report.problems}, ensure_ascii=False))
+                          "problems": report.problems, "figures": figures}, ensure_ascii=False))
     else:
         print_report(report, args.repo, verbose=not args.brief)
         for problem in report.problems:
