@@ -195,12 +195,14 @@ def unit_states(nb: nbformat.NotebookNode, catalog: Catalog | None) -> list[Unit
     return states
 
 
-def translate_notebook(nb: nbformat.NotebookNode,
-                       catalog: Catalog | None) -> tuple[nbformat.NotebookNode, list[UnitState]]:
+def translate_notebook(nb: nbformat.NotebookNode, catalog: Catalog | None,
+                       glue: GlueCatalog | None = None) -> tuple[nbformat.NotebookNode, list[UnitState]]:
     """A copy of ``nb`` with its markdown cells and figure captions in Chinese where the catalog is current.
 
     Stale or missing markdown cells keep their English under :data:`PENDING_MARKER`; a stale or missing
-    caption keeps its English caption prefixed with "（待翻译）". Code, outputs and metadata are untouched.
+    caption keeps its English caption prefixed with "（待翻译）". Code and metadata are untouched; so are
+    the outputs, unless ``glue`` is given: then the glued text values are translated too
+    (:func:`translate_glue`; the site's Chinese build calls that itself, to report what stays English).
     """
     out = copy.deepcopy(nb)
     states = unit_states(out, catalog)
@@ -214,6 +216,8 @@ def translate_notebook(nb: nbformat.NotebookNode,
             figure = cell.metadata["mystnb"]["figure"]
             figure["caption"] = state.zh if state.state == "translated" else "（待翻译）" + figure["caption"]
     out.metadata["language"] = LANG
+    if glue is not None:
+        translate_glue(out, glue)
     return out, states
 
 
@@ -287,8 +291,9 @@ class GlueCatalog:
         for kind, table in (("rule", self.rules), ("glue", self.glue)):
             for name, rule in table.items():
                 self._validate(f"{path}: {kind} {name!r}", rule)
-        for name in self.rules:
-            self._pattern(self.rules[name], f"rules.{name}")  # undefined or circular references fail here
+        for kind, table in (("rules", self.rules), ("glue", self.glue)):
+            for name, rule in table.items():
+                self._pattern(rule, f"{kind}.{name}")  # undefined or circular references fail here
 
     def _validate(self, where: str, rule: Any) -> None:
         if not isinstance(rule, dict):

@@ -808,7 +808,7 @@ def _tol_source_zh(text: str) -> str:
     if m:
         return f"实测：{m.group(1)} 次校准运行"
     m = re.match(r"^stated for (.+)$", text)
-    return f"按 {m.group(1)} 类值声明" if m else text
+    return f"按 `{m.group(1)}` 类值声明" if m else text
 
 
 def _chapter_verdict_zh(entry: dict[str, Any] | None, mine: list[Check]) -> tuple[bool, str, str]:
@@ -835,7 +835,7 @@ def _failure_item_zh(c: Check) -> str:
         text += f"：期望 {_md_value(c.expected)}，得到 {_md_value(c.got)}"
         if c.tol is not None:
             tol = "精确" if c.tol == 0 else f"{c.tol:.3g}"
-            text += f"，容差 {tol}（{_tol_source_zh(c.tol_source) if c.tol_source else c.kind}）"
+            text += f"，容差 {tol}（{_tol_source_zh(c.tol_source) if c.tol_source else f'`{c.kind}`'}）"
     return text + (f"。{_detail_zh(c.detail)}" if c.detail else "")
 
 
