@@ -16,6 +16,18 @@ Catalog format (``i18n/zh_CN/``, fixed for the translators; see the issue):
 - ``book/<name>.md``: the whole page, first line
   ``<!-- i18n-source: book/<name>.md sha256=<hex> -->`` naming the hash of the English page it translates.
 - ``toc.json``: ``{"source_sha256", "captions": {English: 中文}}`` for the part captions of ``_toc.yml``.
+- ``glue.json``: the Chinese of the glued *text* values the prose quotes (verdicts, the chosen fusion,
+  chapter 7's summaries), per glued name, as exact values or small templates (:class:`GlueCatalog`).
+  The Chinese build puts them in place of the English in its copies of the executed notebooks
+  (:func:`translate_glue`); names, numbers, the English edition and ``medkit repro`` are unchanged.
+  Every text value of ``reproducibility/expected.json`` must have one (:func:`glue_states`).
+- ``errata.json``: the Chinese of the descriptions of the errata table's rows (``book/errata.json``),
+  with the English they translate (:func:`medkit.book.errata.load_translations`).
+
+Figures: an executed notebook's figure may carry a Chinese drawing (``image/vnd.medkit.zh+png``, from
+the book's runner and :mod:`medkit.plots`); :func:`publish_figures` shows it in the Chinese edition and
+removes it from every published notebook. ``i18n status`` counts the figures drawn in Chinese and lists
+the strings a drawing left untranslated.
 
 :func:`check_translation` lists what a translation must keep verbatim and did not (glue roles, maths,
 directive and option lines, cross-reference roles, inline code, labels, headings' levels, link targets)

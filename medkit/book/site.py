@@ -18,8 +18,10 @@ the English one: :func:`stage_zh` copies the English staging into ``_build/site_
 translations to the notebooks and pages (English under a "待翻译" marker where a translation is stale or
 missing, so the build works at any coverage), translates the part captions, and writes the configuration
 overlay (:func:`zh_config`: ``language: zh_CN``, the title and the theme strings of
-``i18n/zh_CN/ui.json``, Chinese search with jieba and a dictionary of the glossary's headwords). Its HTML
-lands in ``_build/html/zh/``; every page of both editions links to its counterpart.
+``i18n/zh_CN/ui.json``, Chinese search with jieba and a dictionary of the glossary's headwords). Its
+notebooks show the glued text values in Chinese (``i18n/zh_CN/glue.json``) and the figures' Chinese
+drawings where the runner made them; its execution report and errata table are generated in Chinese.
+Its HTML lands in ``_build/html/zh/``; every page of both editions links to its counterpart.
 """
 from __future__ import annotations
 
