@@ -74,3 +74,73 @@ def load_rows(path: str | Path = ERRATA_FILE) -> list[dict[str, Any]]:
             raise ValueError(f"{where}: 'quote_en' translates 'quote', which is missing.")
         out.append({**OPTIONAL, **row})
     return out
+
+
+# --------------------------------------------------------------------------- the rows in Chinese
+
+#: The Chinese of the rows' descriptions (``example``), for the Chinese edition's errata table.
+TRANSLATIONS_FILE = REPO_ROOT / "i18n" / "zh_CN" / "errata.json"
+
+
+def row_id(row: dict[str, Any]) -> str:
+    """The stable key of a row in the translations: ``<stem>:<correct>`` (a row's recomputed value).
+
+    Examples
+    --------
+    >>> row_id({"stem": "01_cross_entropy", "correct": "ce_article_example"})
+    '01_cross_entropy:ce_article_example'
+    """
+    return f"{row['stem']}:{row['correct']}"
+
+
+def load_translations(path: str | Path = TRANSLATIONS_FILE) -> dict[str, dict[str, str]]:
+    """The Chinese of each row's ``example``, with the English it was translated from, by :func:`row_id`.
+
+    The file is ``{"language": "zh_CN", "source": "book/errata.json", "entries": [{"id", "en", "zh"}]}``;
+    an entry is used only while its ``en`` equals the row's current ``example`` (otherwise the Chinese
+    table shows the English, marked as pending, and ``python -m medkit i18n status`` lists it as stale).
+    No file: no translations.
+
+    Raises
+    ------
+    ValueError
+        The file is not JSON, an entry lacks a string ``id``/``en``/``zh`` or repeats an id (the message
+        names the file and the entry).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc}).") from None
+    entries = data.get("entries") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError(f"{path}: expected an object with a list 'entries'.")
+    out: dict[str, dict[str, str]] = {}
+    for i, entry in enumerate(entries):
+        where = f"{path.name}, entry {i + 1}"
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("id", "en", "zh")):
+            raise ValueError(f"{where}: needs string fields 'id', 'en' and 'zh'.")
+        if entry["id"] in out:
+            raise ValueError(f"{where}: id {entry['id']!r} appears twice.")
+        out[entry["id"]] = {"en": entry["en"], "zh": entry["zh"]}
+    return out
+
+
+def translated_example(row: dict[str, Any], translations: dict[str, dict[str, str]]) -> tuple[str, str]:
+    """``(state, text)`` of a row's description in Chinese: ``translated``, ``stale`` or ``missing``; the text
+    is the Chinese when current, else the English with "（待翻译）" in front.
+
+    Examples
+    --------
+    >>> row = {"stem": "01_x", "correct": "k", "example": "Accuracy"}
+    >>> translated_example(row, {"01_x:k": {"en": "Accuracy", "zh": "准确率"}})
+    ('translated', '准确率')
+    >>> translated_example(row, {"01_x:k": {"en": "Old", "zh": "旧"}})
+    ('stale', '（待翻译）Accuracy')
+    """
+    entry = translations.get(row_id(row))
+    if entry is not None and entry["en"] == row["example"] and entry["zh"].strip():
+        return "translated", entry["zh"]
+    return ("stale" if entry is not None else "missing"), "（待翻译）" + row["example"]

@@ -16,6 +16,18 @@ Catalog format (``i18n/zh_CN/``, fixed for the translators; see the issue):
 - ``book/<name>.md``: the whole page, first line
   ``<!-- i18n-source: book/<name>.md sha256=<hex> -->`` naming the hash of the English page it translates.
 - ``toc.json``: ``{"source_sha256", "captions": {English: 中文}}`` for the part captions of ``_toc.yml``.
+- ``glue.json``: the Chinese of the glued *text* values the prose quotes (verdicts, the chosen fusion,
+  chapter 7's summaries), per glued name, as exact values or small templates (:class:`GlueCatalog`).
+  The Chinese build puts them in place of the English in its copies of the executed notebooks
+  (:func:`translate_glue`); names, numbers, the English edition and ``medkit repro`` are unchanged.
+  Every text value of ``reproducibility/expected.json`` must have one (:func:`glue_states`).
+- ``errata.json``: the Chinese of the descriptions of the errata table's rows (``book/errata.json``),
+  with the English they translate (:func:`medkit.book.errata.load_translations`).
+
+Figures: an executed notebook's figure may carry a Chinese drawing (``image/vnd.medkit.zh+png``, from
+the book's runner and :mod:`medkit.plots`); :func:`publish_figures` shows it in the Chinese edition and
+removes it from every published notebook. ``i18n status`` counts the figures drawn in Chinese and lists
+the strings a drawing left untranslated.
 
 :func:`check_translation` lists what a translation must keep verbatim and did not (glue roles, maths,
 directive and option lines, cross-reference roles, inline code, labels, headings' levels, link targets)
@@ -196,12 +208,14 @@ def unit_states(nb: nbformat.NotebookNode, catalog: Catalog | None) -> list[Unit
     return states
 
 
-def translate_notebook(nb: nbformat.NotebookNode,
-                       catalog: Catalog | None) -> tuple[nbformat.NotebookNode, list[UnitState]]:
+def translate_notebook(nb: nbformat.NotebookNode, catalog: Catalog | None,
+                       glue: GlueCatalog | None = None) -> tuple[nbformat.NotebookNode, list[UnitState]]:
     """A copy of ``nb`` with its markdown cells and figure captions in Chinese where the catalog is current.
 
     Stale or missing markdown cells keep their English under :data:`PENDING_MARKER`; a stale or missing
-    caption keeps its English caption prefixed with "（待翻译）". Code, outputs and metadata are untouched.
+    caption keeps its English caption prefixed with "（待翻译）". Code and metadata are untouched; so are
+    the outputs, unless ``glue`` is given: then the glued text values are translated too
+    (:func:`translate_glue`; the site's Chinese build calls that itself, to report what stays English).
     """
     out = copy.deepcopy(nb)
     states = unit_states(out, catalog)
@@ -215,7 +229,384 @@ def translate_notebook(nb: nbformat.NotebookNode,
             figure = cell.metadata["mystnb"]["figure"]
             figure["caption"] = state.zh if state.state == "translated" else "（待翻译）" + figure["caption"]
     out.metadata["language"] = LANG
+    if glue is not None:
+        translate_glue(out, glue)
     return out, states
+
+
+# --------------------------------------------------------------------------- glued text values
+
+GLUE_FILE = "glue.json"
+_PLACEHOLDER = re.compile(r"\{(\w+)(?::([\w-]+))?\}")
+#: Built-in placeholder rules: their text is copied into the translation as it is.
+BUILTIN_RULES = {"number": r"-?\d+(?:\.\d+)?", "identifier": r"[A-Za-z_][\w.]*", "text": r".+?"}
+
+
+def needs_translation(value: Any) -> bool:
+    """Whether a glued value is text a reader has to read: a string with letters that is not a number.
+
+    Examples
+    --------
+    >>> needs_translation("late"), needs_translation("inf"), needs_translation("0.25"), needs_translation(0.5)
+    (True, False, False, False)
+    """
+    if not isinstance(value, str) or not re.search(r"[A-Za-z]", value):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return True
+    return False
+
+
+class GlueCatalog:
+    """``i18n/zh_CN/glue.json``: the Chinese of the glued text values the chapters' code can produce.
+
+    The file is ``{"language": "zh_CN", "rules": {NAME: RULE}, "glue": {GLUE NAME: RULE}}``; each glued
+    name has a rule, and ``rules`` holds named rules that others refer to. A rule is an object with one
+    or more of
+
+    - ``"values"``: ``{English: 中文}``, the exact English values (a verdict's alternatives, the fusions);
+    - ``"templates"``: ``[{"en": ..., "zh": ...}]``, tried in order, for values composed at run time.
+      ``{slot:rule}`` in ``en`` matches what ``rule`` (a named rule or a built-in: ``number``,
+      ``identifier``, ``text``, copied as they are; ``{slot}`` alone is ``text``) matches, and
+      ``{slot}`` in ``zh`` is its translation. A template ``""`` matches nothing: an optional part;
+    - ``"list"``: the name of the rule of the items of an English list, with ``"sep"`` (``", "``),
+      ``"last"`` (the separator before the last item, e.g. ``" and "``; default ``sep``) and their
+      Chinese ``"zh_sep"`` and ``"zh_last"``;
+    - ``"rule"``: the name of another rule to use (as a whole);
+    - ``"source"``: where the values are made, for the translator (not read).
+
+    A glued list of strings is translated item by item with its name's rule. ``values`` wins over
+    ``templates``; the first template that matches is used.
+
+    Examples
+    --------
+    >>> cat = GlueCatalog({"rules": {"m": {"values": {"the image": "影像", "the note": "临床记录"}},
+    ...                              "ms": {"list": "m", "sep": ", ", "last": " and ", "zh_sep": "、",
+    ...                                     "zh_last": "和"}},
+    ...                    "glue": {"flagged": {"values": {"no modality": "无"}, "rule": "ms"},
+    ...                             "best": {"templates": [{"en": "without {m:m}", "zh": "去掉{m}时"}]}}})
+    >>> cat.translate("flagged", "the image and the note"), cat.translate("flagged", "no modality")
+    ('影像和临床记录', '无')
+    >>> cat.translate("best", "without the note"), cat.translate("best", "with all") is None
+    ('去掉临床记录时', True)
+    """
+
+    def __init__(self, data: dict[str, Any], path: Path | str = GLUE_FILE):
+        self.path = str(path)
+        if not isinstance(data, dict) or not isinstance(data.get("glue", {}), dict) \
+                or not isinstance(data.get("rules", {}), dict):
+            raise CatalogError(f"{path}: expected an object with 'glue' and 'rules' objects")
+        self.rules: dict[str, dict[str, Any]] = dict(data.get("rules", {}))
+        self.glue: dict[str, dict[str, Any]] = dict(data.get("glue", {}))
+        self._regex: dict[str, str] = {}
+        for kind, table in (("rule", self.rules), ("glue", self.glue)):
+            for name, rule in table.items():
+                self._validate(f"{path}: {kind} {name!r}", rule)
+        for kind, table in (("rules", self.rules), ("glue", self.glue)):
+            for name, rule in table.items():
+                self._pattern(rule, f"{kind}.{name}")  # undefined or circular references fail here
+
+    def _validate(self, where: str, rule: Any) -> None:
+        if not isinstance(rule, dict):
+            raise CatalogError(f"{where}: a rule must be an object, got {type(rule).__name__}")
+        unknown = set(rule) - {"values", "templates", "list", "sep", "last", "zh_sep", "zh_last", "rule",
+                               "source", "note"}
+        if unknown:
+            raise CatalogError(f"{where}: unknown key(s) {sorted(unknown)}")
+        if not {"values", "templates", "list", "rule"} & set(rule):
+            raise CatalogError(f"{where}: needs 'values', 'templates', 'list' or 'rule'")
+        values = rule.get("values", {})
+        if not isinstance(values, dict) or not all(isinstance(k, str) and isinstance(v, str) and v.strip()
+                                                    for k, v in values.items()):
+            raise CatalogError(f"{where}: 'values' must map English strings to non-empty translations")
+        templates = rule.get("templates", [])
+        if not isinstance(templates, list):
+            raise CatalogError(f"{where}: 'templates' must be a list")
+        for i, t in enumerate(templates):
+            if not (isinstance(t, dict) and isinstance(t.get("en"), str) and isinstance(t.get("zh"), str)):
+                raise CatalogError(f"{where}: template {i} must be {{'en': ..., 'zh': ...}}")
+            slots = [m.group(1) for m in _PLACEHOLDER.finditer(t["en"])]
+            if len(slots) != len(set(slots)):
+                raise CatalogError(f"{where}: template {i} repeats a slot: {t['en']!r}")
+            extra = {m.group(1) for m in _PLACEHOLDER.finditer(t["zh"])} - set(slots)
+            if extra:
+                raise CatalogError(f"{where}: template {i}: the Chinese uses slot(s) {sorted(extra)} that the "
+                                   "English does not have")
+        for key in ("list", "rule"):
+            if key in rule and not isinstance(rule[key], str):
+                raise CatalogError(f"{where}: '{key}' must name a rule")
+
+    def _named(self, name: str, where: str) -> dict[str, Any] | str:
+        if name in BUILTIN_RULES:
+            return name
+        if name not in self.rules:
+            raise CatalogError(f"{self.path}: {where} refers to rule {name!r}, which 'rules' does not define")
+        return self.rules[name]
+
+    def _pattern(self, rule: dict[str, Any] | str, where: str, depth: int = 0) -> str:
+        """A regular expression (no groups) matching every English text ``rule`` translates."""
+        if isinstance(rule, str):
+            return BUILTIN_RULES[rule]
+        if depth > 20:
+            raise CatalogError(f"{self.path}: {where}: rules refer to each other in a circle")
+        key = f"{id(rule)}"
+        if key in self._regex:
+            return self._regex[key]
+        alternatives = [re.escape(v) for v in sorted(rule.get("values", {}), key=len, reverse=True)]
+        for t in rule.get("templates", []):
+            alternatives.append(self._template_regex(t["en"], where, depth, groups=False))
+        if "list" in rule:
+            item = f"(?:{self._pattern(self._named(rule['list'], where), where, depth + 1)})"
+            sep, last = re.escape(rule.get("sep", ", ")), re.escape(rule.get("last", rule.get("sep", ", ")))
+            alternatives.append(f"{item}(?:(?:{sep}{item})*{last}{item})?")
+        if "rule" in rule:
+            alternatives.append(self._pattern(self._named(rule["rule"], where), where, depth + 1))
+        self._regex[key] = "(?:" + "|".join(f"(?:{a})" for a in alternatives) + ")"
+        return self._regex[key]
+
+    def _template_regex(self, en: str, where: str, depth: int, groups: bool) -> str:
+        out, pos = [], 0
+        for m in _PLACEHOLDER.finditer(en):
+            out.append(re.escape(en[pos:m.start()]))
+            inner = self._pattern(self._named(m.group(2) or "text", where), where, depth + 1)
+            out.append(f"(?P<{m.group(1)}>{inner})" if groups else f"(?:{inner})")
+            pos = m.end()
+        out.append(re.escape(en[pos:]))
+        return "".join(out)
+
+    def _apply(self, rule: dict[str, Any] | str, text: str, where: str, depth: int = 0) -> str | None:
+        if isinstance(rule, str):  # a built-in: copied
+            return text if re.fullmatch(BUILTIN_RULES[rule], text) else None
+        if depth > 20:
+            return None
+        if text in rule.get("values", {}):
+            return rule["values"][text]
+        for t in rule.get("templates", []):
+            m = re.fullmatch(self._template_regex(t["en"], where, depth, groups=True), text, re.S)
+            if not m:
+                continue
+            parts = {}
+            for slot in _PLACEHOLDER.finditer(t["en"]):
+                sub = self._apply(self._named(slot.group(2) or "text", where), m.group(slot.group(1)), where,
+                                  depth + 1)
+                if sub is None:
+                    break
+                parts[slot.group(1)] = sub
+            else:
+                return _PLACEHOLDER.sub(lambda s, done=parts: done[s.group(1)], t["zh"])
+        if "list" in rule:
+            items = self._split_list(rule, text, where, depth)
+            if items is not None:
+                item_rule = self._named(rule["list"], where)
+                done = [self._apply(item_rule, i, where, depth + 1) for i in items]
+                if all(d is not None for d in done):
+                    sep, last = rule.get("zh_sep", "、"), rule.get("zh_last", rule.get("zh_sep", "、"))
+                    return done[0] if len(done) == 1 else sep.join(done[:-1]) + last + done[-1]
+        if "rule" in rule:
+            return self._apply(self._named(rule["rule"], where), text, where, depth + 1)
+        return None
+
+    def _split_list(self, rule: dict[str, Any], text: str, where: str, depth: int) -> list[str] | None:
+        item = self._pattern(self._named(rule["list"], where), where, depth + 1)
+        sep, last = re.escape(rule.get("sep", ", ")), re.escape(rule.get("last", rule.get("sep", ", ")))
+        if re.fullmatch(item, text, re.S):
+            return [text]
+        m = re.fullmatch(f"(?P<head>(?:{item})(?:{sep}(?:{item}))*){last}(?P<tail>{item})", text, re.S)
+        if not m:
+            return None
+        head, items = m.group("head"), []
+        while True:  # split the head at its separators, item by item
+            step = re.fullmatch(f"(?P<first>{item})(?:{sep}(?P<rest>(?:{item})(?:{sep}(?:{item}))*))?", head,
+                                re.S)
+            if not step:
+                return None
+            items.append(step.group("first"))
+            if step.group("rest") is None:
+                return items + [m.group("tail")]
+            head = step.group("rest")
+
+    def translate(self, name: str, value: str) -> str | None:
+        """The Chinese of glued text ``value`` of ``name``; ``None`` when the catalog has none."""
+        rule = self.glue.get(name)
+        return None if rule is None else self._apply(rule, value, f"glue {name!r}")
+
+    def translate_value(self, name: str, value: Any) -> Any:
+        """``value`` with its text translated (a list item by item); ``None`` if some text has no translation."""
+        if not isinstance(value, list):
+            return self.translate(name, value) if needs_translation(value) else value
+        out = []
+        for item in value:
+            done = self.translate(name, item) if needs_translation(item) else item
+            if done is None:
+                return None
+            out.append(done)
+        return out
+
+
+def load_glue_catalog(i18n_dir: Path = I18N_DIR) -> GlueCatalog:
+    """``i18n_dir/glue.json`` (an empty catalog when there is none).
+
+    Raises
+    ------
+    CatalogError
+        The file is not JSON, or a rule is malformed or refers to a rule that does not exist.
+    """
+    path = i18n_dir / GLUE_FILE
+    if not path.exists():
+        return GlueCatalog({}, path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CatalogError(f"{path}: not a readable JSON catalog: {err}") from err
+    if data.get("language", LANG) != LANG:
+        raise CatalogError(f"{path}: language is {data.get('language')!r}, expected {LANG!r}")
+    return GlueCatalog(data, path)
+
+
+def _glue_outputs(nb: nbformat.NotebookNode):
+    """``(output, name)`` of every glued output (the papermill record of ``medkit.glue.glue``)."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name and output.get("output_type") in ("display_data", "execute_result"):
+                yield output, name
+
+
+def translate_glue(nb: nbformat.NotebookNode, catalog: GlueCatalog) -> list[tuple[str, str]]:
+    """Replace, in place, the text of ``nb``'s glued text values by their Chinese; return the untranslated.
+
+    Only the stored ``text/plain`` (a Python repr, with or without the papermill record prefix) of a
+    value that :func:`needs_translation` changes; the glued name stays, numbers stay. Returns
+    ``(name, English)`` for every value with no translation (it keeps its English).
+    """
+    import ast
+
+    missing = []
+    for output, name in _glue_outputs(nb):
+        for key in [k for k in output.get("data", {}) if k.endswith("text/plain")]:
+            try:
+                value = ast.literal_eval(output["data"][key])
+            except (ValueError, SyntaxError):
+                continue
+            texts = value if isinstance(value, list) else [value]
+            if not any(needs_translation(v) for v in texts):
+                continue
+            done = catalog.translate_value(name, value)
+            if done is None:
+                missing.append((name, str(value)))
+                continue
+            output["data"][key] = repr(done)
+            for alt in [k for k in output["data"] if k.endswith("text/html") or k.endswith("text/markdown")]:
+                del output["data"][alt]  # an English rich form would win over the translated text
+    return missing
+
+
+def reference_text_values(repo: Path = REPO_ROOT) -> dict[str, set[str]]:
+    """Every glued text value of ``reproducibility/expected.json`` (full and smoke) a reader reads, by name."""
+    path = repo / "reproducibility" / "expected.json"
+    out: dict[str, set[str]] = {}
+    if not path.exists():
+        return out
+    reference = json.loads(path.read_text(encoding="utf-8"))
+    for section in ("full", "smoke"):
+        for entry in reference.get(section, {}).values():
+            for name, value in entry.get("values", {}).items():
+                v = value.get("value")
+                for text in (v if isinstance(v, list) else [v]):
+                    if needs_translation(text):
+                        out.setdefault(name, set()).add(text)
+    return out
+
+
+@dataclass
+class GlueState:
+    name: str
+    en: str
+    state: str  # translated | missing
+    zh: str = ""
+
+
+def glue_states(repo: Path = REPO_ROOT, i18n_dir: Path = I18N_DIR) -> list[GlueState]:
+    """The translation of each glued text value in the reference (sorted by name, then value)."""
+    catalog = load_glue_catalog(i18n_dir)
+    states = []
+    for name, texts in sorted(reference_text_values(repo).items()):
+        for text in sorted(texts):
+            zh = catalog.translate(name, text)
+            states.append(GlueState(name, text, "missing" if zh is None else "translated", zh or ""))
+    return states
+
+
+# --------------------------------------------------------------------------- figures drawn in Chinese
+
+#: MIME type of a figure's Chinese drawing in an executed notebook (``medkit.plots.alternate_mime("zh")``).
+ZH_FIGURE_MIME = "image/vnd.medkit.zh+png"
+_ALT_FIGURE = re.compile(r"^(?P<prefix>.*?)image/vnd\.medkit\.[\w-]+\+png$")
+
+
+@dataclass
+class FigureState:
+    stem: str
+    cell: str  # cell id
+    drawn: bool  # a Chinese drawing exists
+    untranslated: list[str] = field(default_factory=list)
+
+
+def _figure_outputs(nb: nbformat.NotebookNode):
+    for cell in nb.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            data = output.get("data", {})
+            prefixes = [k[:-len("image/png")] for k in data if k.endswith("image/png")]
+            for prefix in prefixes:
+                yield cell, output, prefix
+
+
+def figure_states(nb: nbformat.NotebookNode, stem: str = "") -> list[FigureState]:
+    """Each figure (an ``image/png`` output, glued or not) of an executed notebook: drawn in Chinese or not,
+    and the English strings its Chinese drawing left untranslated."""
+    states = []
+    for cell, output, prefix in _figure_outputs(nb):
+        drawn = prefix + ZH_FIGURE_MIME in output.get("data", {})
+        md = output.get("metadata", {})
+        meta = md.get(prefix + ZH_FIGURE_MIME) or md.get(ZH_FIGURE_MIME) or {}
+        states.append(FigureState(stem, cell.get("id", ""), drawn, list(meta.get("untranslated", []))
+                                  if drawn and isinstance(meta, dict) else []))
+    return states
+
+
+def publish_figures(nb: nbformat.NotebookNode, lang: str = "en") -> nbformat.NotebookNode:
+    """Make ``nb``'s figures those of edition ``lang``, in place: every alternate drawing goes.
+
+    For ``zh``, a figure with a Chinese drawing (``image/vnd.medkit.zh+png``) shows it as its
+    ``image/png``, keeping the English drawing's ``width``/``height`` metadata (the drawings have the same
+    pixel size); the alternate keys (every ``image/vnd.medkit.*+png``, data and metadata, with or without
+    the papermill record prefix) are removed for every edition, so no download carries them.
+
+    Examples
+    --------
+    >>> nb = nbformat.v4.new_notebook()
+    >>> out = nbformat.v4.new_output("display_data", data={"image/png": "EN", ZH_FIGURE_MIME: "ZH"},
+    ...                              metadata={"image/png": {"width": 4}, ZH_FIGURE_MIME: {"width": 4}})
+    >>> nb.cells = [nbformat.v4.new_code_cell("plot()", outputs=[out])]
+    >>> dict(publish_figures(copy.deepcopy(nb), "zh").cells[0].outputs[0].data)
+    {'image/png': 'ZH'}
+    >>> dict(publish_figures(nb, "en").cells[0].outputs[0].metadata)
+    {'image/png': {'width': 4}}
+    """
+    wanted = "zh" if lang.lower().startswith("zh") else lang
+    for cell in nb.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            data, md = output.get("data", {}), output.get("metadata", {})
+            for key in [k for k in data if _ALT_FIGURE.match(k)]:
+                prefix = _ALT_FIGURE.match(key).group("prefix")
+                drawing = data.pop(key)
+                if key == prefix + f"image/vnd.medkit.{wanted}+png" and prefix + "image/png" in data:
+                    data[prefix + "image/png"] = drawing
+            for key in [k for k in md if _ALT_FIGURE.match(k)]:
+                del md[key]
+    return nb
 
 
 @dataclass
@@ -427,6 +818,9 @@ class Report:
     toc: str
     orphans: dict[str, list[Entry]]
     problems: list[str] = field(default_factory=list)
+    glue: list[GlueState] = field(default_factory=list)
+    errata: list[tuple[str, str]] = field(default_factory=list)  # (row id, state)
+    figures: list[FigureState] | None = None  # None: no executed notebooks to look at
 
     def counts(self) -> Counter:
         c: Counter = Counter()
@@ -434,19 +828,47 @@ class Report:
             c.update(s.state for s in states)
         c.update(p.state for p in self.pages)
         c[self.toc] += 1
+        c.update(g.state for g in self.glue)
+        c.update(state for _, state in self.errata)
         return c
 
     @property
     def coverage(self) -> float:
-        """Translated units (cells, captions, pages, the table of contents) / all of them."""
+        """Translated units (cells, captions, pages, the table of contents, glued text values, errata rows)
+        / all of them. Figures are reported beside it (:attr:`figures`), not counted."""
         c = self.counts()
         total = sum(c.values())
         return c["translated"] / total if total else 1.0
 
 
-def status(repo: Path = REPO_ROOT, i18n_dir: Path = I18N_DIR, check: bool = False) -> Report:
-    """The translation state of every chapter (from ``notebooks/``) and page; with ``check``, run
-    :func:`check_translation` on every translated entry and page too."""
+def errata_states(repo: Path = REPO_ROOT, i18n_dir: Path = I18N_DIR) -> list[tuple[str, str]]:
+    """``(row id, state)`` of the Chinese of each row of ``book/errata.json`` (i18n/zh_CN/errata.json)."""
+    from medkit.book import errata
+
+    path = repo / "book" / "errata.json"
+    if not path.exists():
+        return []
+    try:
+        rows = errata.load_rows(path)
+        translations = errata.load_translations(i18n_dir / "errata.json")
+    except ValueError as err:
+        raise CatalogError(str(err)) from err
+    return [(errata.row_id(r), errata.translated_example(r, translations)[0]) for r in rows]
+
+
+def executed_figures(executed_dir: Path) -> list[FigureState] | None:
+    """Every figure of the executed notebooks in ``executed_dir`` (``None`` when there are none)."""
+    paths = sorted(executed_dir.glob("[0-9][0-9]_*.ipynb")) if executed_dir.is_dir() else []
+    if not paths:
+        return None
+    return [f for path in paths for f in figure_states(nbformat.read(path, as_version=4), path.stem)]
+
+
+def status(repo: Path = REPO_ROOT, i18n_dir: Path = I18N_DIR, check: bool = False,
+           executed_dir: Path | None = None) -> Report:
+    """The translation state of every chapter (from ``notebooks/``), page, glued text value of the reference
+    and errata row, and the figures of ``executed_dir`` (default ``<repo>/_build/executed``); with
+    ``check``, run :func:`check_translation` on every translated entry and page too."""
     from medkit.book.runner import discover_notebooks
 
     chapters, orphans, problems = {}, {}, []
@@ -470,7 +892,9 @@ def status(repo: Path = REPO_ROOT, i18n_dir: Path = I18N_DIR, check: bool = Fals
                 english = (repo / f"{p.name}.md").read_text(encoding="utf-8")
                 problems += [f"{p.name}.md: {q}" for q in check_translation(english, p.text)]
     toc_state, _ = translated_toc(repo / "_toc.yml", i18n_dir)
-    return Report(chapters, pages, toc_state, orphans, problems)
+    figures = executed_figures(executed_dir or repo / "_build" / "executed")
+    return Report(chapters, pages, toc_state, orphans, problems, glue_states(repo, i18n_dir),
+                  errata_states(repo, i18n_dir), figures)
 
 
 def english_at(sha: str, name: str, repo: Path = REPO_ROOT, limit: int = 200) -> str | None:
@@ -499,6 +923,10 @@ def coverage_rows(report: Report) -> list[tuple[str, int, int]]:
             for stem, states in report.chapters.items()]
     rows.append(("book pages", sum(p.state == "translated" for p in report.pages), len(report.pages)))
     rows.append(("_toc.yml part captions", int(report.toc == "translated"), 1))
+    if report.glue:
+        rows.append(("glued text values", sum(g.state == "translated" for g in report.glue), len(report.glue)))
+    if report.errata:
+        rows.append(("errata table rows", sum(s == "translated" for _, s in report.errata), len(report.errata)))
     return rows
 
 
@@ -524,6 +952,24 @@ def print_report(report: Report, repo: Path = REPO_ROOT, verbose: bool = True) -
             print(diff(old, new, p.name + ".md") if old is not None
                   else f"      (English of sha256 {p.zh_sha[:12]} not found in git history)")
     print(f"_toc.yml part captions: {report.toc}")
+    if report.glue:
+        done = sum(g.state == "translated" for g in report.glue)
+        print(f"glued text values (i18n/zh_CN/glue.json): {done}/{len(report.glue)} translated")
+        for g in report.glue:
+            if g.state != "translated":
+                print(f"  missing {g.name}: {g.en!r}")
+    if report.errata:
+        done = sum(s == "translated" for _, s in report.errata)
+        print(f"errata table rows (i18n/zh_CN/errata.json): {done}/{len(report.errata)} translated")
+        for rid, state in report.errata:
+            if state != "translated":
+                print(f"  {state:7} {rid}")
+    if report.figures is not None:
+        drawn = sum(f.drawn for f in report.figures)
+        print(f"figures drawn in Chinese (executed notebooks): {drawn}/{len(report.figures)}")
+        for f in report.figures:
+            if f.untranslated:
+                print(f"  {f.stem} {f.cell}: untranslated {f.untranslated}")
     c = report.counts()
     total = sum(c.values())
     print(f"coverage: {c['translated']}/{total} = {100 * report.coverage:.1f}% "
@@ -549,8 +995,11 @@ def main(args: argparse.Namespace) -> int:
         return 2
     if args.json:
         c = report.counts()
+        figures = None if report.figures is None else {
+            "drawn": sum(f.drawn for f in report.figures), "total": len(report.figures),
+            "with_untranslated_strings": sum(bool(f.untranslated) for f in report.figures)}
         print(json.dumps({"coverage": report.coverage, **{k: c[k] for k in ("translated", "stale", "missing")},
-                          "problems": report.problems}, ensure_ascii=False))
+                          "problems": report.problems, "figures": figures}, ensure_ascii=False))
     else:
         print_report(report, args.repo, verbose=not args.brief)
         for problem in report.problems:

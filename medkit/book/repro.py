@@ -333,7 +333,7 @@ def _quoted(value: Any) -> str:
     return f"“{_md_value(value, 40)}”" if isinstance(value, str) else _md_value(value, 40)
 
 
-def calibration_markdown(reference: dict[str, Any], section: str, stems: list[str]) -> list[str]:
+def calibration_markdown(reference: dict[str, Any], section: str, stems: list[str], lang: str = "en") -> list[str]:
     """The report page's section on measured spreads: per calibrated value its runs, tolerance and power.
 
     One narrow table per notebook (value, mean ± sd, tolerance, smallest change flagged; the range of
@@ -342,6 +342,8 @@ def calibration_markdown(reference: dict[str, Any], section: str, stems: list[st
     """
     from medkit.book.calibration import detectable_change, false_alarms
 
+    if _zh(lang):
+        return _calibration_markdown_zh(reference, section, stems)
     lines: list[str] = []
     for stem in stems:
         entry = reference.get(section, {}).get(stem) or {}
@@ -610,8 +612,10 @@ def _short_tol(check: Check) -> str:
         else f"±{check.tol:.3g}"
 
 
-def _chapter_verdict(entry: dict[str, Any] | None, mine: list[Check]) -> tuple[bool, str, str]:
+def _chapter_verdict(entry: dict[str, Any] | None, mine: list[Check], lang: str = "en") -> tuple[bool, str, str]:
     """(failed, status cell, values cell) of a chapter's row in the summary table."""
+    if _zh(lang):
+        return _chapter_verdict_zh(entry, mine)
     if entry is None:
         return True, "✗ not run", "–"
     bad = [c for c in mine if c.failed]
@@ -627,16 +631,21 @@ def _chapter_verdict(entry: dict[str, Any] | None, mine: list[Check]) -> tuple[b
     return False, "✓ ok", values
 
 
-def _parameters_text(entry: dict[str, Any], section: str) -> str:
+def _parameters_text(entry: dict[str, Any], section: str, lang: str = "en") -> str:
     params = entry.get("parameters") or {}
+    if _zh(lang):
+        listed = "、".join(f"`{k}={v!r}`" for k, v in params.items())
+        return ("冒烟运行参数 " if section == "smoke" else "参数 ") + listed if params else "默认参数"
     if not params:
         return "default parameters"
     listed = ", ".join(f"`{k}={v!r}`" for k, v in params.items())
     return ("smoke parameters " if section == "smoke" else "parameters ") + listed
 
 
-def _failure_item(c: Check) -> str:
+def _failure_item(c: Check, lang: str = "en") -> str:
     """One failing value as a list item (items wrap, so no detail is cut off at the column's edge)."""
+    if _zh(lang):
+        return _failure_item_zh(c)
     what = "the notebook" if c.name == "(notebook)" else f"`{c.name}`"
     text = f"- ✗ **{c.status}** {what}"
     if c.expected is not None or c.got is not None:
@@ -647,14 +656,18 @@ def _failure_item(c: Check) -> str:
 
 
 def report_markdown(results: dict[str, Any], reference: dict[str, Any], notebook_dir: Path,
-                    link_prefix: str = "../notebooks/") -> str:
+                    link_prefix: str = "../notebooks/", lang: str = "en") -> str:
     """The execution report page (MyST markdown).
 
     Failures come first, in the summary table and in the sections below it, and
     every table is narrow enough for the book's column (about 700 px): the status
     comes first in each row, a failing value is a list item that wraps, and the
     values that match are folded (a dropdown admonition).
+
+    ``lang="zh"``: the Chinese edition's page, the same content with Chinese headings, sentences and
+    column names (value names, numbers, notebook names and the values themselves stay as they are).
     """
+    zh = _zh(lang)
     checks = compare(results, reference, expect_all=False, notebook_dir=notebook_dir)
     stems = [p.stem for p in sorted(notebook_dir.glob("[0-9][0-9]_*.ipynb"))]
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -664,10 +677,13 @@ def report_markdown(results: dict[str, Any], reference: dict[str, Any], notebook
     for stem in stems:
         entry = results.get(stem)
         mine = [c for c in checks if c.stem == stem]
-        failed, status, values = _chapter_verdict(entry, mine)
+        failed, status, values = _chapter_verdict(entry, mine, lang)
         rows.append((failed, stem, status, values, entry))
     rows.sort(key=lambda r: not r[0])  # failures first, otherwise in book order
     n_failed = sum(r[0] for r in rows)
+    if zh:
+        return _report_markdown_zh(results, reference, checks, stems, titles, rows, n_failed, now, total,
+                                   link_prefix)
     lines = [
         "# Execution report",
         "",
@@ -741,6 +757,232 @@ def report_markdown(results: dict[str, Any], reference: dict[str, Any], notebook
               "The *smallest change flagged* is how far a value must move from the mean of the runs before "
               "the check reports it: half of the time at the first figure, 80% of the time at the second.", ""]
     lines += calibrated or ["*No notebook of this build has a calibrated reference.*", ""]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- the report in Chinese
+
+_STATUS_ZH = {"DRIFT": "偏离", "MISSING": "缺失", "NEW": "新值", "FAILED": "失败", "NO REFERENCE": "无参考值",
+              "NOT RUN": "未运行"}
+_RUN_STATUS_ZH = {"failed": "执行失败", "timeout": "超时", "error": "出错"}
+_DETAILS_ZH: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"^not compared: it belongs to (.*) \(checked there\)$", re.S), r"未比较：它取决于 \1（在那里检查）"),
+    (re.compile(r"^not compared$"), "未比较"),
+    (re.compile(r"^dev (\S+)$"), r"偏差 \1"),
+    (re.compile(r"^differs$"), "不相同"),
+    (re.compile(r"^changed by (\S+) from the calibration mean (\S+), more than its tolerance (\S+)$"),
+     r"与校准均值 \2 相差 \1，超出容差 \3"),
+    (re.compile(r"^(.*) is none of the outcomes seen in calibration: (.*)$", re.S), r"\1 不是校准中出现过的结果：\2"),
+    (re.compile(r"^not glued by this run$"), "本次运行没有粘贴这个值"),
+    (re.compile(r"^not in the reference: run (`[^`]*`)$"), r"不在参考值中：请运行 \1"),
+    (re.compile(r"^in the reference but not in the results$"), "在参考值中，但不在结果中"),
+    (re.compile(r"^executed with parameters (.*), which have no reference$", re.S),
+     r"以参数 \1 执行，这组参数没有参考值"),
+    (re.compile(r"^no '(\w+)' reference for this notebook: run (`[^`]*`)$"),
+     r"这个 notebook 没有 “\1” 参考值：请运行 \2"),
+]
+
+
+def _detail_zh(detail: str) -> str:
+    """A check's detail in Chinese (an error message of a notebook stays as it is).
+
+    Examples
+    --------
+    >>> _detail_zh("dev 3.1e-10"), _detail_zh("not glued by this run")
+    ('偏差 3.1e-10', '本次运行没有粘贴这个值')
+    >>> _detail_zh("not compared: it belongs to best_fusion = 'sum' (reference 'late') (checked there)")
+    "未比较：它取决于 best_fusion = 'sum'（参考值 'late'）（在那里检查）"
+    """
+    for pattern, zh in _DETAILS_ZH:
+        if pattern.match(detail):
+            text = pattern.sub(zh, detail)
+            return re.sub(r" \(reference ([^()]*)\)", r"（参考值 \1）", text)
+    return detail
+
+
+def _tol_source_zh(text: str) -> str:
+    m = re.match(r"^any outcome of (\d+) calibration runs$", text)
+    if m:
+        return f"{m.group(1)} 次校准运行中的任一结果"
+    m = re.match(r"^measured: (\d+) calibration runs$", text)
+    if m:
+        return f"实测：{m.group(1)} 次校准运行"
+    m = re.match(r"^stated for (.+)$", text)
+    return f"按 `{m.group(1)}` 类值声明" if m else text
+
+
+def _chapter_verdict_zh(entry: dict[str, Any] | None, mine: list[Check]) -> tuple[bool, str, str]:
+    if entry is None:
+        return True, "✗ 未运行", "–"
+    bad = [c for c in mine if c.failed]
+    ok = sum(c.status == "ok" for c in mine)
+    timings = sum(c.status == "timing" for c in mine)
+    values = f"{ok} ✓" + (f"，{len(bad)} ✗" if bad else "") + (f"，{timings} 个计时" if timings else "")
+    if entry.get("status") != "ok":
+        status = str(entry.get("status"))
+        return True, f"✗ **{_RUN_STATUS_ZH.get(status, status)}**", values
+    if any(c.status == "NO REFERENCE" for c in mine):
+        return True, "✗ **无参考值**", "–"
+    if bad:
+        return True, f"✗ **{len(bad)} 个不同**", values
+    return False, "✓ 通过", values
+
+
+def _failure_item_zh(c: Check) -> str:
+    what = "该 notebook" if c.name == "(notebook)" else f"`{c.name}`"
+    text = f"- ✗ **{_STATUS_ZH.get(c.status, c.status)}** {what}"
+    if c.expected is not None or c.got is not None:
+        text += f"：期望 {_md_value(c.expected)}，得到 {_md_value(c.got)}"
+        if c.tol is not None:
+            tol = "精确" if c.tol == 0 else f"{c.tol:.3g}"
+            text += f"，容差 {tol}（{_tol_source_zh(c.tol_source) if c.tol_source else f'`{c.kind}`'}）"
+    return text + (f"。{_detail_zh(c.detail)}" if c.detail else "")
+
+
+def _short_tol_zh(check: Check) -> str:
+    text = _short_tol(check)
+    return "精确" if text == "exact" else text
+
+
+def _variant_zh(variant: str) -> str:
+    """A calibration kernel variant in Chinese: ``oneDNN on, 2 threads`` -> ``oneDNN 开启/2 线程``."""
+    m = re.fullmatch(r"oneDNN (on|off), (\d+) threads?", variant)
+    return f"oneDNN {'开启' if m.group(1) == 'on' else '关闭'}/{m.group(2)} 线程" if m else variant
+
+
+def _rule_zh(rule: str) -> str:
+    """The calibration's tolerance rule (``medkit.book.calibration.RULE``) in Chinese; another rule as it is."""
+    m = re.fullmatch(r"mean of the runs ± max\(q·sd·√\(1\+1/n\), ([\d.e-]+)\), q = Student-t quantile at "
+                     r"1 − ([\d.e-]+)/\(2m\) for m calibrated numbers", rule)
+    if not m:
+        return rule
+    return (f"运行均值 ± max(q·sd·√(1+1/n), {m.group(1)})，其中 q 是 Student-t 分布在 1 − {m.group(2)}/(2m) "
+            "处的分位数，m 是经过校准的数值个数")
+
+
+def _calibration_markdown_zh(reference: dict[str, Any], section: str, stems: list[str]) -> list[str]:
+    from medkit.book import i18n
+    from medkit.book.calibration import detectable_change, false_alarms
+
+    try:
+        glue = i18n.load_glue_catalog()
+    except i18n.CatalogError:
+        glue = i18n.GlueCatalog({})
+
+    def quoted(name: str, value: Any) -> str:
+        """A choice's (English) value, followed by the Chinese the Chinese pages show for it."""
+        zh = glue.translate_value(name, value)
+        if zh is None or zh == value:
+            return _quoted(value)
+        return f"{_quoted(value)}（{_md_value(zh if isinstance(zh, str) else '、'.join(zh), 30)}）"
+
+    lines: list[str] = []
+    for stem in stems:
+        entry = reference.get(section, {}).get(stem) or {}
+        cal = entry.get("calibration")
+        if not cal:
+            continue
+        values = entry.get("values", {})
+        flagged, n_runs, flags = false_alarms(values)
+        variants = sorted({r["variant"] for r in cal["runs"]})
+        seeds = sorted({r["seed"] for r in cal["runs"] if r["seed"] is not None})
+        lines += [f"### `{stem}`（{section} 参数）", "",
+                  f"{len(cal['runs'])} 次运行：内核变体 {'、'.join(_variant_zh(v) for v in variants)}"
+                  + (f"；种子基数 {'、'.join(map(str, seeds))}" if seeds else "") + "。"
+                  f"容差规则：{_rule_zh(cal['rule'])}。留一法误报（把一次运行与由其余运行得出的容差比较）："
+                  f"**{n_runs} 次运行中有 {flagged} 次**"
+                  + ("（" + "、".join(f"`{n}` {k} 次" for n, k in sorted(flags.items()) if k) + "）"
+                     if any(flags.values()) else "") + "。", ""]
+        rows, choices = [], []
+        for name, e in values.items():
+            c = e.get("calibration")
+            if not c:
+                continue
+            if "allowed" in c:
+                choices.append(f"- `{name}`：参考值 {quoted(name, e['value'])}；各次运行得到 "
+                               f"{'、'.join(quoted(name, a) for a in c['allowed'])}，其中任何一个都算通过。")
+                continue
+            mdc = detectable_change(e)
+            rows.append(f"| `{name}` | {c['center']:.4f} ± {c['sd']:.2g} | ±{e['tol']:.3g} | "
+                        f"{mdc[0]:.3g} / {mdc[1]:.3g} |")
+        if rows:
+            lines += ["| 值 | 各次运行的均值 ± 标准差 | 容差 | 能检出的最小变化（50% / 80%） |",
+                      "|---|---|---|---|", *rows, ""]
+        if choices:
+            lines += ["选择：", "", *choices, ""]
+    return lines
+
+
+def _report_markdown_zh(results: dict[str, Any], reference: dict[str, Any], checks: list[Check], stems: list[str],
+                        titles: dict[str, str], rows: list[tuple], n_failed: int, now: str, total: float,
+                        link_prefix: str) -> str:
+    """The body of :func:`report_markdown` in Chinese (same content, same order)."""
+    lines = [
+        "# 执行报告",
+        "",
+        f"本页在构建网站时生成（{now}）。每一章都由 papermill 执行了一次（`python -m medkit run`），它粘贴的"
+        "每个值都与保存的参考值 `reproducibility/expected.json` 做了比较，做法与 `python -m medkit repro` 相同。"
+        "当 $|\\text{got} - \\text{expected}| \\le \\text{tol} \\cdot \\max(1, |\\text{expected}|)$ 时，"
+        "一个值通过检查：闭式计算示例的容差为 1e-9，float32 值使用各自声明的容差。训练所得模型的指标经过*校准*："
+        "它们的容差由它们在其他 CPU 内核和随机种子下重新运行时的离散程度得出（`python -m medkit repro "
+        "--calibrate`），而像所选的融合方式这样的选择，可以是这些运行中出现过的任何一种结果；见下文的"
+        "[校准](#calibration)。",
+        "",
+    ]
+    failed_values = [c for c in checks if c.failed]
+    if n_failed:
+        lines += [":::{admonition} 并非每个值都得到了复现", ":class: error",
+                  f"{len(stems)} 章中有 {n_failed} 章执行失败或与参考值不同（{len(failed_values)} 个值或 notebook "
+                  "标记为 ✗）；它们列在最前面。", ":::", ""]
+    else:
+        lines += [":::{admonition} 每个值都得到了复现", ":class: tip",
+                  f"{len(stems)} 章的全部 {sum(c.status == 'ok' for c in checks)} 个粘贴值都与参考值一致。",
+                  ":::", ""]
+    lines += ["| 状态 | 章 | 值 | 耗时 |", "|---|---|---|---:|"]
+    for _failed, stem, status, values, entry in rows:
+        link = f"[{titles[stem]}]({link_prefix}{stem}.ipynb)"
+        time_text = f"{float(entry.get('duration_s', 0)):.1f} s" if entry else "–"
+        lines.append(f"| {status} | {link} | {values} | {time_text} |")
+    lines += ["", "*值*：✓ 一致，✗ 不同或缺失；*计时*（–）：挂钟时间，只显示，从不比较。下面各表中，"
+                  "*得到（参考）* 一栏在参考值显示得不同时，把它写在括号里。"
+                  f"各 notebook 耗时之和：{total:.1f} s（用 `-j 2` 时两个 notebook 同时运行，所以实际耗时更短）。", ""]
+    for _failed, stem, _status, _values, entry in rows:
+        mine = [c for c in checks if c.stem == stem]
+        if not mine:
+            continue
+        section = mine[0].section
+        bad = [c for c in mine if c.failed]
+        shown = [c for c in mine if not c.failed and c.name != "(notebook)"]
+        lines += [f"## {titles[stem]}", "",
+                  f"`notebooks/{stem}.ipynb`，以{_parameters_text(entry or {}, section, 'zh')}执行，与 "
+                  f"`{section or '–'}` 参考值比较："
+                  + (f"**✗ {len(mine)} 项检查中有 {len(bad)} 项未通过**。" if bad else
+                     f"✓ 全部 {len(shown)} 个值一致。"), ""]
+        if bad:
+            lines += [_failure_item_zh(c) for c in bad] + [""]
+        if shown:
+            lines += [":::{admonition} " + (f"一致的 {len(shown)} 个值" if not bad else f"其余 {len(shown)} 个值"),
+                      ":class: dropdown", "", "| 值 | 得到（参考） | 容差 |", "|---|---|---|"]
+            for c in shown:
+                got, expected = page_value(c.got), page_value(c.expected)
+                if c.status == "timing":
+                    lines.append(f"| – `{c.name}` | {got} | 计时 |")
+                else:
+                    cell = got if got == expected else f"{got} ({expected})"
+                    lines.append(f"| ✓ `{c.name}` | {cell} | {_short_tol_zh(c)} |")
+            notes = [c for c in shown if c.detail and c.status == "ok"]
+            if notes:
+                lines += [""] + [f"- `{c.name}`：{_detail_zh(c.detail)}" for c in notes]
+            lines += [":::", ""]
+    sections = {c.stem: c.section for c in checks if c.section}
+    calibrated = []
+    for section in SECTIONS:
+        calibrated += _calibration_markdown_zh(reference, section,
+                                               [s for s in stems if sections.get(s) == section])
+    lines += ["(calibration)=", "## 校准", "",
+              "每个训练所得的值在不同运行之间变化多少（实测），以及由此得出的容差。*能检出的最小变化*是一个值必须"
+              "偏离各次运行的均值多远，检查才会报告它：第一个数字对应一半的情况，第二个对应 80% 的情况。", ""]
+    lines += calibrated or ["*本次构建中没有任何 notebook 具有经过校准的参考值。*", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -819,15 +1061,71 @@ def _printed_value(value: Any) -> str:
     return _md_value(value)
 
 
-def _chapter_label(title: str) -> str:
+def _chapter_label(title: str, lang: str = "en") -> str:
     m = re.match(r"(\d+)\.\s*(.*)", title)
-    return f"Ch. {m.group(1)}" if m else title
+    if not m:
+        return title
+    return f"第 {m.group(1)} 章" if _zh(lang) else f"Ch. {m.group(1)}"
 
 
-def errata_rows(results: dict[str, Any], notebook_dir: Path, link_prefix: str = "../notebooks/") -> list[str]:
-    """Markdown table rows for the errata page, from the executed notebooks and their glued values."""
+def _zh(lang: str) -> bool:
+    return lang.lower().startswith("zh")
+
+
+def heading_translations(english: Path, translated: Path) -> dict[str, str]:
+    """``{English heading: its translation}`` for the headings of two editions of one notebook.
+
+    Headings are paired cell by cell (same cell id) and in order inside a cell, where both cells have
+    headings of the same levels; a cell whose translation is pending keeps its English heading.
+    """
+    pairs: dict[str, str] = {}
+    if not (english.exists() and translated.exists()):
+        return pairs
+    other = {c.get("id"): c for c in _read_notebook(translated).cells if c.cell_type == "markdown"}
+    for cell in _read_notebook(english).cells:
+        if cell.cell_type != "markdown" or cell.get("id") not in other:
+            continue
+        en = [m for line in cell.source.splitlines() if (m := _HEADING.match(line))]
+        zh = [m for line in other[cell.get("id")].source.splitlines() if (m := _HEADING.match(line))]
+        if [m.group(1) for m in en] == [m.group(1) for m in zh]:
+            pairs.update({a.group(2): b.group(2) for a, b in zip(en, zh, strict=True)})
+    return pairs
+
+
+_VERDICTS = {  # (English, Chinese)
+    "none": ("recomputed (the article prints no value)", "重新计算（原文没有给出数值）"),
+    "right": ("✓ right", "✓ 正确"),
+    "wrong": ("✗ **wrong**", "✗ **错误**"),
+    "box": ("see the chapter's erratum box", "见该章的勘误框"),
+}
+
+
+def errata_rows(results: dict[str, Any], notebook_dir: Path, link_prefix: str = "../notebooks/",
+                lang: str = "en", english_dir: Path | None = None,
+                translations: dict[str, dict[str, str]] | None = None) -> list[str]:
+    """Markdown table rows for the errata page, from the executed notebooks and their glued values.
+
+    With ``lang="zh"`` (the Chinese edition): ``notebook_dir`` holds the translated notebooks (chapter
+    titles and headings in Chinese), ``english_dir`` the English ones (the anchors of the links, the
+    erratum boxes), ``translations`` the Chinese of each row's description
+    (:func:`medkit.book.errata.load_translations`); the article's quote is shown without its English.
+    """
+    from medkit.book.errata import translated_example
+
+    zh = _zh(lang)
+    english_dir = english_dir or notebook_dir
+    translations = translations or {}
     rows: list[str] = []
     covered: set[tuple[str, str]] = set()
+    headings: dict[str, dict[str, str]] = {}
+
+    def shown(stem: str, heading: str) -> str:
+        if not zh:
+            return heading
+        if stem not in headings:
+            headings[stem] = heading_translations(english_dir / f"{stem}.ipynb", notebook_dir / f"{stem}.ipynb")
+        return headings[stem].get(heading, heading)
+
     for e in ERRATA:
         nb = notebook_dir / f"{e.stem}.ipynb"
         values = results.get(e.stem, {}).get("values", {})
@@ -836,18 +1134,26 @@ def errata_rows(results: dict[str, Any], notebook_dir: Path, link_prefix: str = 
         printed = values.get(e.printed) if e.printed else (values[e.correct] if e.printed_same else None)
         correct = values[e.correct]
         covered.update({(e.stem, e.correct), (e.stem, e.printed or e.correct)})
-        where = (e.section, _slugify(e.section)) if e.section else section_of_glue(nb, e.correct)
-        label = _chapter_label(chapter_title(nb))
-        link = (f"[{label}: {where[0]}]({link_prefix}{e.stem}.ipynb#{where[1]})" if where
-                else f"[{chapter_title(nb)}]({link_prefix}{e.stem}.ipynb)")
+        en_nb = english_dir / f"{e.stem}.ipynb"
+        where = (e.section, _slugify(e.section)) if e.section else \
+            section_of_glue(en_nb if en_nb.exists() else nb, e.correct)
+        label = _chapter_label(chapter_title(nb), lang)
+        link = (f"[{label}{'：' if zh else ': '}{shown(e.stem, where[0])}]({link_prefix}{e.stem}.ipynb#{where[1]})"
+                if where else f"[{chapter_title(nb)}]({link_prefix}{e.stem}.ipynb)")
         if printed is None:
-            verdict = "recomputed (the article prints no value)"
+            verdict = _VERDICTS["none"][zh]
         else:
-            verdict = "✓ right" if agrees_as_printed(printed, correct) else "✗ **wrong**"
-        rows.append(f"| {_erratum_quote(e)} | {e.article_section} | {_printed_value(printed)} | "
+            verdict = _VERDICTS["right" if agrees_as_printed(printed, correct) else "wrong"][zh]
+        if zh:
+            example = translated_example({"stem": e.stem, "correct": e.correct, "example": e.example},
+                                         translations)[1]
+            what = f'{example}<br>原文：<span lang="zh">「{e.quote}」</span>' if e.quote else example
+        else:
+            what = _erratum_quote(e)
+        rows.append(f"| {what} | {e.article_section} | {_printed_value(printed)} | "
                     f"{_errata_value(correct, printed)} | {verdict} | {link} |")
     # erratum boxes in the chapters that the list above does not cover yet
-    for nb in sorted(notebook_dir.glob("[0-9][0-9]_*.ipynb")):
+    for nb in sorted(english_dir.glob("[0-9][0-9]_*.ipynb")):
         cells = _read_notebook(nb).cells
         heading = None
         for cell in cells:
@@ -866,16 +1172,22 @@ def errata_rows(results: dict[str, Any], notebook_dir: Path, link_prefix: str = 
                 other = [k for k in keys if "printed" not in k]
                 printed = values.get(printed_keys[0]) if printed_keys else None
                 correct = values.get(other[0]) if other else None
-                title = chapter_title(nb)
-                link = (f"[{_chapter_label(title)}: {heading}]({link_prefix}{nb.stem}.ipynb#{_slugify(heading)})"
+                shown_nb = notebook_dir / nb.name if (notebook_dir / nb.name).exists() else nb
+                title = chapter_title(shown_nb)
+                link = (f"[{_chapter_label(title, lang)}{'：' if zh else ': '}{shown(nb.stem, heading)}]"
+                        f"({link_prefix}{nb.stem}.ipynb#{_slugify(heading)})"
                         if heading else f"[{title}]({link_prefix}{nb.stem}.ipynb)")
                 number = re.search(r"section\s+([\d.]+)", m.group(1))
                 section = number.group(1) if number else "–"
                 what = re.sub(r"^Erratum\s*[—-]?\s*(source article,?\s*)?(section\s+[\d.]+)?\s*", "", m.group(1))
                 what = what.strip(" ()") or heading or "see the chapter"
-                verdict = ("✗ **wrong**" if printed is not None and correct is not None
-                           and not agrees_as_printed(printed, correct) else "see the chapter's erratum box")
-                rows.append(f"| {what[:1].upper() + what[1:]} | {section} | {_printed_value(printed)} | "
+                what = what[:1].upper() + what[1:]
+                if zh:
+                    box = {"stem": nb.stem, "correct": other[0] if other else keys[0], "example": what}
+                    what = translated_example(box, translations)[1]
+                verdict = (_VERDICTS["wrong"][zh] if printed is not None and correct is not None
+                           and not agrees_as_printed(printed, correct) else _VERDICTS["box"][zh])
+                rows.append(f"| {what} | {section} | {_printed_value(printed)} | "
                             f"{_errata_value(correct, printed)} | {verdict} | {link} |")
                 covered.update((nb.stem, k) for k in keys)
     return rows
@@ -884,55 +1196,95 @@ def errata_rows(results: dict[str, Any], notebook_dir: Path, link_prefix: str = 
 ERRATA_MARKER = "<!-- errata-table -->"
 
 
-def errata_table(results: dict[str, Any], notebook_dir: Path) -> str:
-    rows = errata_rows(results, notebook_dir)
+def errata_table(results: dict[str, Any], notebook_dir: Path, lang: str = "en", english_dir: Path | None = None,
+                 translations: dict[str, dict[str, str]] | None = None) -> str:
+    rows = errata_rows(results, notebook_dir, lang=lang, english_dir=english_dir, translations=translations)
+    if _zh(lang):
+        if not rows:
+            return "*本次构建没有执行任何重新计算计算示例的章节。*\n"
+        return "\n".join(["| 计算示例 | 原文章节 | 原文的值 | 重新计算的值 | 判定 | 解释见 |",
+                          "|---|---|---|---|---|---|", *rows]) + "\n"
     if not rows:
         return "*No chapter that recomputes a worked example has been executed for this build.*\n"
     return "\n".join(["| Worked example | Article § | Printed | Recomputed | Verdict | Explained in |",
                       "|---|---|---|---|---|---|", *rows]) + "\n"
 
 
-def translation_coverage_markdown(repo: Path = REPO_ROOT, i18n_dir: Path | None = None) -> str:
+_COVERAGE_ROWS_ZH = {"book pages": "书中页面", "_toc.yml part captions": "_toc.yml 的部分标题",
+                     "glued text values": "粘贴的文本值", "errata table rows": "勘误表的行"}
+
+
+def translation_coverage_markdown(repo: Path = REPO_ROOT, i18n_dir: Path | None = None, lang: str = "en",
+                                  executed_dir: Path | None = None) -> str:
     """The report page's section on the Chinese edition: translated units per chapter and for the pages.
 
     Counts come from :func:`medkit.book.i18n.status` (markdown cells and figure captions per chapter, whole
-    pages, the part captions); ``python -m medkit i18n status`` lists the stale and missing ones.
+    pages, the part captions, the glued text values of the reference, the errata table's rows);
+    ``python -m medkit i18n status`` lists the stale and missing ones. The figures of ``executed_dir``
+    drawn in Chinese are counted in a sentence below the table. ``lang="zh"``: in Chinese.
     """
     from medkit.book import i18n
 
+    zh = _zh(lang)
+    title = "## 翻译覆盖率（中文版）" if zh else "## Translation coverage (中文版)"
     try:
-        report = i18n.status(repo, i18n_dir or i18n.I18N_DIR)
+        report = i18n.status(repo, i18n_dir or i18n.I18N_DIR, executed_dir=executed_dir)
     except i18n.CatalogError as err:
-        return f"\n## Translation coverage (中文版)\n\nThe catalogs cannot be read: `{err}`\n"
-    lines = ["", "## Translation coverage (中文版)", "",
-             f"The Chinese edition (`zh/`): {100 * report.coverage:.1f} % of the translatable units are "
-             "translated and current; a stale or missing one shows its English under a "
-             "\"待翻译 · translation pending\" marker. `python -m medkit i18n status` lists them.", "",
-             "| chapter or pages | translated | total |", "|:--|--:|--:|"]
+        return (f"\n{title}\n\n无法读取翻译目录：`{err}`\n" if zh else
+                f"\n{title}\n\nThe catalogs cannot be read: `{err}`\n")
+    if zh:
+        lines = ["", title, "",
+                 f"中文版（`zh/`）：可翻译单元中有 {100 * report.coverage:.1f} % 已经翻译并且是最新的；过时或缺失的"
+                 "单元会在“待翻译 · translation pending”标记下显示英文原文。`python -m medkit i18n status` "
+                 "会列出它们。", "", "| 章或页面 | 已翻译 | 总数 |", "|:--|--:|--:|"]
+    else:
+        lines = ["", title, "",
+                 f"The Chinese edition (`zh/`): {100 * report.coverage:.1f} % of the translatable units are "
+                 "translated and current; a stale or missing one shows its English under a "
+                 "\"待翻译 · translation pending\" marker. `python -m medkit i18n status` lists them.", "",
+                 "| chapter or pages | translated | total |", "|:--|--:|--:|"]
     for name, done, total in i18n.coverage_rows(report):
-        lines.append(f"| {name} | {done} | {total} |")
+        lines.append(f"| {_COVERAGE_ROWS_ZH.get(name, name) if zh else name} | {done} | {total} |")
+    if report.figures:
+        drawn = sum(f.drawn for f in report.figures)
+        partly = sum(bool(f.untranslated) for f in report.figures)
+        lines += ["", f"图：{len(report.figures)} 幅中有 {drawn} 幅以中文绘制" + (
+            f"，其中 {partly} 幅仍有未翻译的文字" if partly else "") + "。" if zh else
+            f"Figures: {drawn} of {len(report.figures)} are drawn in Chinese" + (
+                f", {partly} of them with strings left untranslated" if partly else "") + "."]
     return "\n".join(lines) + "\n"
 
 
-def write_report_page(staging: Path, results: dict[str, Any], i18n_dir: Path | None = None) -> Path:
+def write_report_page(staging: Path, results: dict[str, Any], i18n_dir: Path | None = None, lang: str = "en",
+                      english_dir: Path | None = None) -> Path:
     """Write the generated pages into the staged book (``medkit.book.site`` calls this).
 
     - ``book/execution_report.md``: every notebook, its duration, status and values against the reference;
     - ``book/errata.md``: the marker line ``<!-- errata-table -->`` is replaced by the table of every
       recomputed worked example, printed value against correct value (numbers from ``results``).
 
-    Only the staging copy is written, never the repository's ``book/``.
+    ``lang="zh"``: the Chinese edition's staging (translated notebooks in ``staging/notebooks``, the
+    English ones in ``english_dir``; the rows' descriptions from ``i18n_dir/errata.json``); both pages
+    are then in Chinese. Only the staging copy is written, never the repository's ``book/``.
     """
+    from medkit.book import i18n
+    from medkit.book.errata import load_translations
+
     notebook_dir = staging / "notebooks"
     reference = load_reference()
     page = staging / "book" / "execution_report.md"
-    coverage = translation_coverage_markdown(i18n_dir=i18n_dir)
-    page.write_text(report_markdown(results, reference, notebook_dir) + coverage)
+    executed = staging.parent / "executed"
+    coverage = translation_coverage_markdown(i18n_dir=i18n_dir, lang=lang,
+                                             executed_dir=executed if executed.is_dir() else None)
+    page.write_text(report_markdown(results, reference, notebook_dir, lang=lang) + coverage)
     errata = staging / "book" / "errata.md"
     if errata.exists():
         text = errata.read_text()
         if ERRATA_MARKER in text:
-            errata.write_text(text.replace(ERRATA_MARKER, errata_table(results, notebook_dir)))
+            translations = load_translations((i18n_dir or i18n.I18N_DIR) / "errata.json") if _zh(lang) else None
+            table = errata_table(results, notebook_dir, lang=lang, english_dir=english_dir,
+                                 translations=translations)
+            errata.write_text(text.replace(ERRATA_MARKER, table))
     return page
 
 

@@ -18,8 +18,10 @@ the English one: :func:`stage_zh` copies the English staging into ``_build/site_
 translations to the notebooks and pages (English under a "待翻译" marker where a translation is stale or
 missing, so the build works at any coverage), translates the part captions, and writes the configuration
 overlay (:func:`zh_config`: ``language: zh_CN``, the title and the theme strings of
-``i18n/zh_CN/ui.json``, Chinese search with jieba and a dictionary of the glossary's headwords). Its HTML
-lands in ``_build/html/zh/``; every page of both editions links to its counterpart.
+``i18n/zh_CN/ui.json``, Chinese search with jieba and a dictionary of the glossary's headwords). Its
+notebooks show the glued text values in Chinese (``i18n/zh_CN/glue.json``) and the figures' Chinese
+drawings where the runner made them; its execution report and errata table are generated in Chinese.
+Its HTML lands in ``_build/html/zh/``; every page of both editions links to its counterpart.
 """
 from __future__ import annotations
 
@@ -49,13 +51,17 @@ CONFIG_FILE = "_config.yml"
 LAUNCH_KEYS = ("binderhub_url", "jupyterhub_url", "colab_url", "deepnote_url")
 
 
-def strip_for_publication(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Prepare an executed notebook for the site.
+def strip_for_publication(nb: nbformat.NotebookNode, lang: str = "en") -> nbformat.NotebookNode:
+    """Prepare an executed notebook for the site (the edition in language ``lang``).
 
     Hidden-test cells go (the page's download button must not hand them to
     students), and the grading markers inside solutions go too: on the page a
-    solution should read as plain code.
+    solution should read as plain code. A figure's drawings in other languages
+    (``image/vnd.medkit.<lang>+png``, written by the book's runner) go as well;
+    for ``zh`` the Chinese drawing takes the place of the English ``image/png``
+    (:func:`medkit.book.i18n.publish_figures`).
     """
+    i18n.publish_figures(nb, lang)
     nb.cells = [c for c in nb.cells if role_of(c) != HIDDEN_TEST_TAG]
     for cell in nb.cells:
         if cell.cell_type == "code" and role_of(cell) == SOLUTION_TAG:
@@ -276,6 +282,13 @@ def write_search_dict(path: Path, terms: list[str]) -> Path:
 def stage_zh(build_dir: Path = BUILD_DIR, i18n_dir: Path = i18n.I18N_DIR) -> tuple[Path, list[str]]:
     """Assemble ``build_dir/site_src_zh`` from the English staging: translated notebooks, pages, captions.
 
+    The notebooks are the executed ones (``build_dir/executed``, or the English staging's copies where
+    there are none) with their Chinese figures (:func:`strip_for_publication` with ``zh``), markdown
+    cells and captions (:func:`medkit.book.i18n.translate_notebook`) and glued text values
+    (:func:`medkit.book.i18n.translate_glue`, from ``i18n/zh_CN/glue.json``; a value with no
+    translation keeps its English and is printed). The execution report and the errata table are
+    generated in Chinese (:func:`medkit.book.repro.write_report_page` with ``lang="zh"``).
+
     Returns the staging directory and one line per notebook or page on its translation state.
     """
     english = build_dir / "site_src"
@@ -286,12 +299,28 @@ def stage_zh(build_dir: Path = BUILD_DIR, i18n_dir: Path = i18n.I18N_DIR) -> tup
     shutil.rmtree(staging / "book")
     shutil.copytree(REPO_ROOT / "book", staging / "book")
     lines = []
+    glue = i18n.load_glue_catalog(i18n_dir)
     for path in sorted((english / "notebooks").glob("*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
+        executed = build_dir / "executed" / path.name
+        nb = nbformat.read(executed if executed.exists() else path, as_version=4)
+        figures = i18n.figure_states(nb) if executed.exists() else []
+        if executed.exists():
+            nb = strip_for_publication(nb, "zh")
         zh_nb, states = i18n.translate_notebook(nb, i18n.load_chapter(path.stem, i18n_dir))
+        untranslated = i18n.translate_glue(zh_nb, glue)
         nbformat.write(zh_nb, staging / "notebooks" / path.name)
         done = sum(s.state == "translated" for s in states)
-        lines.append(f"{path.stem}: {done}/{len(states)} translated")
+        line = f"{path.stem}: {done}/{len(states)} translated"
+        if figures:
+            line += f", {sum(f.drawn for f in figures)}/{len(figures)} figures in Chinese"
+        lines.append(line + (f", {len(untranslated)} glued text value(s) in English" if untranslated else ""))
+        for name, value in untranslated:
+            print(f"Chinese edition: {path.stem}: glued value {name} = {value!r} has no translation in "
+                  f"{i18n_dir / i18n.GLUE_FILE}; it stays English", flush=True)
+        for f in figures:
+            if f.untranslated:
+                print(f"Chinese edition: {path.stem} cell {f.cell}: figure strings with no translation: "
+                      f"{f.untranslated}", flush=True)
     for name in i18n.toc_pages(REPO_ROOT / "_toc.yml"):
         page = i18n.page_state(name, REPO_ROOT, i18n_dir)
         (staging / f"{name}.md").write_text(page.text, encoding="utf-8")
@@ -301,10 +330,8 @@ def stage_zh(build_dir: Path = BUILD_DIR, i18n_dir: Path = i18n.I18N_DIR) -> tup
     lines.append(f"_toc.yml part captions: {toc_state}")
     results_path = build_dir / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
-    report = repro.write_report_page(staging, results, i18n_dir)  # generated in English: its title says so
-    report.write_text(re.sub(r"^# (.*)$", r"# 执行报告 · \1", report.read_text(encoding="utf-8"), count=1,
-                             flags=re.M), encoding="utf-8")
-    lines.append("book/execution_report.md: generated (English, title 执行报告)")
+    repro.write_report_page(staging, results, i18n_dir, lang="zh", english_dir=english / "notebooks")
+    lines.append("book/execution_report.md and the errata table: generated in Chinese")
     config = yaml.safe_load((english / CONFIG_FILE).read_text(encoding="utf-8"))
     terms = glossary_terms(REPO_ROOT / "book" / "glossary.md", staging / "book" / "glossary.md")
     search_dict = write_search_dict(build_dir / SEARCH_DICT_FILE, terms)
