@@ -98,7 +98,7 @@ def test_translated_changes_every_text_and_restores_the_english_figure_exactly()
         fig.canvas.draw()
         ticks = [t.get_text() for t in ax.get_xticklabels()]
         assert ax.get_xlabel() == "模型（AUROC）" and ax.get_title() == "ROC 曲线，测试集"
-        assert ticks == ["图像", "文本", "音频"]
+        assert ticks == ["影像", "临床记录", "声音"]
         assert ax.get_legend().get_texts()[0].get_text() == "测试集 AUROC"
         assert missing == []
     assert ax.get_xlabel() == "model (AUROC)"
@@ -193,3 +193,16 @@ def test_every_figure_of_the_executed_chapters_has_a_complete_chinese_drawing(sm
                 assert not untranslated, (f"{path.name} cell {cell['id']}: "
                                           f"add to i18n/zh_CN/figures.json: {untranslated}")
     assert n >= 20
+
+
+def test_figures_name_the_modalities_and_fusions_as_the_prose_does():
+    # one term, one translation: a legend says what the sentence beside it says
+    from medkit.book import i18n
+    from medkit.data import MODALITIES
+
+    glue = json.loads((i18n.I18N_DIR / "glue.json").read_text(encoding="utf-8"))["rules"]
+    figures = plots.figure_catalog("zh").exact
+    for m in MODALITIES:
+        assert figures[m] == glue["modality"]["values"][m], m
+    for fusion, zh in glue["fusion"]["values"].items():
+        assert figures[fusion] in zh, fusion
