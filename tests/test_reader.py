@@ -259,3 +259,15 @@ def test_the_chinese_reader_copy_has_chinese_prose_the_same_code_and_the_same_nu
     assert sorted(numbers.findall(prose_zh)) == sorted(numbers.findall(prose_en))  # same values, same names
     with pytest.raises(reader.ReaderError, match="unknown language"):
         reader.build_lab(tmp_path / "fr", [chapter], executed_dir=None, lang="fr")
+
+
+def test_the_chinese_reader_copy_shows_glued_words_in_chinese_and_keeps_the_computed_value():
+    nb = new_notebook(cells=[new_markdown_cell("最佳融合是 {glue:text}`best_fusion`，误差 {glue:text}`loss:.2f`。")])
+    nb.metadata["language"] = "zh_CN"
+    out = reader.reader_notebook(nb, "06_t", values={"best_fusion": "late", "loss": 0.125}, origin="a test")
+    assert ">晚期融合</abbr>" in out.cells[0].source and ">0.12</abbr>" in out.cells[0].source
+    # a re-run is compared with what the code computes, not with the translation
+    assert out.metadata["medkit"]["reader"]["shown"]["best_fusion"] == {"": "late"}
+    english = reader.reader_notebook(new_notebook(cells=[new_markdown_cell("{glue:text}`best_fusion`")]), "06_t",
+                                     values={"best_fusion": "late"}, origin="a test")
+    assert ">late</abbr>" in english.cells[0].source

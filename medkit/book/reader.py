@@ -46,6 +46,7 @@ import ast
 import base64
 import codecs
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -259,8 +260,21 @@ def _glue_text(ctx: Context, content: str, role: str) -> str:
     value = ctx.values[key]
     spec = spec if role != "glue" else "repr"
     text = format_value(value, spec)
+    # what the run computes (glue() compares re-runs with it), even where the page shows a translation
     ctx.shown.setdefault(key, {})[spec] = text
+    if ctx.lang == "zh":
+        translated = _glue_catalog().translate_value(key, value)
+        if translated is not None:
+            text = format_value(translated, spec)
     return f'<abbr title="{key} ({ctx.source_note})">{text}</abbr>'
+
+
+@functools.lru_cache(maxsize=1)
+def _glue_catalog() -> Any:
+    """The Chinese of the glued text values (``i18n/zh_CN/glue.json``), read once."""
+    from medkit.book import i18n
+
+    return i18n.load_glue_catalog()
 
 
 def _cite(ctx: Context, role: str, content: str) -> str:
