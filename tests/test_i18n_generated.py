@@ -269,7 +269,7 @@ def _figure_output(prefix: str = "", untranslated: list[str] | None = None, zh: 
     metadata = {"image/png": {"width": 640, "height": 480}}
     if zh:
         data[prefix + i18n.ZH_FIGURE_MIME] = "Q0hJTkVTRQ=="
-        metadata[i18n.ZH_FIGURE_MIME] = {"width": 640, "height": 480, "untranslated": untranslated or []}
+        metadata[i18n.ZH_FIGURE_MIME] = {"width": 652, "height": 482, "untranslated": untranslated or []}
     if prefix:
         metadata["scrapbook"] = {"name": "fig_roc", "mime_prefix": prefix}
     return nbformat.v4.new_output("display_data", data=data, metadata=metadata)
@@ -290,7 +290,8 @@ def test_the_chinese_drawing_replaces_the_figure_in_the_chinese_staging_only(tmp
     assert [o.data.get("image/png") for o in zh_out] == ["Q0hJTkVTRQ==", None, "RU5HTElTSA==", "Q0hJTkVTRQ=="]
     assert zh_out[1].data[GLUE_PREFIX + "image/png"] == "Q0hJTkVTRQ=="  # a glued figure too
     assert en_out[1].data[GLUE_PREFIX + "image/png"] == "RU5HTElTSA=="
-    assert zh_out[0].metadata["image/png"] == {"width": 640, "height": 480}
+    assert zh_out[0].metadata["image/png"] == {"width": 652, "height": 482}  # the Chinese drawing's own size
+    assert en_out[0].metadata["image/png"] == {"width": 640, "height": 480}
     assert "09_tiny: 1/1 translated, 3/4 figures in Chinese" in lines
     # the executed notebook still has both drawings, and status counts them
     report = i18n.status(i18n_dir=i18n_dir, executed_dir=build / "executed")

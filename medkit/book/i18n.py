@@ -580,18 +580,19 @@ def publish_figures(nb: nbformat.NotebookNode, lang: str = "en") -> nbformat.Not
     """Make ``nb``'s figures those of edition ``lang``, in place: every alternate drawing goes.
 
     For ``zh``, a figure with a Chinese drawing (``image/vnd.medkit.zh+png``) shows it as its
-    ``image/png``, keeping the English drawing's ``width``/``height`` metadata (the drawings have the same
-    pixel size); the alternate keys (every ``image/vnd.medkit.*+png``, data and metadata, with or without
+    ``image/png``, with the Chinese drawing's ``width``/``height`` (its tight crop follows the translated
+    labels, so it may differ from the English one by a few pixels); the alternate keys (every ``image/vnd.medkit.*+png``, data and metadata, with or without
     the papermill record prefix) are removed for every edition, so no download carries them.
 
     Examples
     --------
     >>> nb = nbformat.v4.new_notebook()
     >>> out = nbformat.v4.new_output("display_data", data={"image/png": "EN", ZH_FIGURE_MIME: "ZH"},
-    ...                              metadata={"image/png": {"width": 4}, ZH_FIGURE_MIME: {"width": 4}})
+    ...                              metadata={"image/png": {"width": 4}, ZH_FIGURE_MIME: {"width": 5}})
     >>> nb.cells = [nbformat.v4.new_code_cell("plot()", outputs=[out])]
-    >>> dict(publish_figures(copy.deepcopy(nb), "zh").cells[0].outputs[0].data)
-    {'image/png': 'ZH'}
+    >>> zh = publish_figures(copy.deepcopy(nb), "zh").cells[0].outputs[0]
+    >>> dict(zh.data), dict(zh.metadata)
+    ({'image/png': 'ZH'}, {'image/png': {'width': 5}})
     >>> dict(publish_figures(nb, "en").cells[0].outputs[0].metadata)
     {'image/png': {'width': 4}}
     """
@@ -604,6 +605,10 @@ def publish_figures(nb: nbformat.NotebookNode, lang: str = "en") -> nbformat.Not
                 drawing = data.pop(key)
                 if key == prefix + f"image/vnd.medkit.{wanted}+png" and prefix + "image/png" in data:
                     data[prefix + "image/png"] = drawing
+                    # its own size: the tight crop follows the translated labels
+                    size = {k: v for k, v in md.get(key, {}).items() if k in ("width", "height")}
+                    if size:
+                        md.setdefault(prefix + "image/png", {}).update(size)
             for key in [k for k in md if _ALT_FIGURE.match(k)]:
                 del md[key]
     return nb
