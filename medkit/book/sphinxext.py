@@ -61,6 +61,11 @@ article.bd-article div.highlight pre { white-space: pre-wrap; overflow-wrap: any
 article.bd-article table { font-size: 0.88em; }
 article.bd-article table td, article.bd-article table th { white-space: normal; overflow-wrap: anywhere; }
 div.cell_output div.output.text_html table { font-size: 0.82em; }
+/* The errata table's short columns (the article's section, the verdict) stay on one line: in Chinese a
+   narrow column otherwise breaks after every character. */
+section#worked-examples-recomputed table :is(td, th):is(:nth-child(2), :nth-child(5)) { white-space: nowrap; }
+/* and a number (the printed and the recomputed value) breaks only at a space, never inside its digits */
+section#worked-examples-recomputed table :is(td, th):is(:nth-child(3), :nth-child(4)) { overflow-wrap: normal; }
 /* The Chinese edition: a cell or page whose translation is stale or missing, and the language switcher. */
 .i18n-pending { display: inline-block; background: #fff3cd; color: #664d03; border: 1px solid #e0b000;
   border-radius: 4px; padding: 0 0.5em; font-size: 0.85em; }
