@@ -323,3 +323,25 @@ def test_the_chinese_download_button_serves_the_chinese_notebook_with_the_same_c
     assert [c.source for c in zh_nb.cells if c.cell_type == "code"] == \
         [c.source for c in en_nb.cells if c.cell_type == "code"]
     assert [c.id for c in zh_nb.cells] == [c.id for c in en_nb.cells]
+
+
+def test_a_chinese_chapter_is_drawn_with_a_cjk_font_not_boxes(site):
+    # ask the browser which font drew each glyph: a missing CJK font shows as boxes drawn with the Latin font
+    render_pages = load_render_pages()
+    browser, how = render_pages.ensure_browser(install=False)
+    if browser is None:
+        pytest.skip(f"no headless Chromium: {how}")
+    families = render_pages.cjk_font_families()
+    if not families:
+        pytest.skip("no font covers Chinese: `make setup` installs Debian's fonts-noto-cjk")
+    page = site.html / "zh" / "notebooks" / "01_cross_entropy.html"
+    heading = re.search(r'<h1>([^<]*)<a class="headerlink"', page.read_text(encoding="utf-8")).group(1)
+    han_in_heading = len(re.findall(r"[\u4e00-\u9fff]", heading))
+    assert han_in_heading >= 3, heading
+    used = render_pages.fonts_used(browser, page, selectors=("article h1",))
+    assert sum(n for family, n in used.items() if family in families) >= han_in_heading, (used, families)
+    used = render_pages.fonts_used(browser, page)
+    assert sum(n for family, n in used.items() if family in families) > 100, used
+    english = render_pages.fonts_used(browser, site.html / "notebooks" / "01_cross_entropy.html",
+                                      selectors=("article h1",))
+    assert not set(english) & families, english

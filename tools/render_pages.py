@@ -110,6 +110,88 @@ def dump_dom(browser: str, page: Path) -> str:
     return proc.stdout
 
 
+def fonts_used(browser: str, page: Path, selectors: tuple[str, ...] = ("h1", "article p"),
+               per_selector: int = 6, timeout: float = 60.0) -> dict[str, int]:
+    """The fonts Chromium drew the text of ``selectors`` with: ``{family: glyphs}``.
+
+    Asks the browser itself (DevTools protocol, ``CSS.getPlatformFontsForNode``) which platform font
+    rendered each glyph of the first ``per_selector`` elements of each selector, so a page whose
+    Chinese falls back to no font (boxes) is told apart from one drawn with a CJK font. Uses tornado's
+    websocket client, which Jupyter brings.
+    """
+    import asyncio
+    import time
+    import urllib.request
+
+    from tornado.websocket import websocket_connect
+
+    with tempfile.TemporaryDirectory(prefix="medkit-chromium-") as profile:
+        cmd = [browser, *[f for f in FLAGS if not f.startswith("--virtual-time")], f"--user-data-dir={profile}",
+               "--remote-debugging-port=0", f"--window-size={WINDOW[0]},{WINDOW[1]}", "about:blank"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            port_file, deadline = Path(profile) / "DevToolsActivePort", time.monotonic() + timeout
+            while not (port_file.exists() and port_file.read_text().strip()):
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"chromium opened no DevTools port for {page}")
+                time.sleep(0.1)
+            port = int(port_file.read_text().split()[0])
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
+                target = next(t for t in json.load(r) if t["type"] == "page")
+
+            async def ask() -> dict[str, int]:
+                ws = await websocket_connect(target["webSocketDebuggerUrl"])
+                counter = 0
+
+                async def call(method: str, **params: object) -> dict:
+                    nonlocal counter
+                    counter += 1
+                    ws.write_message(json.dumps({"id": counter, "method": method, "params": params}))
+                    while True:
+                        message = json.loads(await asyncio.wait_for(ws.read_message(), timeout))
+                        if message.get("id") == counter:
+                            if "error" in message:
+                                raise RuntimeError(f"{method}: {message['error']}")
+                            return message["result"]
+
+                await call("Page.enable")
+                await call("Page.navigate", url=page.resolve().as_uri())
+                for _ in range(int(timeout * 10)):
+                    state = await call("Runtime.evaluate", expression="document.readyState")
+                    if state["result"].get("value") == "complete":
+                        break
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(1.0)  # web fonts and MathJax settle
+                await call("DOM.enable")
+                await call("CSS.enable")
+                root = (await call("DOM.getDocument", depth=-1))["root"]["nodeId"]
+                used: dict[str, int] = {}
+                for selector in selectors:
+                    nodes = (await call("DOM.querySelectorAll", nodeId=root, selector=selector))["nodeIds"]
+                    for node in nodes[:per_selector]:
+                        for font in (await call("CSS.getPlatformFontsForNode", nodeId=node))["fonts"]:
+                            used[font["familyName"]] = used.get(font["familyName"], 0) + font["glyphCount"]
+                ws.close()
+                return used
+
+            return asyncio.run(ask())
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def cjk_font_families() -> set[str]:
+    """Family names of the installed fonts that cover Chinese, as fontconfig lists them (empty without)."""
+    try:
+        out = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return set()
+    return {name.strip() for line in out.splitlines() for name in line.split(",") if name.strip()}
+
+
 _OVERFLOW_SCRIPT = """<script>
 window.addEventListener("load", () => setTimeout(() => {
   const wide = [];

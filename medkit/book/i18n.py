@@ -581,8 +581,9 @@ def publish_figures(nb: nbformat.NotebookNode, lang: str = "en") -> nbformat.Not
 
     For ``zh``, a figure with a Chinese drawing (``image/vnd.medkit.zh+png``) shows it as its
     ``image/png``, with the Chinese drawing's ``width``/``height`` (its tight crop follows the translated
-    labels, so it may differ from the English one by a few pixels); the alternate keys (every ``image/vnd.medkit.*+png``, data and metadata, with or without
-    the papermill record prefix) are removed for every edition, so no download carries them.
+    labels, so it may differ from the English one by a few pixels); the alternate keys (every
+    ``image/vnd.medkit.*+png``, data and metadata, with or without the papermill record prefix) are
+    removed for every edition, so no download carries them.
 
     Examples
     --------
