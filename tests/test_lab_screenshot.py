@@ -10,6 +10,7 @@ folder). Skipped, saying why, where Chromium is not installed.
 """
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
@@ -45,10 +46,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def lab_server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lab")
-    reader.build_lab(root, CHAPTERS, executed_dir=None, book_dir=None)
+@contextlib.contextmanager
+def jupyterlab(root: Path, tmp_path_factory):
+    """JupyterLab serving ``root`` on a free port, with no token: yields its URL."""
     settings = tmp_path_factory.mktemp("settings")
     # no news pop-up over the page; every cell rendered (JupyterLab otherwise renders only what is in view)
     for plugin, values in {"apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
@@ -61,13 +61,13 @@ def lab_server(tmp_path_factory):
            "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path_factory.mktemp("workspaces"))}
     command = reader.jupyter_command(root, ["--no-browser", f"--port={port}", "--ServerApp.token=",
                                             "--ServerApp.password=", "--ServerApp.open_browser=False"])
-    log = open(root.parent / "jupyter.log", "w")
+    log = open(root.parent / f"jupyter-{root.name}.log", "w")
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(120):
             if server.poll() is not None:
-                pytest.fail(f"JupyterLab exited: {(root.parent / 'jupyter.log').read_text()[-2000:]}")
+                pytest.fail(f"JupyterLab exited: {(root.parent / f'jupyter-{root.name}.log').read_text()[-2000:]}")
             try:
                 urllib.request.urlopen(f"{url}/api/status", timeout=2)
                 break
@@ -75,11 +75,27 @@ def lab_server(tmp_path_factory):
                 time.sleep(0.5)
         else:
             pytest.fail("JupyterLab did not answer within 60 s")
-        yield url, root
+        yield url
     finally:
         server.terminate()
         server.wait(timeout=30)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lab")
+    reader.build_lab(root, CHAPTERS, executed_dir=None, book_dir=None)
+    with jupyterlab(root, tmp_path_factory) as url:
+        yield url, root
+
+
+@pytest.fixture(scope="module")
+def lab_server_zh(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lab_zh")
+    reader.build_lab(root, CHAPTERS[:1], executed_dir=None, book_dir=None, lang="zh")
+    with jupyterlab(root, tmp_path_factory) as url:
+        yield url, root
 
 
 def chromium(url: str, *args: str, height: int = 1600) -> subprocess.CompletedProcess:
@@ -120,3 +136,24 @@ def test_jupyterlab_shows_a_readable_chapter(lab_server, chapter, folder, tmp_pa
         chromium(page, f"--screenshot={shot}")
         assert shot.is_file() and shot.stat().st_size > 20_000, f"no screenshot of {page}"
 
+
+
+@pytest.mark.parametrize("folder", ["notebooks", "student"])
+def test_jupyterlab_shows_the_chinese_chapter_on_the_chinese_kernel(lab_server_zh, folder, tmp_path):
+    url, root = lab_server_zh
+    chapter = CHAPTERS[0]
+    page = f"{url}/lab/tree/{folder}/{chapter.name}?reset"
+    dom = chromium(page, "--dump-dom").stdout
+    assert "jp-MarkdownOutput" in dom, f"JupyterLab did not render {page} (page of {len(dom)} characters)"
+    text = html.unescape(re.sub(r"<[^>]+>", " ", dom))
+    assert "交叉熵" in text and "练习 1.1" in text, f"{folder}: no Chinese prose or exercise heading"
+    for raw in ("{glue", ":::{", "{cite", "{numref", "{exercise}"):
+        assert raw not in text, f"zh {folder}/{chapter.name}: raw MyST {raw!r} on the page"
+    expected = EXPECTED["full"][chapter.stem]["values"]
+    shown = re.findall(r'<abbr title="([\w]+) \(reference run[^"]*\)">([^<]*)</abbr>', dom)
+    assert shown and all(name in expected for name, _ in shown)
+    # the copy names the Chinese kernel, under which figures and self-checks speak Chinese
+    assert nbformat.read(root / folder / chapter.name, as_version=4).metadata["kernelspec"]["name"] == "medkit-zh"
+    shot = shots_dir(tmp_path) / f"zh_{folder}_{chapter.stem}.png"
+    chromium(page, f"--screenshot={shot}")
+    assert shot.is_file() and shot.stat().st_size > 20_000, f"no screenshot of {page}"

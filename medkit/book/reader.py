@@ -603,6 +603,21 @@ def _seed_note(nb: nbformat.NotebookNode) -> str:
     return ""
 
 
+def _origin_words(origin: str, seed: str, lang: str) -> str:
+    """Where the numbers come from, for the note at the top of a reader copy, in the copy's language.
+
+    Examples
+    --------
+    >>> _origin_words("the reference run (reproducibility/expected.json)", ", seed 0", "zh")
+    '参考运行（reproducibility/expected.json），seed 0'
+    """
+    if lang != "zh":
+        return f"{origin}{seed}"
+    where = ("参考运行（reproducibility/expected.json）" if "expected.json" in origin
+             else "本机对本章的运行（_build/executed，默认参数）" if "_build/executed" in origin else origin)
+    return where + seed.replace(", ", "，")
+
+
 def _fold(cell: nbformat.NotebookNode, source: bool = False, outputs: bool = False) -> None:
     jupyter = dict(cell.metadata.get("jupyter", {}))
     if source:
@@ -698,7 +713,7 @@ def reader_notebook(nb: nbformat.NotebookNode, stem: str, *, values: dict[str, A
         cells.append(nbformat.v4.new_markdown_cell(f"## {ctx.word('References')}\n\n" + refs))
     first = next((c for c in cells if c.cell_type == "markdown"), None)
     if first is not None and ctx.shown:
-        first.source += "\n\n> " + ctx.word("note", f"{origin}{seed}")
+        first.source += "\n\n> " + ctx.word("note", _origin_words(origin, seed, ctx.lang))
     out.cells = cells
     meta = dict(out.metadata.get("medkit", {}))
     meta["reader"] = {"origin": f"{short}{seed}", "shown": ctx.shown}
