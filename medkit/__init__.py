@@ -2,7 +2,8 @@
 
 Each chapter of the book teaches code that lives here, one module per concept:
 ``losses``, ``optim``, ``fusion``, ``metrics``, ``data``, ``synth``, ``models``,
-``train``, ``plots``, ``exercises`` (the self-checks), ``glue`` and ``deploy``.
+``train``, ``plots``, ``exercises`` (the self-checks), ``glue`` and ``deploy``;
+``language`` is the one setting for the language figures and self-checks speak.
 ``validation`` holds the input checks they share (labels, scores,
 probabilities, shapes), so that bad input gets the same clear error everywhere.
 Every public function's docstring names the chapter section that teaches it.

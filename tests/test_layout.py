@@ -26,6 +26,7 @@ from medkit.classroom.markup import HIDDEN_MODULE, role_of
 REPO = Path(medkit.__file__).resolve().parents[1]
 PACKAGE = REPO / "medkit"
 TAUGHT = {"losses", "optim", "fusion", "metrics", "data", "synth", "models", "train", "plots", "exercises",
+          "language",
           "glue", "deploy", "validation"}
 MACHINERY = {"book", "classroom"}
 #: What only the machinery may import: it runs, publishes or grades notebooks.
