@@ -24,6 +24,17 @@ REQUIRED = ("stem", "example", "article_section", "printed", "correct")
 OPTIONAL = {"section": None, "printed_same": False, "quote": None, "quote_en": None}
 
 
+def _json_list(path: Path, key: str) -> list[Any]:
+    """The list under ``key`` of the JSON object in ``path``; a clear error naming the file otherwise."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc}).") from None
+    items = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise ValueError(f"{path}: expected an object with a list '{key}'.")
+    return items
+
 def load_rows(path: str | Path = ERRATA_FILE) -> list[dict[str, Any]]:
     """The errata rows as dicts with the fields of :class:`medkit.book.repro.Erratum`.
 
@@ -46,13 +57,7 @@ def load_rows(path: str | Path = ERRATA_FILE) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"errata file {path} not found.")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc}).") from None
-    rows = data.get("rows") if isinstance(data, dict) else None
-    if not isinstance(rows, list):
-        raise ValueError(f"{path}: expected an object with a list 'rows'.")
+    rows = _json_list(path, "rows")
     out = []
     for i, row in enumerate(rows):
         where = f"{path.name}, row {i + 1}"
@@ -110,13 +115,7 @@ def load_translations(path: str | Path = TRANSLATIONS_FILE) -> dict[str, dict[st
     path = Path(path)
     if not path.is_file():
         return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc}).") from None
-    entries = data.get("entries") if isinstance(data, dict) else None
-    if not isinstance(entries, list):
-        raise ValueError(f"{path}: expected an object with a list 'entries'.")
+    entries = _json_list(path, "entries")
     out: dict[str, dict[str, str]] = {}
     for i, entry in enumerate(entries):
         where = f"{path.name}, entry {i + 1}"

@@ -342,8 +342,8 @@ def calibration_markdown(reference: dict[str, Any], section: str, stems: list[st
     """
     from medkit.book.calibration import detectable_change, false_alarms
 
-    if _zh(lang):
-        return _calibration_markdown_zh(reference, section, stems)
+    zh = _zh(lang)
+    quoted = _choice_quoter(zh)
     lines: list[str] = []
     for stem in stems:
         entry = reference.get(section, {}).get(stem) or {}
@@ -354,31 +354,66 @@ def calibration_markdown(reference: dict[str, Any], section: str, stems: list[st
         flagged, n_runs, flags = false_alarms(values)
         variants = sorted({r["variant"] for r in cal["runs"]})
         seeds = sorted({r["seed"] for r in cal["runs"] if r["seed"] is not None})
-        lines += [f"### `{stem}` ({section} parameters)", "",
-                  f"{len(cal['runs'])} runs: kernel variants {', '.join(variants)}"
-                  + (f"; seed bases {', '.join(map(str, seeds))}" if seeds else "") + ". "
-                  f"Tolerance rule: {cal['rule']}. Leave-one-out false alarms (a run checked against the "
-                  f"tolerances of the others): **{flagged} of {n_runs} runs**"
-                  + (" (" + ", ".join(f"`{n}` in {k}" for n, k in sorted(flags.items()) if k) + ")"
-                     if any(flags.values()) else "") + ".", ""]
+        flag_list = [(n, k) for n, k in sorted(flags.items()) if k]
+        if zh:
+            lines += [f"### `{stem}`（{section} 参数）", "",
+                      f"{len(cal['runs'])} 次运行：内核变体 {'、'.join(_variant_zh(v) for v in variants)}"
+                      + (f"；种子基数 {'、'.join(map(str, seeds))}" if seeds else "") + "。"
+                      f"容差规则：{_rule_zh(cal['rule'])}。留一法误报（把一次运行与由其余运行得出的容差比较）："
+                      f"**{n_runs} 次运行中有 {flagged} 次**"
+                      + ("（" + "、".join(f"`{n}` {k} 次" for n, k in flag_list) + "）" if flag_list else "")
+                      + "。", ""]
+        else:
+            lines += [f"### `{stem}` ({section} parameters)", "",
+                      f"{len(cal['runs'])} runs: kernel variants {', '.join(variants)}"
+                      + (f"; seed bases {', '.join(map(str, seeds))}" if seeds else "") + ". "
+                      f"Tolerance rule: {cal['rule']}. Leave-one-out false alarms (a run checked against the "
+                      f"tolerances of the others): **{flagged} of {n_runs} runs**"
+                      + (" (" + ", ".join(f"`{n}` in {k}" for n, k in flag_list) + ")" if flag_list else "")
+                      + ".", ""]
         rows, choices = [], []
         for name, e in values.items():
             c = e.get("calibration")
             if not c:
                 continue
             if "allowed" in c:
-                choices.append(f"- `{name}`: reference {_quoted(e['value'])}; the runs produced "
-                               f"{', '.join(_quoted(a) for a in c['allowed'])}, and any of these passes.")
+                allowed = ("、" if zh else ", ").join(quoted(name, a) for a in c["allowed"])
+                choices.append(f"- `{name}`：参考值 {quoted(name, e['value'])}；各次运行得到 {allowed}，"
+                               "其中任何一个都算通过。" if zh else
+                               f"- `{name}`: reference {quoted(name, e['value'])}; the runs produced {allowed}, "
+                               "and any of these passes.")
                 continue
             mdc = detectable_change(e)
             rows.append(f"| `{name}` | {c['center']:.4f} ± {c['sd']:.2g} | ±{e['tol']:.3g} | "
                         f"{mdc[0]:.3g} / {mdc[1]:.3g} |")
         if rows:
-            lines += ["| Value | Mean ± sd of the runs | Tolerance | Smallest change flagged (50% / 80%) |",
-                      "|---|---|---|---|", *rows, ""]
+            header = ("| 值 | 各次运行的均值 ± 标准差 | 容差 | 能检出的最小变化（50% / 80%） |" if zh else
+                      "| Value | Mean ± sd of the runs | Tolerance | Smallest change flagged (50% / 80%) |")
+            lines += [header, "|---|---|---|---|", *rows, ""]
         if choices:
-            lines += ["Choices:", "", *choices, ""]
+            lines += ["选择：" if zh else "Choices:", "", *choices, ""]
     return lines
+
+
+def _choice_quoter(zh: bool) -> Any:
+    """How a choice's value is quoted: in Chinese, the English value followed by what the Chinese pages show."""
+    if not zh:
+        return lambda name, value: _quoted(value)
+    from medkit.book import i18n
+
+    try:
+        glue = i18n.load_glue_catalog()
+    except i18n.CatalogError:
+        glue = i18n.GlueCatalog({})
+
+    def quoted(name: str, value: Any) -> str:
+        translated = glue.translate_value(name, value)
+        if translated is None or translated == value:
+            return _quoted(value)
+        shown = translated if isinstance(translated, str) else "、".join(translated)
+        return f"{_quoted(value)}（{_md_value(shown, 30)}）"
+
+    return quoted
 
 
 def format_table(checks: list[Check]) -> str:
@@ -706,57 +741,13 @@ def report_markdown(results: dict[str, Any], reference: dict[str, Any], notebook
         lines += [":::{admonition} Every value reproduced", ":class: tip",
                   f"All {sum(c.status == 'ok' for c in checks)} glued values of the {len(stems)} chapters match "
                   "the reference.", ":::", ""]
-    lines += ["| Status | Chapter | Values | Time |", "|---|---|---|---:|"]
-    for _failed, stem, status, values, entry in rows:
-        link = f"[{titles[stem]}]({link_prefix}{stem}.ipynb)"
-        time_text = f"{float(entry.get('duration_s', 0)):.1f} s" if entry else "–"
-        lines.append(f"| {status} | {link} | {values} | {time_text} |")
+    lines += _summary_table(rows, titles, link_prefix, zh=False)
     lines += ["", f"*Values*: ✓ match, ✗ differ or missing, *times* (–): wall-clock times, shown but never "
                   "compared. "
                   "In the tables below, *Got (ref.)* shows the reference in parentheses where it prints differently. "
                   f"Sum of the notebooks' durations: {total:.1f} s (with `-j 2` two run at a time, so the wall "
                   "time is shorter).", ""]
-    for _failed, stem, _status, _values, entry in rows:
-        mine = [c for c in checks if c.stem == stem]
-        if not mine:
-            continue
-        section = mine[0].section
-        bad = [c for c in mine if c.failed]
-        shown = [c for c in mine if not c.failed and c.name != "(notebook)"]
-        lines += [f"## {titles[stem]}", "",
-                  f"`notebooks/{stem}.ipynb`, executed with {_parameters_text(entry or {}, section)}, compared "
-                  f"with the `{section or '–'}` reference: "
-                  + (f"**✗ {len(bad)} of {len(mine)} checks failed**." if bad else f"✓ all {len(shown)} values "
-                     "match.")
-                  , ""]
-        if bad:
-            lines += [_failure_item(c) for c in bad] + [""]
-        if shown:
-            # The folded table is ~600 px wide inside the admonition: the status mark opens the first cell
-            # (a column of its own pushed the longest names, 36-38 characters, past the edge).
-            lines += [":::{admonition} " + (f"The {len(shown)} values that match" if not bad else
-                                            f"The other {len(shown)} values"), ":class: dropdown", "",
-                      "| Value | Got (ref.) | Tol. |", "|---|---|---|"]
-            for c in shown:
-                got, expected = page_value(c.got), page_value(c.expected)
-                if c.status == "timing":
-                    lines.append(f"| – `{c.name}` | {got} | time |")
-                else:
-                    cell = got if got == expected else f"{got} ({expected})"
-                    lines.append(f"| ✓ `{c.name}` | {cell} | {_short_tol(c)} |")
-            notes = [c for c in shown if c.detail and c.status == "ok"]
-            if notes:
-                lines += [""] + [f"- `{c.name}`: {c.detail}" for c in notes]
-            lines += [":::", ""]
-    sections = {c.stem: c.section for c in checks if c.section}
-    calibrated = []
-    for section in SECTIONS:
-        calibrated += calibration_markdown(reference, section, [s for s in stems if sections.get(s) == section])
-    lines += ["(calibration)=", "## Calibration", "",
-              "How much each trained value moves from run to run, measured, and the tolerance derived from it. "
-              "The *smallest change flagged* is how far a value must move from the mean of the runs before "
-              "the check reports it: half of the time at the first figure, 80% of the time at the second.", ""]
-    lines += calibrated or ["*No notebook of this build has a calibrated reference.*", ""]
+    lines += _chapter_sections(rows, checks, titles, reference, stems, zh=False)
     return "\n".join(lines) + "\n"
 
 
@@ -860,59 +851,6 @@ def _rule_zh(rule: str) -> str:
             "处的分位数，m 是经过校准的数值个数")
 
 
-def _calibration_markdown_zh(reference: dict[str, Any], section: str, stems: list[str]) -> list[str]:
-    from medkit.book import i18n
-    from medkit.book.calibration import detectable_change, false_alarms
-
-    try:
-        glue = i18n.load_glue_catalog()
-    except i18n.CatalogError:
-        glue = i18n.GlueCatalog({})
-
-    def quoted(name: str, value: Any) -> str:
-        """A choice's (English) value, followed by the Chinese the Chinese pages show for it."""
-        zh = glue.translate_value(name, value)
-        if zh is None or zh == value:
-            return _quoted(value)
-        return f"{_quoted(value)}（{_md_value(zh if isinstance(zh, str) else '、'.join(zh), 30)}）"
-
-    lines: list[str] = []
-    for stem in stems:
-        entry = reference.get(section, {}).get(stem) or {}
-        cal = entry.get("calibration")
-        if not cal:
-            continue
-        values = entry.get("values", {})
-        flagged, n_runs, flags = false_alarms(values)
-        variants = sorted({r["variant"] for r in cal["runs"]})
-        seeds = sorted({r["seed"] for r in cal["runs"] if r["seed"] is not None})
-        lines += [f"### `{stem}`（{section} 参数）", "",
-                  f"{len(cal['runs'])} 次运行：内核变体 {'、'.join(_variant_zh(v) for v in variants)}"
-                  + (f"；种子基数 {'、'.join(map(str, seeds))}" if seeds else "") + "。"
-                  f"容差规则：{_rule_zh(cal['rule'])}。留一法误报（把一次运行与由其余运行得出的容差比较）："
-                  f"**{n_runs} 次运行中有 {flagged} 次**"
-                  + ("（" + "、".join(f"`{n}` {k} 次" for n, k in sorted(flags.items()) if k) + "）"
-                     if any(flags.values()) else "") + "。", ""]
-        rows, choices = [], []
-        for name, e in values.items():
-            c = e.get("calibration")
-            if not c:
-                continue
-            if "allowed" in c:
-                choices.append(f"- `{name}`：参考值 {quoted(name, e['value'])}；各次运行得到 "
-                               f"{'、'.join(quoted(name, a) for a in c['allowed'])}，其中任何一个都算通过。")
-                continue
-            mdc = detectable_change(e)
-            rows.append(f"| `{name}` | {c['center']:.4f} ± {c['sd']:.2g} | ±{e['tol']:.3g} | "
-                        f"{mdc[0]:.3g} / {mdc[1]:.3g} |")
-        if rows:
-            lines += ["| 值 | 各次运行的均值 ± 标准差 | 容差 | 能检出的最小变化（50% / 80%） |",
-                      "|---|---|---|---|", *rows, ""]
-        if choices:
-            lines += ["选择：", "", *choices, ""]
-    return lines
-
-
 def _report_markdown_zh(results: dict[str, Any], reference: dict[str, Any], checks: list[Check], stems: list[str],
                         titles: dict[str, str], rows: list[tuple], n_failed: int, now: str, total: float,
                         link_prefix: str) -> str:
@@ -938,14 +876,47 @@ def _report_markdown_zh(results: dict[str, Any], reference: dict[str, Any], chec
         lines += [":::{admonition} 每个值都得到了复现", ":class: tip",
                   f"{len(stems)} 章的全部 {sum(c.status == 'ok' for c in checks)} 个粘贴值都与参考值一致。",
                   ":::", ""]
-    lines += ["| 状态 | 章 | 值 | 耗时 |", "|---|---|---|---:|"]
+    lines += _summary_table(rows, titles, link_prefix, zh=True)
+    lines += ["", "*值*：✓ 一致，✗ 不同或缺失；*计时*（–）：挂钟时间，只显示，从不比较。下面各表中，"
+                  "*得到（参考）* 一栏在参考值显示得不同时，把它写在括号里。"
+                  f"各 notebook 耗时之和：{total:.1f} s（用 `-j 2` 时两个 notebook 同时运行，所以实际耗时更短）。", ""]
+    lines += _chapter_sections(rows, checks, titles, reference, stems, zh=True)
+    return "\n".join(lines) + "\n"
+
+
+#: The report page's words for its tables and chapter sections, per edition.
+_REPORT_WORDS = {
+    False: {"summary": "| Status | Chapter | Values | Time |", "values": "| Value | Got (ref.) | Tol. |",
+            "time": "time", "calibration": "## Calibration",
+            "calibration_text": "How much each trained value moves from run to run, measured, and the tolerance "
+                                "derived from it. The *smallest change flagged* is how far a value must move from "
+                                "the mean of the runs before the check reports it: half of the time at the first "
+                                "figure, 80% of the time at the second.",
+            "no_calibration": "*No notebook of this build has a calibrated reference.*"},
+    True: {"summary": "| 状态 | 章 | 值 | 耗时 |", "values": "| 值 | 得到（参考） | 容差 |", "time": "计时",
+           "calibration": "## 校准",
+           "calibration_text": "每个训练所得的值在不同运行之间变化多少（实测），以及由此得出的容差。*能检出的最小变化*"
+                               "是一个值必须偏离各次运行的均值多远，检查才会报告它：第一个数字对应一半的情况，第二个"
+                               "对应 80% 的情况。",
+           "no_calibration": "*本次构建中没有任何 notebook 具有经过校准的参考值。*"},
+}
+
+
+def _summary_table(rows: list[tuple], titles: dict[str, str], link_prefix: str, zh: bool) -> list[str]:
+    """The report's table of chapters: status, link, values, time (failures first)."""
+    lines = [_REPORT_WORDS[zh]["summary"], "|---|---|---|---:|"]
     for _failed, stem, status, values, entry in rows:
         link = f"[{titles[stem]}]({link_prefix}{stem}.ipynb)"
         time_text = f"{float(entry.get('duration_s', 0)):.1f} s" if entry else "–"
         lines.append(f"| {status} | {link} | {values} | {time_text} |")
-    lines += ["", "*值*：✓ 一致，✗ 不同或缺失；*计时*（–）：挂钟时间，只显示，从不比较。下面各表中，"
-                  "*得到（参考）* 一栏在参考值显示得不同时，把它写在括号里。"
-                  f"各 notebook 耗时之和：{total:.1f} s（用 `-j 2` 时两个 notebook 同时运行，所以实际耗时更短）。", ""]
+    return lines
+
+
+def _chapter_sections(rows: list[tuple], checks: list[Check], titles: dict[str, str], reference: dict[str, Any],
+                      stems: list[str], zh: bool) -> list[str]:
+    """The report's section per chapter (failures listed, the values that match folded) and its calibration."""
+    words = _REPORT_WORDS[zh]
+    lines: list[str] = []
     for _failed, stem, _status, _values, entry in rows:
         mine = [c for c in checks if c.stem == stem]
         if not mine:
@@ -953,37 +924,45 @@ def _report_markdown_zh(results: dict[str, Any], reference: dict[str, Any], chec
         section = mine[0].section
         bad = [c for c in mine if c.failed]
         shown = [c for c in mine if not c.failed and c.name != "(notebook)"]
-        lines += [f"## {titles[stem]}", "",
-                  f"`notebooks/{stem}.ipynb`，以{_parameters_text(entry or {}, section, 'zh')}执行，与 "
-                  f"`{section or '–'}` 参考值比较："
-                  + (f"**✗ {len(mine)} 项检查中有 {len(bad)} 项未通过**。" if bad else
-                     f"✓ 全部 {len(shown)} 个值一致。"), ""]
+        if zh:
+            intro = (f"`notebooks/{stem}.ipynb`，以{_parameters_text(entry or {}, section, 'zh')}执行，与 "
+                     f"`{section or '–'}` 参考值比较："
+                     + (f"**✗ {len(mine)} 项检查中有 {len(bad)} 项未通过**。" if bad else
+                        f"✓ 全部 {len(shown)} 个值一致。"))
+            folded = f"一致的 {len(shown)} 个值" if not bad else f"其余 {len(shown)} 个值"
+        else:
+            intro = (f"`notebooks/{stem}.ipynb`, executed with {_parameters_text(entry or {}, section)}, compared "
+                     f"with the `{section or '–'}` reference: "
+                     + (f"**✗ {len(bad)} of {len(mine)} checks failed**." if bad else
+                        f"✓ all {len(shown)} values match."))
+            folded = f"The {len(shown)} values that match" if not bad else f"The other {len(shown)} values"
+        lines += [f"## {titles[stem]}", "", intro, ""]
         if bad:
-            lines += [_failure_item_zh(c) for c in bad] + [""]
+            lines += [_failure_item(c, "zh" if zh else "en") for c in bad] + [""]
         if shown:
-            lines += [":::{admonition} " + (f"一致的 {len(shown)} 个值" if not bad else f"其余 {len(shown)} 个值"),
-                      ":class: dropdown", "", "| 值 | 得到（参考） | 容差 |", "|---|---|---|"]
+            # The folded table is ~600 px wide inside the admonition: the status mark opens the first cell
+            # (a column of its own pushed the longest names, 36-38 characters, past the edge).
+            lines += [":::{admonition} " + folded, ":class: dropdown", "", words["values"], "|---|---|---|"]
             for c in shown:
                 got, expected = page_value(c.got), page_value(c.expected)
                 if c.status == "timing":
-                    lines.append(f"| – `{c.name}` | {got} | 计时 |")
+                    lines.append(f"| – `{c.name}` | {got} | {words['time']} |")
                 else:
                     cell = got if got == expected else f"{got} ({expected})"
-                    lines.append(f"| ✓ `{c.name}` | {cell} | {_short_tol_zh(c)} |")
+                    lines.append(f"| ✓ `{c.name}` | {cell} | {_short_tol_zh(c) if zh else _short_tol(c)} |")
             notes = [c for c in shown if c.detail and c.status == "ok"]
             if notes:
-                lines += [""] + [f"- `{c.name}`：{_detail_zh(c.detail)}" for c in notes]
+                lines += [""] + [f"- `{c.name}`：{_detail_zh(c.detail)}" if zh else f"- `{c.name}`: {c.detail}"
+                                 for c in notes]
             lines += [":::", ""]
     sections = {c.stem: c.section for c in checks if c.section}
     calibrated = []
     for section in SECTIONS:
-        calibrated += _calibration_markdown_zh(reference, section,
-                                               [s for s in stems if sections.get(s) == section])
-    lines += ["(calibration)=", "## 校准", "",
-              "每个训练所得的值在不同运行之间变化多少（实测），以及由此得出的容差。*能检出的最小变化*是一个值必须"
-              "偏离各次运行的均值多远，检查才会报告它：第一个数字对应一半的情况，第二个对应 80% 的情况。", ""]
-    lines += calibrated or ["*本次构建中没有任何 notebook 具有经过校准的参考值。*", ""]
-    return "\n".join(lines) + "\n"
+        calibrated += calibration_markdown(reference, section, [s for s in stems if sections.get(s) == section],
+                                           lang="zh" if zh else "en")
+    lines += ["(calibration)=", words["calibration"], "", words["calibration_text"], ""]
+    lines += calibrated or [words["no_calibration"], ""]
+    return lines
 
 
 @dataclass(frozen=True)
