@@ -47,6 +47,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -553,84 +554,98 @@ def export(run: Any, features: Any, out_dir: str | Path, cohort: Any, *, thresho
             raise FileExistsError(f"bundle directory {out} exists and is not empty; pass overwrite=True to replace it")
         if not (out / "manifest.json").is_file():
             raise FileExistsError(f"{out} is not a bundle (no manifest.json); refusing to delete it")
+    # Written beside its place and moved in at the end: a reader (or a second export of the same
+    # directory) never finds half a bundle.
+    final, out = out, out.parent / f".{out.name}.partial-{os.getpid()}"
+    if out.exists():
         shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    if threshold is None:
-        threshold, rule = _threshold(run, splits["val"])
-    else:
-        threshold, rule = float(threshold), "given at export"
-    if not 0.0 < threshold < 1.0:
-        raise ValueError(f"threshold must be in (0, 1); got {threshold}")
-    params = dict(features.params)
-    vocabulary = sorted(features.vocabulary, key=features.vocabulary.get)
-    if [features.vocabulary[t] for t in vocabulary] != list(range(2, len(vocabulary) + 2)):
-        raise ValueError("features.vocabulary must map its tokens to 2, 3, ... without gaps (0 pads, 1 is OOV)")
-    prep = {"modalities": list(names), "image_size": int(params["image_size"]), "text_len": int(params["text_len"]),
-            "sr": int(params["sr"]), "duration": float(params["duration"]), "n_mfcc": int(params["n_mfcc"]),
-            "hop_length": int(params["hop_length"]), "n_fft": 512, "n_mels": 40,
-            "min_count": int(params.get("min_count", 1)), "vocabulary": vocabulary,
-            "vocab_size": int(config.vocab_size), "threshold": threshold, "threshold_rule": rule,
-            "image_mean": float(config.image_mean), "image_std": float(config.image_std),
-            "audio_mean": [float(v) for v in (config.audio_mean or [])],
-            "audio_std": [float(v) for v in (config.audio_std or [])],
-            "min_audio_s": MIN_AUDIO_FRACTION * float(params["duration"])}
-    (out / "preprocessing.json").write_text(json.dumps(prep, indent=1) + "\n")
+    out.mkdir(parents=True)
+    try:
+        if threshold is None:
+            threshold, rule = _threshold(run, splits["val"])
+        else:
+            threshold, rule = float(threshold), "given at export"
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold must be in (0, 1); got {threshold}")
+        params = dict(features.params)
+        vocabulary = sorted(features.vocabulary, key=features.vocabulary.get)
+        if [features.vocabulary[t] for t in vocabulary] != list(range(2, len(vocabulary) + 2)):
+            raise ValueError("features.vocabulary must map its tokens to 2, 3, ... without gaps (0 pads, 1 is OOV)")
+        prep = {"modalities": list(names), "image_size": int(params["image_size"]), "text_len": int(params["text_len"]),
+                "sr": int(params["sr"]), "duration": float(params["duration"]), "n_mfcc": int(params["n_mfcc"]),
+                "hop_length": int(params["hop_length"]), "n_fft": 512, "n_mels": 40,
+                "min_count": int(params.get("min_count", 1)), "vocabulary": vocabulary,
+                "vocab_size": int(config.vocab_size), "threshold": threshold, "threshold_rule": rule,
+                "image_mean": float(config.image_mean), "image_std": float(config.image_std),
+                "audio_mean": [float(v) for v in (config.audio_mean or [])],
+                "audio_std": [float(v) for v in (config.audio_std or [])],
+                "min_audio_s": MIN_AUDIO_FRACTION * float(params["duration"])}
+        (out / "preprocessing.json").write_text(json.dumps(prep, indent=1) + "\n")
 
-    model.save(out / "model.keras")
-    endpoints = _write_saved_model(model, out / "saved_model", prep, missing_endpoints)
+        model.save(out / "model.keras")
+        endpoints = _write_saved_model(model, out / "saved_model", prep, missing_endpoints)
 
-    # Reference statistics for the shift check: raw-file numbers of the train + val patients; the
-    # vocabulary-dependent OOV rate and the embeddings from the validation split only (the vocabulary and
-    # the weights were fitted on the training split, whose notes have no OOV words by construction).
-    ref_idx = np.flatnonzero(np.isin(cohort.splits, ["train", "val"]))
-    with one_blas_thread():
-        stats = [file_statistics(cohort.image_paths[i], cohort.texts[i], cohort.audio_paths[i], prep)
-                 for i in ref_idx]
-    reference: dict[str, np.ndarray] = {f"stat_{k}": np.array([s[k] for s in stats]) for k in stats[0]}
-    reference["stat_split"] = np.asarray(cohort.splits)[ref_idx].astype(str)
-    val_inputs = {m: splits["val"][m] for m in names}
-    for m, emb in _embeddings(model, val_inputs).items():
-        reference[f"embedding_{m}"] = emb
-    np.savez(out / "reference.npz", **reference)
+        # Reference statistics for the shift check: raw-file numbers of the train + val patients; the
+        # vocabulary-dependent OOV rate and the embeddings from the validation split only (the vocabulary and
+        # the weights were fitted on the training split, whose notes have no OOV words by construction).
+        ref_idx = np.flatnonzero(np.isin(cohort.splits, ["train", "val"]))
+        with one_blas_thread():
+            stats = [file_statistics(cohort.image_paths[i], cohort.texts[i], cohort.audio_paths[i], prep)
+                     for i in ref_idx]
+        reference: dict[str, np.ndarray] = {f"stat_{k}": np.array([s[k] for s in stats]) for k in stats[0]}
+        reference["stat_split"] = np.asarray(cohort.splits)[ref_idx].astype(str)
+        val_inputs = {m: splits["val"][m] for m in names}
+        for m, emb in _embeddings(model, val_inputs).items():
+            reference[f"embedding_{m}"] = emb
+        np.savez(out / "reference.npz", **reference)
 
-    # The model card, from this run's own numbers.
-    from medkit import train
+        # The model card, from this run's own numbers.
+        from medkit import train
 
-    y_test = splits["test"]["label"].astype(int)
-    p_test = train.predict(model, splits["test"])
-    test_texts = [cohort.texts[i] for i in cohort.indices("test")]
-    groups = subgroups_from_notes(test_texts)
-    missing = {m: float(metrics.roc_auc(y_test, models.predict_missing(model, {k: splits["test"][k] for k in names},
-                                                                      (m,))))
-               for m in names} if len(names) > 1 else {}
-    data_hash = data_content_hash(cohort)
-    card = {
-        "model": {"name": config.name, "fusion": config.fusion, "modalities": list(names),
-                  "trained": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "best_epoch": int(run.best_epoch),
-                  "epochs_run": len(run.history.get("loss", [])), "parameters": int(model.count_params())},
-        "data": {"content_sha256": data_hash, "data_dir": str(cohort.data_dir), **cohort.summary()},
-        "threshold": {"value": threshold, "rule": rule},
-        "test_metrics": _metrics_block(y_test, p_test, threshold, n_boot, seed),
-        "n_boot": int(n_boot),
-        "subgroups": _subgroup_metrics(y_test, p_test, groups, n_boot, seed),
-        "calibration": _calibration(y_test, p_test),
-        "test_auroc_without": missing,
-    }
-    (out / "model_card.json").write_text(json.dumps(card, indent=1) + "\n")
-    (out / "model_card.md").write_text(model_card_markdown(card))
+        y_test = splits["test"]["label"].astype(int)
+        p_test = train.predict(model, splits["test"])
+        test_texts = [cohort.texts[i] for i in cohort.indices("test")]
+        groups = subgroups_from_notes(test_texts)
+        missing = {m: float(metrics.roc_auc(y_test, models.predict_missing(model, {k: splits["test"][k] for k in names},
+                                                                          (m,))))
+                   for m in names} if len(names) > 1 else {}
+        data_hash = data_content_hash(cohort)
+        card = {
+            "model": {"name": config.name, "fusion": config.fusion, "modalities": list(names),
+                      "trained": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "best_epoch": int(run.best_epoch),
+                      "epochs_run": len(run.history.get("loss", [])), "parameters": int(model.count_params())},
+            "data": {"content_sha256": data_hash, "data_dir": str(cohort.data_dir), **cohort.summary()},
+            "threshold": {"value": threshold, "rule": rule},
+            "test_metrics": _metrics_block(y_test, p_test, threshold, n_boot, seed),
+            "n_boot": int(n_boot),
+            "subgroups": _subgroup_metrics(y_test, p_test, groups, n_boot, seed),
+            "calibration": _calibration(y_test, p_test),
+            "test_auroc_without": missing,
+        }
+        (out / "model_card.json").write_text(json.dumps(card, indent=1) + "\n")
+        (out / "model_card.md").write_text(model_card_markdown(card))
 
-    files = sorted(p for p in out.rglob("*") if p.is_file())
-    manifest = {
-        "format": BUNDLE_FORMAT, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "versions": _versions(), "git": _git_commit(), "data_content_sha256": data_hash,
-        "features": params, "config": _plain(dataclasses.asdict(config)),
-        "training": {"best_epoch": int(run.best_epoch), "best_val_auroc": float(run.best_val_auroc),
-                     "history": run.history, "seconds": float(run.seconds)},
-        "saved_model_endpoints": endpoints,
-        "files": {p.relative_to(out).as_posix(): _sha256(p) for p in files},
-    }
-    (out / "manifest.json").write_text(json.dumps(_plain(manifest), indent=1) + "\n")
-    return out
+        files = sorted(p for p in out.rglob("*") if p.is_file())
+        manifest = {
+            "format": BUNDLE_FORMAT, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "versions": _versions(), "git": _git_commit(), "data_content_sha256": data_hash,
+            "features": params, "config": _plain(dataclasses.asdict(config)),
+            "training": {"best_epoch": int(run.best_epoch), "best_val_auroc": float(run.best_val_auroc),
+                         "history": run.history, "seconds": float(run.seconds)},
+            "saved_model_endpoints": endpoints,
+            "files": {p.relative_to(out).as_posix(): _sha256(p) for p in files},
+        }
+        (out / "manifest.json").write_text(json.dumps(_plain(manifest), indent=1) + "\n")
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    if final.exists():
+        if any(final.iterdir()) and not (final / "manifest.json").is_file():
+            shutil.rmtree(out)
+            raise FileExistsError(f"{final} is not a bundle (no manifest.json); refusing to delete it")
+        shutil.rmtree(final)
+    os.replace(out, final)
+    return final
 
 
 def _plain(value: Any) -> Any:

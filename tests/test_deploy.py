@@ -116,6 +116,18 @@ def test_export_refuses_wrong_cohort_and_foreign_directories(trained, tmp_path):
     assert (tmp_path / "notes" / "mine.txt").read_text() == "keep me"
 
 
+def test_export_moves_a_whole_bundle_into_place_and_replaces_a_bundle(trained, tmp_path):
+    # written beside its place, then moved in: a second export never finds half a bundle
+    first = deploy.export(trained["run"], trained["features"], tmp_path / "b", trained["cohort"], n_boot=20)
+    created = json.loads((first / "manifest.json").read_text())["files"]
+    (first / "stale.txt").write_text("from the first export")
+    again = deploy.export(trained["run"], trained["features"], tmp_path / "b", trained["cohort"], n_boot=20,
+                          overwrite=True)
+    assert again == first and not (again / "stale.txt").exists()
+    assert set(json.loads((again / "manifest.json").read_text())["files"]) == set(created)
+    assert [p.name for p in tmp_path.iterdir()] == ["b"], "a partial directory was left behind"
+
+
 @pytest.mark.parametrize("edit, message", [
     ("delete_card", "model_card.md is missing"),
     ("tamper_weights", "model.keras changed since export"),
