@@ -549,11 +549,7 @@ def export(run: Any, features: Any, out_dir: str | Path, cohort: Any, *, thresho
                     if run.extra.get("head_only") else "")
             raise ValueError(f"run.model's {m} input has shape {tuple(inputs[m].shape[1:])}, but the features' "
                              f"{m} is {tuple(want)}{hint}")
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise FileExistsError(f"bundle directory {out} exists and is not empty; pass overwrite=True to replace it")
-        if not (out / "manifest.json").is_file():
-            raise FileExistsError(f"{out} is not a bundle (no manifest.json); refusing to delete it")
+    _check_replaceable(out, overwrite)
     # Written beside its place and moved in at the end: a reader (or a second export of the same
     # directory) never finds half a bundle.
     final, out = out, out.parent / f".{out.name}.partial-{os.getpid()}"
@@ -639,13 +635,24 @@ def export(run: Any, features: Any, out_dir: str | Path, cohort: Any, *, thresho
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise
+    try:  # checked again: another process may have written there meanwhile
+        _check_replaceable(final, overwrite)
+    except FileExistsError:
+        shutil.rmtree(out)
+        raise
     if final.exists():
-        if any(final.iterdir()) and not (final / "manifest.json").is_file():
-            shutil.rmtree(out)
-            raise FileExistsError(f"{final} is not a bundle (no manifest.json); refusing to delete it")
         shutil.rmtree(final)
     os.replace(out, final)
     return final
+
+
+def _check_replaceable(out: Path, overwrite: bool) -> None:
+    """Raise unless ``out`` is absent, empty, or (``overwrite``) a bundle an export may replace."""
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"bundle directory {out} exists and is not empty; pass overwrite=True to replace it")
+        if not (out / "manifest.json").is_file():
+            raise FileExistsError(f"{out} is not a bundle (no manifest.json); refusing to delete it")
 
 
 def _plain(value: Any) -> Any:

@@ -487,3 +487,19 @@ def test_synth_cli_options_override_the_preset(tmp_path, capsys):
     assert (tmp_path / "c" / "img" / "P0001.png").is_file()
     assert cli.main(["synth", "--out", str(tmp_path / "d"), "--n", "10", "--sample-rate", "100"]) == 2
     assert "sample_rate must be at least 4000" in capsys.readouterr().err
+
+
+def test_export_does_not_replace_what_appeared_meanwhile(trained, tmp_path, monkeypatch):
+    # another process writes the directory while this export runs: it is kept, and nothing partial is left
+    write = deploy._write_saved_model
+
+    def meanwhile(*args, **kwargs):
+        (tmp_path / "b").mkdir()
+        (tmp_path / "b" / "mine.txt").write_text("keep me")
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(deploy, "_write_saved_model", meanwhile)
+    with pytest.raises(FileExistsError, match="not empty"):
+        deploy.export(trained["run"], trained["features"], tmp_path / "b", trained["cohort"], n_boot=20)
+    assert (tmp_path / "b" / "mine.txt").read_text() == "keep me"
+    assert [p.name for p in tmp_path.iterdir()] == ["b"], "a partial directory was left behind"
